@@ -1,0 +1,52 @@
+// Counters of the page installer (DESIGN.md §5, §7). Shared by every thread that installs
+// pages, including SIGBUS handlers, so they are lock-free atomics updated with relaxed order:
+// they are statistics, never used for synchronisation.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace uffdgc::uffd {
+
+struct InstallCounters {
+  // Outcomes, in pages.
+  std::atomic<uint64_t> pages_moved{0};            // installed by UFFDIO_MOVE (zero copy)
+  std::atomic<uint64_t> pages_copied{0};           // installed by UFFDIO_COPY (copy-only mode)
+  std::atomic<uint64_t> pages_copied_on_ebusy{0};  // COPY fallback after MOVE said EBUSY
+  std::atomic<uint64_t> pages_zero_filled{0};      // source hole, UFFDIO_ZEROPAGE installed
+  std::atomic<uint64_t> pages_already_present{0};  // EEXIST: another thread installed the page
+  // EEXIST although our own source page is gone: the kernel moved it and did not count it
+  // (6.18 batching bug, research/kernel.md §1.6). Content is at dst; nothing was copied twice.
+  std::atomic<uint64_t> pages_moved_unreported{0};
+
+  // Kernel answers, per ioctl that returned an error.
+  std::atomic<uint64_t> move_partial{0};         // EAGAIN with move > 0
+  std::atomic<uint64_t> eagain_retries{0};       // EAGAIN with nothing done (any ioctl)
+  std::atomic<uint64_t> move_eexist{0};
+  std::atomic<uint64_t> move_ebusy{0};
+  std::atomic<uint64_t> move_enoent{0};
+  std::atomic<uint64_t> range_gone{0};           // EINVAL/ENOENT: destination unregistered
+  std::atomic<uint64_t> fatal_errors{0};
+
+  // Work issued.
+  std::atomic<uint64_t> move_ioctls{0};
+  std::atomic<uint64_t> copy_ioctls{0};
+  std::atomic<uint64_t> zeropage_ioctls{0};
+  std::atomic<uint64_t> injected_faults{0};
+
+  void add(std::atomic<uint64_t>& counter, uint64_t n) const {
+    counter.fetch_add(n, std::memory_order_relaxed);
+  }
+};
+
+// A plain copy for printing and comparing.
+struct InstallCounterSnapshot {
+  uint64_t pages_moved, pages_copied, pages_copied_on_ebusy, pages_zero_filled,
+      pages_already_present, pages_moved_unreported, move_partial, eagain_retries, move_eexist,
+      move_ebusy, move_enoent, range_gone, fatal_errors, move_ioctls, copy_ioctls,
+      zeropage_ioctls, injected_faults;
+};
+
+InstallCounterSnapshot snapshot(const InstallCounters& c);
+
+}  // namespace uffdgc::uffd

@@ -1,0 +1,277 @@
+#include "gc/uffd/page_installer.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "gc/uffd/fault_injection.h"
+#include "gc/uffd/kernel_abi.h"
+#include "gc/uffd/page.h"
+#include "gc/uffd/signal_safe_format.h"
+
+namespace uffdgc::uffd {
+
+namespace {
+
+constexpr uint64_t kPagemapPresent = 1ull << 63;
+constexpr uint64_t kPagemapSwapped = 1ull << 62;
+
+InstallResult stopped(InstallStatus status, int error, UffdOp op, uint64_t pages_done,
+                      uint64_t failed_dst) {
+  InstallResult r;
+  r.status = status;
+  r.error = error;
+  r.failed_op = op;
+  r.pages_done = pages_done;
+  r.failed_dst = failed_dst;
+  return r;
+}
+
+InstallResult done(uint64_t pages) {
+  InstallResult r;
+  r.pages_done = pages;
+  return r;
+}
+
+// mincore() fails with ENOMEM exactly when the page is not mapped; that separates "the range
+// was unmapped under us" from "a hole inside a mapping" without reading /proc.
+bool is_mapped(uint64_t addr) {
+  unsigned char vec = 0;
+  return mincore(reinterpret_cast<void*>(addr), kPageSize, &vec) == 0 || errno != ENOMEM;
+}
+
+uint64_t mode_bits(UffdOp op, bool wake) {
+  if (wake) return 0;
+  switch (op) {
+    case UffdOp::kMove: return UFFDIO_MOVE_MODE_DONTWAKE;
+    case UffdOp::kCopy: return UFFDIO_COPY_MODE_DONTWAKE;
+    case UffdOp::kZeropage: return UFFDIO_ZEROPAGE_MODE_DONTWAKE;
+  }
+  return 0;
+}
+
+}  // namespace
+
+const char* install_status_name(InstallStatus status) {
+  switch (status) {
+    case InstallStatus::kDone: return "done";
+    case InstallStatus::kRangeGone: return "range-gone";
+    case InstallStatus::kBusy: return "busy";
+    case InstallStatus::kSourceHole: return "source-hole";
+    case InstallStatus::kInvalidArgument: return "invalid-argument";
+    case InstallStatus::kFatal: return "fatal";
+  }
+  return "unknown";
+}
+
+PageInstaller::PageInstaller(const InstallerConfig& config) : config_(config) {
+  if (config_.counters == nullptr) {
+    SignalSafeMessage().text("uffdgc: PageInstaller needs InstallerConfig::counters").write_to(2);
+    abort();
+  }
+  pagemap_fd_ = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+}
+
+PageInstaller::~PageInstaller() {
+  if (pagemap_fd_ >= 0) close(pagemap_fd_);
+}
+
+IoctlOutcome PageInstaller::issue(UffdOp op, uint64_t dst, uint64_t src, uint64_t len) const {
+  InstallCounters& c = *config_.counters;
+  switch (op) {
+    case UffdOp::kMove: c.add(c.move_ioctls, 1); break;
+    case UffdOp::kCopy: c.add(c.copy_ioctls, 1); break;
+    case UffdOp::kZeropage: c.add(c.zeropage_ioctls, 1); break;
+  }
+  const uint64_t mode = mode_bits(op, config_.wake);
+  IoctlOutcome out;
+  if (config_.injector != nullptr &&
+      config_.injector->intercept(op, config_.uffd, dst, src, len, mode, &out)) {
+    c.add(c.injected_faults, 1);
+    return out;
+  }
+  return issue_uffd_ioctl(op, config_.uffd, dst, src, len, mode);
+}
+
+// After EEXIST from MOVE: is our source page gone (neither present nor swapped)? Then the
+// kernel moved it in an earlier call without counting it (research/kernel.md §1.6). Without
+// pagemap we cannot tell and answer false, which only changes which counter is bumped.
+bool PageInstaller::source_page_vacated(uint64_t src) const {
+  if (pagemap_fd_ < 0) return false;
+  uint64_t entry = 0;
+  const off_t offset = static_cast<off_t>((src >> kPageShift) * sizeof(entry));
+  if (pread(pagemap_fd_, &entry, sizeof(entry), offset) != static_cast<ssize_t>(sizeof(entry))) {
+    return false;
+  }
+  return (entry & (kPagemapPresent | kPagemapSwapped)) == 0;
+}
+
+void PageInstaller::release_source(uint64_t src, uint64_t npages) const {
+  // Failure leaves the page resident, which costs memory but never correctness.
+  madvise(reinterpret_cast<void*>(src), npages * kPageSize, MADV_DONTNEED);
+}
+
+InstallResult PageInstaller::install(uint64_t dst, uint64_t src, uint64_t npages) const {
+  constexpr uint64_t kMaxPages = (UINT64_MAX >> kPageShift);
+  if (!is_page_aligned(dst) || !is_page_aligned(src) || npages == 0 || npages > kMaxPages ||
+      dst == 0 || src == 0) {
+    return stopped(InstallStatus::kInvalidArgument, EINVAL, UffdOp::kMove, 0, dst);
+  }
+  const uint64_t len = npages * kPageSize;
+  if (dst + len < dst || src + len < src || (dst < src + len && src < dst + len)) {
+    return stopped(InstallStatus::kInvalidArgument, EINVAL, UffdOp::kMove, 0, dst);
+  }
+  return run(config_.mode == InstallMode::kCopyOnly ? UffdOp::kCopy : UffdOp::kMove, dst, src,
+             npages);
+}
+
+InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t npages) const {
+  InstallCounters& c = *config_.counters;
+  std::atomic<uint64_t>& installed = op == UffdOp::kMove ? c.pages_moved : c.pages_copied;
+  uint64_t done_pages = 0;
+  uint32_t stalled = 0;
+  while (done_pages < npages) {
+    const uint64_t d = dst + done_pages * kPageSize;
+    const uint64_t s = src + done_pages * kPageSize;
+    const uint64_t len = (npages - done_pages) * kPageSize;
+    const IoctlOutcome o = issue(op, d, s, len);
+    if (o.ret == 0) {
+      c.add(installed, npages - done_pages);
+      if (op == UffdOp::kCopy) release_source(s, npages - done_pages);
+      return done(npages);
+    }
+    if (o.progress > 0) {
+      const uint64_t progress = static_cast<uint64_t>(o.progress);
+      if (progress % kPageSize != 0 || progress >= len) {
+        c.add(c.fatal_errors, 1);
+        return stopped(InstallStatus::kFatal, EPROTO, op, done_pages, d);
+      }
+      c.add(installed, progress / kPageSize);
+      if (op == UffdOp::kCopy) release_source(s, progress / kPageSize);
+      done_pages += progress / kPageSize;
+    }
+    switch (o.error) {
+      case EAGAIN:
+        if (o.progress > 0) {
+          c.add(c.move_partial, 1);
+          stalled = 0;
+          continue;
+        }
+        c.add(c.eagain_retries, 1);
+        if (++stalled > config_.stalled_retry_limit) {
+          c.add(c.fatal_errors, 1);
+          return stopped(InstallStatus::kFatal, EAGAIN, op, done_pages, d);
+        }
+        if ((stalled & 63) == 0) sched_yield();
+        continue;
+      case EEXIST:
+        stalled = 0;
+        c.add(c.move_eexist, 1);
+        if (op == UffdOp::kMove && source_page_vacated(s)) {
+          c.add(c.pages_moved_unreported, 1);
+        } else {
+          c.add(c.pages_already_present, 1);
+          release_source(s, 1);
+        }
+        ++done_pages;
+        continue;
+      case EBUSY: {
+        if (op != UffdOp::kMove) break;
+        c.add(c.move_ebusy, 1);
+        if (config_.mode == InstallMode::kMoveOnly) {
+          return stopped(InstallStatus::kBusy, EBUSY, op, done_pages, d);
+        }
+        InstallResult r = install_one(UffdOp::kCopy, d, s);
+        if (r.status != InstallStatus::kDone) {
+          r.pages_done = done_pages;
+          return r;
+        }
+        ++done_pages;
+        stalled = 0;
+        continue;
+      }
+      case ENOENT: {
+        if (!is_mapped(d) || op != UffdOp::kMove) {
+          c.add(c.range_gone, 1);
+          return stopped(InstallStatus::kRangeGone, ENOENT, op, done_pages, d);
+        }
+        if (!is_mapped(s)) {
+          return stopped(InstallStatus::kInvalidArgument, ENOENT, op, done_pages, d);
+        }
+        c.add(c.move_enoent, 1);
+        if (config_.holes == SourceHolePolicy::kReport) {
+          return stopped(InstallStatus::kSourceHole, ENOENT, op, done_pages, d);
+        }
+        InstallResult r = install_one(UffdOp::kZeropage, d, s);
+        if (r.status != InstallStatus::kDone) {
+          r.pages_done = done_pages;
+          return r;
+        }
+        ++done_pages;
+        stalled = 0;
+        continue;
+      }
+      case EINVAL:
+        c.add(c.range_gone, 1);
+        return stopped(InstallStatus::kRangeGone, EINVAL, op, done_pages, d);
+      default:
+        break;
+    }
+    c.add(c.fatal_errors, 1);
+    return stopped(InstallStatus::kFatal, o.error, op, done_pages, d);
+  }
+  return done(npages);
+}
+
+InstallResult PageInstaller::install_one(UffdOp op, uint64_t dst, uint64_t src) const {
+  InstallCounters& c = *config_.counters;
+  uint32_t stalled = 0;
+  for (;;) {
+    const IoctlOutcome o = issue(op, dst, src, kPageSize);
+    if (o.ret == 0) {
+      c.add(op == UffdOp::kCopy ? c.pages_copied_on_ebusy : c.pages_zero_filled, 1);
+      if (op == UffdOp::kCopy) release_source(src, 1);
+      return done(1);
+    }
+    switch (o.error) {
+      case EAGAIN:
+        c.add(c.eagain_retries, 1);
+        if (++stalled > config_.stalled_retry_limit) break;
+        if ((stalled & 63) == 0) sched_yield();
+        continue;
+      case EEXIST:
+        c.add(c.pages_already_present, 1);
+        release_source(src, 1);
+        return done(1);
+      case ENOENT:
+      case EINVAL:
+        c.add(c.range_gone, 1);
+        return stopped(InstallStatus::kRangeGone, o.error, op, 0, dst);
+      default:
+        break;
+    }
+    c.add(c.fatal_errors, 1);
+    return stopped(InstallStatus::kFatal, o.error, op, 0, dst);
+  }
+}
+
+void abort_on_install_failure(const InstallResult& result) {
+  static constexpr const char* kOpNames[] = {"UFFDIO_MOVE", "UFFDIO_COPY", "UFFDIO_ZEROPAGE"};
+  SignalSafeMessage()
+      .text("uffdgc: installing the page at ")
+      .hex(result.failed_dst)
+      .text(" failed: ")
+      .text(install_status_name(result.status))
+      .text(", ")
+      .text(kOpNames[static_cast<int>(result.failed_op)])
+      .text(" returned ")
+      .errno_name(result.error)
+      .write_to(2);
+  abort();
+}
+
+}  // namespace uffdgc::uffd

@@ -1,0 +1,99 @@
+// The page installer: puts N source pages at a userfaultfd-registered destination with ranged
+// UFFDIO_MOVE, and implements the whole error policy of DESIGN.md §5 (research/kernel.md §1.4
+// for what each errno means):
+//
+//   success                    done
+//   EAGAIN, progress > 0       advance by the progress, retry the rest
+//   EAGAIN, nothing done       retry (bounded: stalled_retry_limit)
+//   EEXIST                     the page is installed already: count it done, continue after it
+//                              (our own source page gone => the kernel moved it without
+//                              reporting it, research/kernel.md §1.6; counted separately)
+//   EBUSY                      UFFDIO_COPY exactly that page from the same source, release the
+//                              source page, continue moving (move-only mode: stop, kBusy)
+//   ENOENT                     destination unmapped => kRangeGone; source unmapped =>
+//                              kInvalidArgument; source hole => zero page or kSourceHole
+//   EINVAL                     arguments are validated before the first ioctl, so EINVAL means
+//                              the destination is no longer registered: kRangeGone
+//   anything else              kFatal, naming the page and the errno
+//
+// Contract: the installer consumes the source. When install() returns kDone every source page
+// has been moved away or released with MADV_DONTNEED, so RSS never holds a page twice.
+//
+// Async-signal-safe and thread-safe: install() takes no lock, allocates nothing, uses a bounded
+// stack and only async-signal-safe syscalls (ioctl, madvise, mincore, pread, sched_yield). It may
+// run in a SIGBUS handler and on several threads at once, on disjoint or overlapping ranges.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "gc/uffd/install_counters.h"
+#include "gc/uffd/uffd_ioctl.h"
+
+namespace uffdgc::uffd {
+
+class FaultInjector;
+
+enum class InstallMode : uint8_t { kAuto, kMoveOnly, kCopyOnly };
+enum class SourceHolePolicy : uint8_t { kZeroFill, kReport };
+
+enum class InstallStatus : uint8_t {
+  kDone,             // every destination page is installed (by this call or another thread)
+  kRangeGone,        // the destination is no longer registered or mapped: the cycle ended
+  kBusy,             // move-only mode: MOVE said EBUSY at failed_dst
+  kSourceHole,       // SourceHolePolicy::kReport and the source page at failed_dst was empty
+  kInvalidArgument,  // misaligned, zero-length, overflowing, overlapping or unmapped source
+  kFatal,            // unexpected errno from the kernel at failed_dst
+};
+
+const char* install_status_name(InstallStatus status);
+
+struct InstallResult {
+  InstallStatus status = InstallStatus::kDone;
+  int error = 0;            // errno behind kRangeGone / kBusy / kFatal / kInvalidArgument
+  UffdOp failed_op = UffdOp::kMove;
+  uint64_t pages_done = 0;  // leading destination pages known installed
+  uint64_t failed_dst = 0;  // destination page where it stopped (0 when kDone)
+};
+
+struct InstallerConfig {
+  int uffd = -1;
+  InstallMode mode = InstallMode::kAuto;
+  SourceHolePolicy holes = SourceHolePolicy::kZeroFill;
+  bool wake = true;  // wake threads blocked on the range (only matters without UFFD_FEATURE_SIGBUS)
+  uint32_t stalled_retry_limit = 1u << 20;  // EAGAIN-with-no-progress retries before kFatal
+  InstallCounters* counters = nullptr;      // required
+  FaultInjector* injector = nullptr;        // optional; tests only
+};
+
+class PageInstaller {
+ public:
+  // Opens /proc/self/pagemap (used to classify EEXIST); not async-signal-safe.
+  explicit PageInstaller(const InstallerConfig& config);
+  PageInstaller(const PageInstaller&) = delete;
+  PageInstaller& operator=(const PageInstaller&) = delete;
+  ~PageInstaller();
+
+  // Installs the pages [src, src + npages * 4K) at [dst, ...). Async-signal-safe.
+  InstallResult install(uint64_t dst, uint64_t src, uint64_t npages) const;
+
+  const InstallerConfig& config() const { return config_; }
+
+ private:
+  IoctlOutcome issue(UffdOp op, uint64_t dst, uint64_t src, uint64_t len) const;
+  // Runs `op` over the whole run with the §5 policy; the loop shared by MOVE and COPY.
+  InstallResult run(UffdOp op, uint64_t dst, uint64_t src, uint64_t npages) const;
+  // One page with COPY (EBUSY fallback) or ZEROPAGE (source hole); kDone when installed.
+  InstallResult install_one(UffdOp op, uint64_t dst, uint64_t src) const;
+  bool source_page_vacated(uint64_t src) const;
+  void release_source(uint64_t src, uint64_t npages) const;
+
+  InstallerConfig config_;
+  int pagemap_fd_ = -1;
+};
+
+// Writes "uffdgc: <what> failed at 0x... (op, errno N: name)" to stderr and aborts. For callers
+// that treat kFatal as the bug it is. Async-signal-safe.
+[[noreturn]] void abort_on_install_failure(const InstallResult& result);
+
+}  // namespace uffdgc::uffd

@@ -1,0 +1,230 @@
+// Every error path of the installer, driven deterministically by the fault injector. Injected
+// outcomes do the kernel's share of the work for real, so content is still checked byte for
+// byte (gc/uffd/fault_injection.h).
+#include <gtest/gtest.h>
+
+#include <cerrno>
+
+#include "tests/support/installer_fixture.h"
+
+namespace uffdgc::test {
+namespace {
+
+using uffd::InstallMode;
+using uffd::InstallStatus;
+using uffd::UffdOp;
+
+constexpr size_t kPages = 12;
+
+TEST(FaultInjection, EbusyFallsBackToCopyForExactlyThatPage) {
+  InstallSetup s(kPages, 21);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:1:errno=16");
+  ASSERT_EQ(s.install_all().status, InstallStatus::kDone);
+  s.expect_installed_and_source_released();
+  const auto c = s.counts();
+  EXPECT_EQ(c.move_ebusy, 1u);
+  EXPECT_EQ(c.pages_copied_on_ebusy, 1u);
+  EXPECT_EQ(c.copy_ioctls, 1u);
+  EXPECT_EQ(c.pages_moved, kPages - 1);
+}
+
+TEST(FaultInjection, EbusyInMoveOnlyModeStopsWithBusy) {
+  InstallSetup s(kPages, 22);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.config.mode = InstallMode::kMoveOnly;
+  s.inject("move:2:errno=16,move:1:partial=4");
+  const auto r = s.install_all();
+  EXPECT_EQ(r.status, InstallStatus::kBusy);
+  EXPECT_EQ(r.error, EBUSY);
+  EXPECT_EQ(r.pages_done, 4u);
+  EXPECT_EQ(r.failed_dst, s.dst.addr() + 4 * kPageSize);
+  EXPECT_EQ(first_mismatch(s.dst.data(), 4, s.seed), -1);
+  EXPECT_EQ(first_mismatch(s.src.page(4), kPages - 4, s.seed, 4), -1) << "rest of source intact";
+}
+
+TEST(FaultInjection, PartialProgressAdvancesAndRetries) {
+  InstallSetup s(kPages, 23);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:1:partial=3,move:2:partial=2");
+  ASSERT_EQ(s.install_all().status, InstallStatus::kDone);
+  s.expect_installed_and_source_released();
+  const auto c = s.counts();
+  EXPECT_EQ(c.move_partial, 2u);
+  EXPECT_EQ(c.pages_moved, kPages);
+  EXPECT_EQ(c.move_ioctls, 3u);
+}
+
+TEST(FaultInjection, EagainWithoutProgressIsRetried) {
+  InstallSetup s(kPages, 24);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:1:errno=11,move:2:errno=11");
+  ASSERT_EQ(s.install_all().status, InstallStatus::kDone);
+  s.expect_installed_and_source_released();
+  EXPECT_EQ(s.counts().eagain_retries, 2u);
+}
+
+TEST(FaultInjection, EagainForeverHitsTheStalledRetryLimit) {
+  InstallSetup s(kPages, 25);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.config.stalled_retry_limit = 2;
+  s.inject("move:1:errno=11,move:2:errno=11,move:3:errno=11");
+  const auto r = s.install_all();
+  EXPECT_EQ(r.status, InstallStatus::kFatal);
+  EXPECT_EQ(r.error, EAGAIN);
+  EXPECT_EQ(first_mismatch(s.src.data(), kPages, s.seed), -1) << "nothing was consumed";
+}
+
+TEST(FaultInjection, RacedInstallCountsAsAlreadyPresent) {
+  InstallSetup s(kPages, 26);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:2:raced,move:1:partial=5");
+  ASSERT_EQ(s.install_all().status, InstallStatus::kDone);
+  s.expect_installed_and_source_released();
+  const auto c = s.counts();
+  EXPECT_EQ(c.pages_already_present, 1u);
+  EXPECT_EQ(c.pages_moved_unreported, 0u);
+  EXPECT_EQ(c.pages_moved, kPages - 1);
+}
+
+// The 6.18 kernel bug (research/kernel.md §1.6): five pages moved, two reported. The retries
+// meet EEXIST on pages whose source is already gone: nothing copied twice, nothing lost.
+TEST(FaultInjection, UnreportedMovesAreRecognisedAfterAPartialResult) {
+  InstallSetup s(kPages, 27);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:1:unreported=5/2");
+  ASSERT_EQ(s.install_all().status, InstallStatus::kDone);
+  s.expect_installed_and_source_released();
+  const auto c = s.counts();
+  EXPECT_EQ(c.pages_moved, 2u + (kPages - 5));
+  EXPECT_EQ(c.pages_moved_unreported, 3u);
+  EXPECT_EQ(c.pages_already_present, 0u);
+  EXPECT_EQ(c.pages_copied_on_ebusy, 0u);
+}
+
+TEST(FaultInjection, UnreportedMovesWithNothingReportedComeBackAsEexist) {
+  InstallSetup s(kPages, 28);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:1:unreported=4/0");
+  ASSERT_EQ(s.install_all().status, InstallStatus::kDone);
+  s.expect_installed_and_source_released();
+  const auto c = s.counts();
+  EXPECT_EQ(c.pages_moved_unreported, 4u);
+  EXPECT_EQ(c.pages_moved, kPages - 4);
+}
+
+TEST(FaultInjection, EinvalMeansTheRangeIsGone) {
+  InstallSetup s(kPages, 29);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:1:partial=2,move:2:errno=22");
+  const auto r = s.install_all();
+  EXPECT_EQ(r.status, InstallStatus::kRangeGone);
+  EXPECT_EQ(r.pages_done, 2u);
+  EXPECT_EQ(s.counts().range_gone, 1u);
+}
+
+TEST(FaultInjection, UnexpectedErrnoIsFatalAndNamesThePage) {
+  for (int err : {ENOMEM, ESRCH, EFAULT, EINTR, EPERM}) {
+    InstallSetup s(kPages, 30);
+    UFFDGC_SKIP_WITHOUT_UFFD(s);
+    const std::string spec = "move:2:errno=" + std::to_string(err) + ",move:1:partial=3";
+    s.inject(spec.c_str());
+    const auto r = s.install_all();
+    EXPECT_EQ(r.status, InstallStatus::kFatal) << err;
+    EXPECT_EQ(r.error, err);
+    EXPECT_EQ(r.failed_op, UffdOp::kMove);
+    EXPECT_EQ(r.pages_done, 3u);
+    EXPECT_EQ(r.failed_dst, s.dst.addr() + 3 * kPageSize);
+    EXPECT_EQ(s.counts().fatal_errors, 1u);
+  }
+}
+
+TEST(FaultInjectionDeathTest, FatalResultAbortsWithAddressAndErrno) {
+  uffd::InstallResult r;
+  r.status = InstallStatus::kFatal;
+  r.error = ENOMEM;
+  r.failed_op = UffdOp::kMove;
+  r.failed_dst = 0x7f0000123000;
+  EXPECT_DEATH(uffd::abort_on_install_failure(r),
+               "page at 0x7f0000123000 failed: fatal, UFFDIO_MOVE returned ENOMEM \\(12\\)");
+}
+
+TEST(FaultInjection, CopyFallbackFailureIsReportedWithTheCopyOp) {
+  InstallSetup s(kPages, 31);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:1:errno=16,copy:1:errno=12");
+  const auto r = s.install_all();
+  EXPECT_EQ(r.status, InstallStatus::kFatal);
+  EXPECT_EQ(r.failed_op, UffdOp::kCopy);
+  EXPECT_EQ(r.error, ENOMEM);
+  EXPECT_EQ(r.pages_done, 0u);
+}
+
+TEST(FaultInjection, CopyFallbackRetriesEagainAndAcceptsARacer) {
+  InstallSetup s(kPages, 32);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:1:errno=16,copy:1:errno=11,move:2:errno=16,copy:3:raced");
+  ASSERT_EQ(s.install_all().status, InstallStatus::kDone);
+  s.expect_installed_and_source_released();
+  const auto c = s.counts();
+  EXPECT_EQ(c.pages_copied_on_ebusy, 1u);
+  EXPECT_EQ(c.pages_already_present, 1u);
+  EXPECT_EQ(c.eagain_retries, 1u);
+}
+
+TEST(FaultInjection, CopyFallbackIntoAVanishedRangeIsRangeGone) {
+  InstallSetup s(kPages, 33);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:1:errno=16,copy:1:errno=2");
+  EXPECT_EQ(s.install_all().status, InstallStatus::kRangeGone);
+}
+
+TEST(FaultInjection, CopyOnlyModePathsPartialEagainRacedAndFatal) {
+  {
+    InstallSetup s(kPages, 34);
+    UFFDGC_SKIP_WITHOUT_UFFD(s);
+    s.config.mode = InstallMode::kCopyOnly;
+    s.inject("copy:1:partial=4,copy:2:errno=11,copy:3:raced");
+    ASSERT_EQ(s.install_all().status, InstallStatus::kDone);
+    s.expect_installed_and_source_released();
+    const auto c = s.counts();
+    EXPECT_EQ(c.pages_copied, kPages - 1);
+    EXPECT_EQ(c.pages_already_present, 1u);
+    EXPECT_EQ(c.move_partial, 1u);
+    EXPECT_EQ(c.eagain_retries, 1u);
+  }
+  {
+    InstallSetup s(kPages, 35);
+    UFFDGC_SKIP_WITHOUT_UFFD(s);
+    s.config.mode = InstallMode::kCopyOnly;
+    s.inject("copy:1:errno=16");
+    const auto r = s.install_all();
+    EXPECT_EQ(r.status, InstallStatus::kFatal) << "COPY never says EBUSY; if it does, stop";
+    EXPECT_EQ(r.failed_op, UffdOp::kCopy);
+  }
+}
+
+TEST(FaultInjection, ZeroPageForAHoleRetriesAndFailsCleanly) {
+  {
+    InstallSetup s(kPages, 36);
+    UFFDGC_SKIP_WITHOUT_UFFD(s);
+    madvise(s.src.page(0), kPageSize, MADV_DONTNEED);
+    s.inject("zeropage:1:errno=11");
+    ASSERT_EQ(s.install_all().status, InstallStatus::kDone);
+    EXPECT_TRUE(page_is_zero(s.dst.page(0)));
+    EXPECT_EQ(first_mismatch(s.dst.page(1), kPages - 1, s.seed, 1), -1);
+    EXPECT_EQ(s.counts().pages_zero_filled, 1u);
+  }
+  {
+    InstallSetup s(kPages, 37);
+    UFFDGC_SKIP_WITHOUT_UFFD(s);
+    madvise(s.src.page(0), kPageSize, MADV_DONTNEED);
+    s.inject("zeropage:1:errno=12");
+    const auto r = s.install_all();
+    EXPECT_EQ(r.status, InstallStatus::kFatal);
+    EXPECT_EQ(r.failed_op, UffdOp::kZeropage);
+  }
+}
+
+}  // namespace
+}  // namespace uffdgc::test
