@@ -1,6 +1,7 @@
 #include "tests/support/system_state.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -100,7 +101,23 @@ std::string SystemState::set_mthp_enabled(uint32_t kib, const std::string& value
                     value);
 }
 
+// Several test or benchmark processes may want swap at once (ctest -j, a benchmark beside the
+// tests). Each holds a shared lock on this file for as long as it relies on swap; setup happens
+// under the exclusive lock, and the process that enabled zram turns it off only if it can take
+// the lock exclusively, i.e. nobody else relies on it any more.
+constexpr const char* kSwapLockFile = "/run/lock/uffdgc-swap.lock";
+
 std::string SystemState::ensure_swap(uint64_t zram_bytes) {
+  if (swap_lock_fd_ < 0) {
+    swap_lock_fd_ = open(kSwapLockFile, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  }
+  if (swap_lock_fd_ >= 0) flock(swap_lock_fd_, LOCK_EX);
+  std::string why = enable_swap_locked(zram_bytes);
+  if (swap_lock_fd_ >= 0) flock(swap_lock_fd_, LOCK_SH);
+  return why;
+}
+
+std::string SystemState::enable_swap_locked(uint64_t zram_bytes) {
   if (swap_active()) return {};
   if (!running_as_root()) return "no swap is active and enabling zram needs root";
   if (access("/sys/block/zram0", F_OK) != 0 && run("modprobe zram num_devices=1") != 0) {
@@ -118,10 +135,18 @@ std::string SystemState::ensure_swap(uint64_t zram_bytes) {
       !err.empty()) {
     return err;
   }
-  undo_.push_back([] { write_file("/sys/block/zram0/reset", "1"); });
-  if (run("mkswap /dev/zram0") != 0) return "mkswap /dev/zram0 failed";
-  if (run("swapon -p 100 /dev/zram0") != 0) return "swapon /dev/zram0 failed";
-  undo_.push_back([] { run("swapoff /dev/zram0"); });
+  if (run("mkswap /dev/zram0") != 0 || run("swapon -p 100 /dev/zram0") != 0) {
+    write_file("/sys/block/zram0/reset", "1");
+    return "mkswap/swapon /dev/zram0 failed";
+  }
+  undo_.push_back([this] {
+    if (swap_lock_fd_ >= 0 && flock(swap_lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      fprintf(stderr, "[system-state] zram swap left on: another process still relies on it\n");
+      return;
+    }
+    run("swapoff /dev/zram0");
+    write_file("/sys/block/zram0/reset", "1");
+  });
   fprintf(stderr, "[system-state] enabled %llu MiB zram swap on /dev/zram0 (undone at exit)\n",
           static_cast<unsigned long long>(zram_bytes >> 20));
   return {};

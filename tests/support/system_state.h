@@ -54,7 +54,9 @@ class SystemState {
 
  private:
   SystemState();
+  std::string enable_swap_locked(uint64_t zram_bytes);
   std::vector<std::function<void()>> undo_;
+  int swap_lock_fd_ = -1;  // shared flock held while this process relies on swap
 };
 
 bool running_as_root();
