@@ -14,13 +14,19 @@
 //   python3 benchmarks/micro/page_install_table.py pi.json                  # the MOVE/COPY table
 //
 // Own flags (removed before Google Benchmark sees the command line):
-//   --batch_pages=N  pages per benchmark iteration (multiple of 512, default 1024)
+//   --batch_pages=N  pages per benchmark iteration (multiple of 16, at least the longest run;
+//                    default 1024)
+//   --runs=A,B,...   run lengths in pages (default 1,4,16,64,512). A run length that does not
+//                    divide the batch leaves one shorter run at the end of each batch.
 //   --quick          --batch_pages=512 and, unless given, --benchmark_min_time=0.02
 // Unless --benchmark_min_time is given, 0.1 s of *timed* work per benchmark is the default; the
 // untimed preparation costs several times that in wall time (see below).
 //
 // Names: BM_Install/<move|copy>/<4k|mthp64k|zram>/run:<pages>/manual_time. One install() call
-// installs one run; run lengths 1, 4, 16, 64, 512.
+// installs one run; run lengths 1, 4, 16, 64, 512 unless --runs says otherwise.
+// Google Benchmark flags work as usual (--benchmark_filter='move/zram', --benchmark_repetitions=5,
+// ...). Its "***WARNING*** Library was built as DEBUG" comes from Debian's libbenchmark build and
+// does not affect the numbers here: the timing is ours (clock_gettime around install() only).
 //
 // WHAT ONE ITERATION DOES. A batch of --batch_pages pages:
 //   untimed: map a fresh source and a fresh destination Region, open a userfaultfd (with
@@ -78,7 +84,11 @@
 //
 // System state: mTHP knobs and zram swap are changed through tests/support SystemState and
 // restored when the process exits normally (also after a SkipWithError). A killed run leaves
-// them changed; the previous values are printed on stderr when they are changed.
+// them changed; the previous values are printed on stderr when they are changed. Do not run the
+// mthp64k/zram cases while the test suite's swap/mTHP tests run: both processes share the same
+// knobs and /dev/zram0, and whichever set zram up runs swapoff at its exit under the other one
+// (a memory-limited test cgroup can then be OOM-killed by that swapoff, and swapoff fails,
+// leaving zram on). The 4k cases change nothing.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
@@ -119,10 +129,9 @@ enum class SourceKind { k4K, kMthp64K, kZram };
 
 constexpr uint32_t kMthpKib = 64;
 constexpr size_t kFolioPages = kMthpKib * 1024 / kPageSize;  // 16
-constexpr int64_t kRunLengths[] = {1, 4, 16, 64, 512};
-constexpr size_t kMaxRun = 512;
 
 size_t g_batch_pages = 1024;
+std::vector<int64_t> g_runs = {1, 4, 16, 64, 512};
 
 const char* mode_name(InstallMode mode) {
   return mode == InstallMode::kMoveOnly ? "move" : "copy";
@@ -370,8 +379,9 @@ void BM_Install(benchmark::State& state, InstallMode mode, SourceKind kind) {
     uint64_t failed_run = UINT64_MAX;
     const int64_t t0 = now_ns();
     for (uint64_t off = 0; off < batch; off += run) {
+      const uint64_t len = batch - off < run ? batch - off : run;
       const uffdgc::uffd::InstallResult r =
-          installer.install(dst0 + off * kPageSize, src0 + off * kPageSize, run);
+          installer.install(dst0 + off * kPageSize, src0 + off * kPageSize, len);
       if (r.status != InstallStatus::kDone) {
         failure = r;
         failed_run = off;
@@ -463,14 +473,30 @@ int main(int argc, char** argv) {
       quick = true;
     } else if (i > 0 && a.rfind("--batch_pages=", 0) == 0) {
       g_batch_pages = strtoul(a.c_str() + strlen("--batch_pages="), nullptr, 10);
+    } else if (i > 0 && a.rfind("--runs=", 0) == 0) {
+      g_runs.clear();
+      for (const char* p = a.c_str() + strlen("--runs="); *p != '\0';) {
+        char* end = nullptr;
+        const long v = strtol(p, &end, 10);
+        if (end == p || v <= 0) {
+          fprintf(stderr, "--runs: expected positive numbers separated by ','\n");
+          return 2;
+        }
+        g_runs.push_back(v);
+        p = *end == ',' ? end + 1 : end;
+      }
     } else {
       if (a.rfind("--benchmark_min_time", 0) == 0) min_time_given = true;
       args.push_back(argv[i]);
     }
   }
-  if (quick) g_batch_pages = kMaxRun;
-  if (g_batch_pages == 0 || g_batch_pages % kMaxRun != 0) {
-    fprintf(stderr, "--batch_pages must be a positive multiple of %zu\n", kMaxRun);
+  if (quick) g_batch_pages = 512;
+  int64_t longest_run = 0;
+  for (int64_t run : g_runs) longest_run = run > longest_run ? run : longest_run;
+  if (g_runs.empty() || g_batch_pages == 0 || g_batch_pages % kFolioPages != 0 ||
+      g_batch_pages < static_cast<size_t>(longest_run)) {
+    fprintf(stderr, "--batch_pages must be a positive multiple of %zu and >= the longest run\n",
+            kFolioPages);
     return 2;
   }
   std::string min_time_flag = quick ? "--benchmark_min_time=0.02" : "--benchmark_min_time=0.1";
@@ -501,7 +527,7 @@ int main(int argc, char** argv) {
       benchmark::internal::Benchmark* b =
           benchmark::RegisterBenchmark(name.c_str(), BM_Install, mode, kind);
       b->ArgName("run");
-      for (int64_t run : kRunLengths) b->Arg(run);
+      for (int64_t run : g_runs) b->Arg(run);
       b->UseManualTime()->Unit(benchmark::kMicrosecond);
     }
   }

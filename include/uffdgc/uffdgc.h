@@ -38,6 +38,12 @@ typedef int uffdgc_result;
 #define UFFDGC_EUNSUPPORTED (-3) /* the request cannot be met on this kernel/machine */
 #define UFFDGC_ENOMEM (-4)
 #define UFFDGC_EINTERNAL (-5)    /* a system call failed unexpectedly; see the message */
+#define UFFDGC_ESTATE (-6)       /* wrong thread or thread state (detached, parked, not owner) */
+#define UFFDGC_ETYPE (-7)        /* unknown type index, or a type that does not fit the call */
+#define UFFDGC_EOVERFLOW (-8)    /* a size or length computation overflows */
+#define UFFDGC_ELIMIT (-9)       /* a fixed table is full (types, threads) */
+#define UFFDGC_ENOTFOUND (-10)   /* the object/handle is not known (e.g. unpin without pin) */
+#define UFFDGC_EEMPTY (-11)      /* nothing to return (finalization queue empty) */
 
 /* Stable name of a result code ("UFFDGC_OK", ...); never NULL. Any thread. */
 UFFDGC_API const char *uffdgc_result_name(uffdgc_result result);
@@ -123,6 +129,272 @@ typedef struct uffdgc_probe_report {
  */
 UFFDGC_API uffdgc_result uffdgc_probe_kernel(const uffdgc_probe_options *options,
                                   uffdgc_probe_report *report);
+
+/* ========================================================================================
+ * The heap (DESIGN.md §2, §3).
+ *
+ * Threads: every function names who may call it. "Mutator" means the calling thread must be
+ * attached (uffdgc_mutator_attach) and pass its own uffdgc_mutator; "running" means it must
+ * not be parked. A call from the wrong thread or state returns UFFDGC_ESTATE and changes
+ * nothing. Nothing here may be called from a signal handler unless it says so.
+ * ====================================================================================== */
+
+typedef struct uffdgc_heap uffdgc_heap;
+typedef struct uffdgc_mutator uffdgc_mutator;
+typedef struct uffdgc_global uffdgc_global;
+typedef struct uffdgc_root_visitor uffdgc_root_visitor;
+typedef struct uffdgc_weak_ctx uffdgc_weak_ctx;
+
+/* An object reference: the address of the object's header word; 0 is null. References are
+ * never interior pointers. */
+typedef uintptr_t uffdgc_ref;
+
+/* ---- Object model ----
+ * Every object starts with one 64-bit header word. Its low 32 bits hold the type index the
+ * heap assigned at registration; the high 32 bits belong to the embedder and are preserved
+ * by the collector. Objects are 8-byte aligned; sizes are rounded up to 8. */
+#define UFFDGC_OBJECT_ALIGNMENT 8u
+#define UFFDGC_HEADER_TYPE_MASK 0xffffffffu
+
+#define UFFDGC_TYPE_LEAF (1u << 0)              /* no reference slots at all */
+#define UFFDGC_TYPE_VARIABLE (1u << 1)          /* size = base_size + elem_size * length */
+#define UFFDGC_TYPE_ELEMENTS_ARE_REFS (1u << 2) /* every element (elem_size 8) is a reference */
+#define UFFDGC_TYPE_HAS_FINALIZER (1u << 3)     /* queued for finalization when unreachable */
+#define UFFDGC_TYPE_WEAK_CONTAINER (1u << 4)    /* its reference slots are weak */
+#define UFFDGC_TYPE_NONMOVING (1u << 5)         /* always allocated in the non-moving space */
+
+/* A visitor the collector passes to trace callbacks: call it once per reference slot. */
+typedef void (*uffdgc_slot_visitor)(uffdgc_ref *slot, void *visitor_ctx);
+
+/* Trace callback for irregular objects. `object` is a copy of the object (it may live in the
+ * from-space); visit every reference slot inside it, reading only the object's own bytes and
+ * nothing else of the heap. It may run inside a SIGBUS handler: async-signal-safe, no locks,
+ * no allocation. */
+typedef void (*uffdgc_trace_fn)(uffdgc_ref object, uffdgc_slot_visitor visit, void *visitor_ctx);
+
+typedef struct uffdgc_type_info {
+  uint32_t struct_size;      /* sizeof(uffdgc_type_info) */
+  uint32_t flags;            /* UFFDGC_TYPE_* */
+  uint32_t base_size;        /* bytes including the header; the whole size if not VARIABLE */
+  uint32_t elem_size;        /* VARIABLE: bytes per element */
+  uint32_t length_offset;    /* VARIABLE: offset of the uint64_t element count */
+  uint32_t num_ref_offsets;  /* number of entries in ref_offsets */
+  const uint32_t *ref_offsets; /* byte offsets of reference slots (copied at registration) */
+  uffdgc_trace_fn trace;     /* irregular objects only; NULL otherwise */
+  const char *name;          /* for messages and heap walks (copied); may be NULL */
+} uffdgc_type_info;
+
+/* ---- Embedder callbacks (all optional) ---- */
+
+/* Reports one root slot: the collector marks what it refers to and may rewrite it with the
+ * object's new address. Only from inside scan_roots. */
+UFFDGC_API void uffdgc_root_visit(uffdgc_root_visitor *visitor, uffdgc_ref *slot);
+
+/* Weak processing (uffdgc_embedder.process_weak / update_weak). */
+UFFDGC_API int uffdgc_weak_is_live(uffdgc_weak_ctx *ctx, uffdgc_ref ref);
+/* Keeps ref (and what it reaches) alive this cycle; process_weak then returns 1 to be called
+ * again once the retained objects are traced. Only from process_weak. */
+UFFDGC_API void uffdgc_weak_retain(uffdgc_weak_ctx *ctx, uffdgc_ref ref);
+/* Where a live ref will be after this cycle. Only from update_weak. */
+UFFDGC_API uffdgc_ref uffdgc_weak_forward(uffdgc_weak_ctx *ctx, uffdgc_ref ref);
+
+typedef struct uffdgc_embedder {
+  uint32_t struct_size;      /* sizeof(uffdgc_embedder) */
+  void *vm;                  /* passed back to every callback */
+  /* Roots the runtime keeps itself (its own frames, globals). Called with the world stopped,
+   * on the collecting thread, possibly several times per cycle (to mark, then to update):
+   * report every slot each time with uffdgc_root_visit. */
+  void (*scan_roots)(uffdgc_root_visitor *visitor, void *vm);
+  /* After marking: for each weak slot the runtime owns, ask uffdgc_weak_is_live, optionally
+   * uffdgc_weak_retain. Return nonzero to be called again after retained objects are traced.
+   * World stopped, collecting thread; must not allocate or call other uffdgc functions. */
+  int (*process_weak)(uffdgc_weak_ctx *ctx, void *vm);
+  /* After the move is planned: rewrite live weak slots with uffdgc_weak_forward, clear dead
+   * ones. World stopped, collecting thread. */
+  void (*update_weak)(uffdgc_weak_ctx *ctx, void *vm);
+  /* An allocation failed even after a full collection. The allocating mutator, running,
+   * world not stopped; the allocation then returns UFFDGC_ENOMEM. */
+  void (*out_of_memory)(uffdgc_mutator *mutator, size_t bytes, void *vm);
+} uffdgc_embedder;
+
+/* ---- Heap creation ---- */
+#define UFFDGC_HEAP_VERIFY (1u << 0) /* run the heap verifier after every collection */
+
+typedef struct uffdgc_heap_options {
+  uint32_t struct_size;          /* sizeof(uffdgc_heap_options) */
+  uint32_t mode;                 /* UFFDGC_MODE_*: validated with the kernel probe */
+  uint32_t flags;                /* UFFDGC_HEAP_* */
+  uint32_t gc_threads;           /* threads that compact pages in parallel; 0 = 1 */
+  size_t heap_limit;             /* bytes of the moving space; 0 = 256 MiB */
+  size_t nonmoving_limit;        /* bytes of non-moving + large objects; 0 = heap_limit */
+  size_t trigger_allocated;      /* collect after this many bytes allocated; 0 = limit / 4 */
+  uint32_t trigger_occupancy_pct;/* collect when the moving space is this full; 0 = 80 */
+  uint32_t tlab_size;            /* bytes per thread-local allocation buffer; 0 = 32 KiB */
+  size_t large_object_threshold; /* objects at least this big go to the large-object space;
+                                    0 = 64 KiB */
+  const uffdgc_embedder *embedder; /* copied; may be NULL */
+} uffdgc_heap_options;
+
+/* Creates a heap. options may be NULL (defaults). Any thread. */
+UFFDGC_API uffdgc_result uffdgc_heap_create(const uffdgc_heap_options *options,
+                                            uffdgc_heap **out);
+/* Destroys a heap: every mutator must be detached (else UFFDGC_ESTATE). Any thread. */
+UFFDGC_API uffdgc_result uffdgc_heap_destroy(uffdgc_heap *heap);
+
+/* Registers a type; *out_index receives its index (never 0 or 1: those are fillers). Any
+ * thread, any time; type descriptors never move. */
+UFFDGC_API uffdgc_result uffdgc_type_register(uffdgc_heap *heap, const uffdgc_type_info *info,
+                                              uint32_t *out_index);
+
+/* ---- Threads and safepoints (DESIGN.md §2 "Threads") ---- */
+
+/* Attaches the calling thread; it starts running. One mutator per thread per heap. */
+UFFDGC_API uffdgc_result uffdgc_mutator_attach(uffdgc_heap *heap, void *vm_thread,
+                                               uffdgc_mutator **out);
+/* Detaches the calling thread (its own mutator, running or parked); handles die with it. */
+UFFDGC_API uffdgc_result uffdgc_mutator_detach(uffdgc_mutator *mutator);
+/* Running -> parked: the thread promises not to touch the heap; collections do not wait for
+ * it. Owner thread. */
+UFFDGC_API uffdgc_result uffdgc_mutator_park(uffdgc_mutator *mutator);
+/* Parked -> running; waits while the world is stopped. Owner thread. */
+UFFDGC_API uffdgc_result uffdgc_mutator_unpark(uffdgc_mutator *mutator);
+/* The slow path of uffdgc_poll() (inline.h): stops here while the world is stopped and runs
+ * pending checkpoints. Owner thread, running. */
+UFFDGC_API void uffdgc_safepoint_slow(uffdgc_mutator *mutator);
+/* Runs fn(mutator, arg) once for every attached mutator: running ones at their next poll,
+ * parked ones (and the caller) on the calling thread. Returns when all have run. Mutator,
+ * running. */
+UFFDGC_API uffdgc_result uffdgc_run_checkpoint(uffdgc_mutator *mutator,
+                                               void (*fn)(uffdgc_mutator *target, void *arg),
+                                               void *arg);
+/* The vm_thread pointer given at attach. Any thread. */
+UFFDGC_API void *uffdgc_mutator_vm_thread(const uffdgc_mutator *mutator);
+
+/* ---- Allocation ----
+ * Memory is zeroed; the header is written (type index, embedder bits 0); a VARIABLE type's
+ * length field is written. May collect. Mutator, running. */
+#define UFFDGC_ALLOC_DEFAULT 0u   /* moving space, or large-object space above the threshold */
+#define UFFDGC_ALLOC_NONMOVING 1u /* non-moving space: the address never changes */
+#define UFFDGC_ALLOC_LARGE 2u     /* large-object space (never moves) */
+
+UFFDGC_API uffdgc_result uffdgc_alloc(uffdgc_mutator *mutator, uint32_t type_index,
+                                      uint64_t length, uint32_t kind, uffdgc_ref *out);
+/* The slow path of uffdgc_alloc_fast() (inline.h): bytes already rounded. */
+UFFDGC_API uffdgc_result uffdgc_alloc_slow(uffdgc_mutator *mutator, uint32_t type_index,
+                                           size_t bytes, uffdgc_ref *out);
+/* Object size in bytes (rounded). Mutator, running. */
+UFFDGC_API size_t uffdgc_object_size(uffdgc_mutator *mutator, uffdgc_ref ref);
+
+/* ---- Barriers (fast paths in inline.h) ----
+ * Every store of a reference into a heap object goes through uffdgc_store_ref (inline) so the
+ * collector sees the value it overwrites (DESIGN.md §2). */
+UFFDGC_API void uffdgc_store_ref_slow(uffdgc_mutator *mutator, uffdgc_ref holder,
+                                      uffdgc_ref *slot, uffdgc_ref value);
+/* Array copy: count references from src to dst (both inside holder's object or anywhere
+ * readable for src), with the barrier. Overlap allowed. Mutator, running. */
+UFFDGC_API void uffdgc_store_refs(uffdgc_mutator *mutator, uffdgc_ref holder, uffdgc_ref *dst,
+                                  const uffdgc_ref *src, size_t count);
+/* Loads a slot of a UFFDGC_TYPE_WEAK_CONTAINER object: 0 once the referent is found dead.
+ * Mutator, running. */
+UFFDGC_API uffdgc_ref uffdgc_load_weak(uffdgc_mutator *mutator, uffdgc_ref holder,
+                                       const uffdgc_ref *slot);
+
+/* ---- Roots ---- */
+/* Handle scopes: uffdgc_handle_new() slots live until the innermost open scope closes. Scopes
+ * nest; close them in reverse order. Mutator (owner thread). */
+typedef struct uffdgc_handle_scope {
+  uintptr_t opaque[2];
+} uffdgc_handle_scope;
+UFFDGC_API uffdgc_result uffdgc_handle_scope_open(uffdgc_mutator *mutator,
+                                                  uffdgc_handle_scope *scope);
+UFFDGC_API uffdgc_result uffdgc_handle_scope_close(uffdgc_mutator *mutator,
+                                                   uffdgc_handle_scope *scope);
+/* A root slot holding ref; the collector updates it when the object moves. NULL when no scope
+ * is open or on a wrong thread. Mutator (owner thread). */
+UFFDGC_API uffdgc_ref *uffdgc_handle_new(uffdgc_mutator *mutator, uffdgc_ref ref);
+
+/* Global roots: slots that live until destroyed. Any attached thread. */
+UFFDGC_API uffdgc_result uffdgc_global_create(uffdgc_heap *heap, uffdgc_ref ref,
+                                              uffdgc_global **out);
+UFFDGC_API uffdgc_ref uffdgc_global_get(const uffdgc_global *global);
+UFFDGC_API void uffdgc_global_set(uffdgc_global *global, uffdgc_ref ref);
+UFFDGC_API uffdgc_result uffdgc_global_destroy(uffdgc_heap *heap, uffdgc_global *global);
+
+/* Pinning: a pinned object neither moves nor dies until unpinned (pins nest). Objects in the
+ * non-moving and large-object spaces never move; pinning them only keeps them alive.
+ * Mutator, running. */
+UFFDGC_API uffdgc_result uffdgc_pin(uffdgc_mutator *mutator, uffdgc_ref ref);
+UFFDGC_API uffdgc_result uffdgc_unpin(uffdgc_mutator *mutator, uffdgc_ref ref);
+
+/* Finalization: objects of UFFDGC_TYPE_HAS_FINALIZER types found unreachable are kept alive
+ * and queued; pop one, run its finalizer, drop it. Mutator, running. UFFDGC_EEMPTY when empty. */
+UFFDGC_API uffdgc_result uffdgc_finalization_pop(uffdgc_mutator *mutator, uffdgc_ref *out);
+
+/* ---- Collection, introspection ---- */
+UFFDGC_API uffdgc_result uffdgc_collect(uffdgc_mutator *mutator);
+
+/* Calls fn for every object (live or not yet collected) in every space with the world
+ * stopped; fn must not allocate or store. Return nonzero from fn to stop. Mutator, running. */
+UFFDGC_API uffdgc_result uffdgc_heap_walk(uffdgc_mutator *mutator,
+                                          int (*fn)(uffdgc_ref ref, uint32_t type_index,
+                                                    size_t size, void *arg),
+                                          void *arg);
+
+typedef struct uffdgc_heap_stats {
+  uint32_t struct_size;
+  uint32_t mode;                    /* effective mode (UFFDGC_MODE_*) */
+  uint64_t collections;
+  uint64_t pause_ns_total, pause_ns_max, pause_ns_last;
+  uint64_t time_to_safepoint_ns_max; /* part of the pause spent stopping threads */
+  uint64_t bytes_allocated;         /* since heap creation */
+  uint64_t moving_bytes_used;       /* bump-pointer top minus base */
+  uint64_t nonmoving_bytes, large_bytes;
+  uint64_t live_bytes_last;         /* marked in the last cycle, all spaces */
+  uint64_t pages_compacted_last;
+  uint64_t objects_finalizable_queued; /* total queued for finalization */
+  uint64_t weak_slots_cleared;      /* total, weak containers */
+} uffdgc_heap_stats;
+UFFDGC_API uffdgc_result uffdgc_heap_get_stats(uffdgc_heap *heap, uffdgc_heap_stats *out);
+
+/* Events: pauses and phases, for logging and plots. The listener runs on the collecting
+ * thread, with the world stopped between PAUSE_BEGIN and PAUSE_END: it must not call uffdgc. */
+#define UFFDGC_EVENT_PAUSE_BEGIN 1
+#define UFFDGC_EVENT_PAUSE_END 2
+#define UFFDGC_EVENT_PHASE 3      /* phase: "mark", "weak", "plan", "compact", "update", "verify" */
+#define UFFDGC_EVENT_CYCLE_END 4  /* bytes_before/bytes_after filled */
+typedef struct uffdgc_event {
+  uint32_t struct_size;
+  uint32_t kind;
+  uint64_t cycle;
+  uint64_t time_ns;      /* CLOCK_MONOTONIC */
+  const char *phase;
+  uint64_t bytes_before, bytes_after;
+  uint64_t pause_ns;     /* PAUSE_END */
+} uffdgc_event;
+typedef void (*uffdgc_event_fn)(const uffdgc_event *event, void *arg);
+/* Sets (or with fn NULL clears) the listener. Any thread, not during a collection. */
+UFFDGC_API uffdgc_result uffdgc_set_event_listener(uffdgc_heap *heap, uffdgc_event_fn fn,
+                                                   void *arg);
+
+/* ---- fork (DESIGN.md §2 "Fork") ----
+ * Install with pthread_atfork or call around fork(): prepare blocks collections, parent
+ * resumes them, child resets the heap to the single forking thread (others' mutators are
+ * gone; their handles are dropped). */
+UFFDGC_API void uffdgc_atfork_prepare(uffdgc_heap *heap);
+UFFDGC_API void uffdgc_atfork_parent(uffdgc_heap *heap);
+UFFDGC_API void uffdgc_atfork_child(uffdgc_heap *heap);
+
+/* ---- Attributes for inline fast paths and JITs (inline.h) ---- */
+typedef struct uffdgc_attrs {
+  uint32_t struct_size;
+  uint32_t object_alignment;
+  uint32_t tlab_cursor_offset;   /* offsets into uffdgc_mutator */
+  uint32_t tlab_limit_offset;
+  uint32_t poll_flag_offset;     /* uint32_t; nonzero: call uffdgc_safepoint_slow */
+  uint32_t barrier_flag_offset;  /* uint32_t; nonzero: stores go through uffdgc_store_ref_slow */
+  uint32_t header_type_mask;
+} uffdgc_attrs;
+UFFDGC_API uffdgc_result uffdgc_get_attrs(uffdgc_heap *heap, uffdgc_attrs *out);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -1,0 +1,50 @@
+// Marking (DESIGN.md §4 steps 1-3, run inside the pause in the stop-the-world collector):
+// a mark stack over the mark bitmap; while tracing it fills the liveness side tables that
+// compaction reads (live-words bitmap, live bytes per 512-byte chunk). Weak-container holders
+// are recorded, not traced through.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "gc/mark/side_bitmap.h"
+#include "uffdgc/uffdgc.h"
+
+struct uffdgc_heap;
+
+namespace uffdgc::gc {
+
+struct MarkTables {
+  SideBitmap mark;          // object starts of marked moving-space objects
+  SideBitmap live;          // every word of every marked moving-space object
+  uint64_t* chunk_bytes = nullptr;  // live bytes per chunk; later exclusive prefix sums
+  uint64_t chunks = 0;
+  size_t chunk_map_bytes = 0;
+
+  bool allocate(uint64_t begin, uint64_t bytes);
+  ~MarkTables();
+};
+
+class Marker {
+ public:
+  Marker(uffdgc_heap& heap, MarkTables& tables);
+
+  void mark(uffdgc_ref ref);  // greys ref if it is white; 0 is ignored
+  void drain();               // traces until the mark stack is empty
+  bool is_marked(uffdgc_ref ref) const;
+
+  const std::vector<uffdgc_ref>& weak_holders() const { return weak_holders_; }
+  uint64_t marked_bytes() const { return marked_bytes_; }
+  uint64_t marked_objects() const { return marked_objects_; }
+
+ private:
+  void scan(uffdgc_ref obj);
+
+  uffdgc_heap& heap_;
+  MarkTables& tables_;
+  std::vector<uffdgc_ref> stack_;
+  std::vector<uffdgc_ref> weak_holders_;
+  uint64_t marked_bytes_ = 0, marked_objects_ = 0;
+};
+
+}  // namespace uffdgc::gc

@@ -1,0 +1,75 @@
+#include "gc/space/moving_space.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+
+#include "gc/heap_geometry.h"
+
+namespace uffdgc::gc {
+
+namespace {
+
+constexpr uint64_t kGiB = uint64_t{1} << 30;
+
+// Maps `len` bytes aligned to `align`; returns the aligned start and the raw mapping.
+uint64_t map_aligned(size_t len, size_t align, int prot, void** raw, size_t* raw_len) {
+  const size_t span = len + align;
+  void* p = mmap(nullptr, span, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return 0;
+  const uint64_t start = reinterpret_cast<uint64_t>(p);
+  const uint64_t aligned = align_up(start, align);
+  if (aligned > start) munmap(p, aligned - start);
+  const uint64_t end = start + span;
+  if (end > aligned + len) munmap(reinterpret_cast<void*>(aligned + len), end - aligned - len);
+  *raw = reinterpret_cast<void*>(aligned);
+  *raw_len = len;
+  return aligned;
+}
+
+}  // namespace
+
+MovingSpace::~MovingSpace() {
+  if (moving_map_ != nullptr) munmap(moving_map_, moving_map_len_);
+  if (from_map_ != nullptr) munmap(from_map_, from_map_len_);
+}
+
+int MovingSpace::reserve(size_t capacity, bool nohugepage) {
+  capacity_ = align_up(capacity, kPage);
+  reservation_ = align_up(capacity_, kGiB);
+  nohugepage_ = nohugepage;
+  begin_ = map_aligned(reservation_, kGiB, PROT_READ | PROT_WRITE, &moving_map_, &moving_map_len_);
+  if (begin_ == 0) return errno;
+  // The from-space only ever receives pages through mremap; it holds no memory otherwise.
+  from_begin_ = map_aligned(reservation_, kGiB, PROT_READ | PROT_WRITE, &from_map_, &from_map_len_);
+  if (from_begin_ == 0) return errno;
+  if (nohugepage_) {
+    madvise(moving_map_, moving_map_len_, MADV_NOHUGEPAGE);
+    madvise(from_map_, from_map_len_, MADV_NOHUGEPAGE);
+  }
+  top_ = begin_;
+  return 0;
+}
+
+uint64_t MovingSpace::bump(uint64_t bytes) {
+  if (bytes > begin_ + capacity_ - top_) return 0;
+  const uint64_t p = top_;
+  top_ += bytes;
+  return p;
+}
+
+int MovingSpace::flip(uint64_t start, uint64_t end) {
+  if (end <= start) return 0;
+  void* target = reinterpret_cast<void*>(start + from_space_delta());
+  void* moved = mremap(reinterpret_cast<void*>(start), end - start, end - start,
+                       MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, target);
+  if (moved == MAP_FAILED) return errno;
+  return 0;
+}
+
+void MovingSpace::release_from_space(uint64_t start, uint64_t end) {
+  if (end <= start) return;
+  madvise(reinterpret_cast<void*>(start + from_space_delta()), end - start, MADV_DONTNEED);
+}
+
+}  // namespace uffdgc::gc

@@ -1,0 +1,52 @@
+// The moving space and its from-space (DESIGN.md §3): two reservations of the same size, each
+// aligned to 1 GiB so that the flip's mremap moves whole PUD entries (DESIGN.md §4 step 4).
+// Allocation is a bump pointer handing out TLABs. The from-space is empty between cycles.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace uffdgc::gc {
+
+class MovingSpace {
+ public:
+  MovingSpace() = default;
+  MovingSpace(const MovingSpace&) = delete;
+  MovingSpace& operator=(const MovingSpace&) = delete;
+  ~MovingSpace();
+
+  // Reserves `capacity` bytes (rounded up to 1 GiB for the reservation, `capacity` usable) of
+  // moving space and as much from-space. Returns 0 or an errno.
+  int reserve(size_t capacity, bool nohugepage);
+
+  uint64_t begin() const { return begin_; }
+  uint64_t top() const { return top_; }
+  uint64_t limit() const { return begin_ + capacity_; }
+  uint64_t capacity() const { return capacity_; }
+  uint64_t used() const { return top_ - begin_; }
+  bool contains(uint64_t addr) const { return addr >= begin_ && addr < top_; }
+  bool in_reservation(uint64_t addr) const { return addr >= begin_ && addr < begin_ + capacity_; }
+  // Distance from a moving-space address to its from-space copy during a cycle.
+  int64_t from_space_delta() const { return static_cast<int64_t>(from_begin_ - begin_); }
+
+  // Bumps `bytes` (8-aligned); 0 when the space is full. Caller holds the heap lock.
+  uint64_t bump(uint64_t bytes);
+  void set_top(uint64_t top) { top_ = top; }
+
+  // Moves the pages of [start, end) (page-aligned) to the same offsets of the from-space with
+  // mremap(MREMAP_DONTUNMAP): the moving range stays mapped and empty. Returns 0 or an errno.
+  int flip(uint64_t start, uint64_t end);
+  // Frees the from-space pages of [start, end) after compaction.
+  void release_from_space(uint64_t start, uint64_t end);
+
+ private:
+  uint64_t begin_ = 0, top_ = 0, capacity_ = 0;
+  uint64_t from_begin_ = 0;
+  size_t reservation_ = 0;
+  void* moving_map_ = nullptr;
+  void* from_map_ = nullptr;
+  size_t moving_map_len_ = 0, from_map_len_ = 0;
+  bool nohugepage_ = false;
+};
+
+}  // namespace uffdgc::gc

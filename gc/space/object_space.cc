@@ -1,0 +1,66 @@
+#include "gc/space/object_space.h"
+
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <vector>
+
+#include "gc/heap_geometry.h"
+
+namespace uffdgc::gc {
+
+ObjectSpace::~ObjectSpace() {
+  for (auto& [ref, p] : objects_) free_object(ref, p);
+}
+
+uint64_t ObjectSpace::allocate(uint64_t size, ObjectKind kind) {
+  if (size > limit_ || nonmoving_bytes_ + large_bytes_ > limit_ - size) return 0;
+  const uint64_t total = size + sizeof(ObjectPrefix);
+  void* mem;
+  if (kind == ObjectKind::kLarge) {
+    mem = mmap(nullptr, align_up(total, kPage), PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) return 0;
+  } else {
+    mem = calloc(1, total);
+    if (mem == nullptr) return 0;
+  }
+  auto* p = static_cast<ObjectPrefix*>(mem);
+  p->size = size;
+  p->mark = 0;
+  p->kind = kind;
+  const uint64_t ref = reinterpret_cast<uint64_t>(p + 1);
+  objects_.emplace(ref, p);
+  (kind == ObjectKind::kLarge ? large_bytes_ : nonmoving_bytes_) += size;
+  return ref;
+}
+
+void ObjectSpace::free_object(uint64_t, ObjectPrefix* p) {
+  if (p->kind == ObjectKind::kLarge) {
+    munmap(p, align_up(p->size + sizeof(ObjectPrefix), kPage));
+  } else {
+    free(p);
+  }
+}
+
+uint64_t ObjectSpace::sweep() {
+  uint64_t freed = 0;
+  std::vector<uint64_t> dead;
+  for (auto& [ref, p] : objects_) {
+    if (p->mark != 0) {
+      p->mark = 0;
+    } else {
+      dead.push_back(ref);
+    }
+  }
+  for (uint64_t ref : dead) {
+    ObjectPrefix* p = objects_[ref];
+    (p->kind == ObjectKind::kLarge ? large_bytes_ : nonmoving_bytes_) -= p->size;
+    freed += p->size;
+    objects_.erase(ref);
+    free_object(ref, p);
+  }
+  return freed;
+}
+
+}  // namespace uffdgc::gc

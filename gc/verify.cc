@@ -1,0 +1,103 @@
+#include "gc/verify.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "gc/heap_geometry.h"
+#include "gc/mark/side_bitmap.h"
+#include "runtime/heap.h"
+
+namespace uffdgc::gc {
+
+namespace {
+
+[[noreturn]] void fail(const char* what, uint64_t where, uint64_t value) {
+  fprintf(stderr, "uffdgc: heap verification failed: %s (at 0x%llx, value 0x%llx)\n", what,
+          static_cast<unsigned long long>(where), static_cast<unsigned long long>(value));
+  abort();
+}
+
+}  // namespace
+
+uint64_t verify_heap(uffdgc_heap& heap, const VerifyExpectations& expect) {
+  const uint64_t begin = heap.moving.begin();
+  const uint64_t top = heap.moving.top();
+  SideBitmap starts;
+  if (!starts.allocate(begin, heap.moving.capacity())) fail("no memory for the verifier", 0, 0);
+
+  // 1. The moving space parses; remember object starts (fillers are not valid targets).
+  uint64_t objects = 0, slid_bytes = 0, moving_live_bytes = 0;
+  for (uint64_t a = begin; a < top;) {
+    uint64_t header;
+    __builtin_memcpy(&header, reinterpret_cast<const void*>(a), sizeof(header));
+    const TypeDesc* t = heap.types.of_header(header);
+    if (t == nullptr) fail("object with an unregistered type", a, header);
+    const uint64_t size = heap.types.object_size(reinterpret_cast<const void*>(a));
+    if (size == 0 || a + size > top) fail("object runs past the top of the moving space", a, size);
+    const uint32_t type = static_cast<uint32_t>(header & UFFDGC_HEADER_TYPE_MASK);
+    if (type >= kFirstUserType) {
+      starts.set(a);
+      ++objects;
+      moving_live_bytes += size;
+      if (a >= expect.compact_begin) slid_bytes += size;
+    } else if (a >= expect.compact_begin) {
+      fail("filler inside the compacted region", a, header);
+    }
+    a += size;
+  }
+  if (top != expect.compact_end) fail("top differs from the planned compaction end", top, expect.compact_end);
+  if (slid_bytes != expect.compact_end - expect.compact_begin) {
+    fail("bytes in the compacted region differ from the side tables' live bytes", slid_bytes,
+         expect.compact_end - expect.compact_begin);
+  }
+  uint64_t object_space_bytes = 0;
+  heap.objects.for_each([&](uint64_t, const ObjectPrefix& p) { object_space_bytes += p.size; });
+  if (moving_live_bytes + object_space_bytes != expect.marked_bytes) {
+    fail("the bytes that survive differ from the bytes marked live", moving_live_bytes + object_space_bytes,
+         expect.marked_bytes);
+  }
+
+  auto check_ref = [&](uint64_t where, uint64_t v) {
+    if (v == 0) return;
+    if (heap.moving.in_reservation(v)) {
+      if (v >= top || (v & 7) != 0 || !starts.test(v)) {
+        fail("reference into the moving space that is not an object start", where, v);
+      }
+    } else if (!heap.objects.contains(v)) {
+      fail("reference to no known object", where, v);
+    }
+  };
+  auto check_object = [&](uint64_t obj) {
+    const auto* p = reinterpret_cast<const uint8_t*>(obj);
+    uint64_t header;
+    __builtin_memcpy(&header, p, sizeof(header));
+    const TypeDesc* t = heap.types.of_header(header);
+    if (t == nullptr) fail("object with an unregistered type", obj, header);
+    heap.types.for_each_ref_offset(p, *t, [&](size_t off) {
+      uint64_t v;
+      __builtin_memcpy(&v, p + off, sizeof(v));
+      check_ref(obj + off, v);
+    });
+  };
+
+  // 2. Every reference of every object.
+  for (uint64_t a = starts.next_set(begin, top); a < top; a = starts.next_set(a + 8, top)) {
+    check_object(a);
+  }
+  heap.objects.for_each([&](uint64_t ref, const ObjectPrefix&) {
+    check_object(ref);
+    ++objects;
+  });
+
+  // 3. Every root the library holds.
+  heap.threads.for_each_stopped([&](uffdgc_mutator* m) {
+    m->handles.for_each([&](uffdgc_ref* slot) { check_ref(reinterpret_cast<uint64_t>(slot), *slot); });
+  });
+  heap.globals.for_each([&](uffdgc_ref* slot) { check_ref(reinterpret_cast<uint64_t>(slot), *slot); });
+  for (uffdgc_ref r : heap.finalization_ready) check_ref(0, r);
+  for (uffdgc_ref r : heap.finalizable) check_ref(0, r);
+  for (const auto& [r, count] : heap.pins) check_ref(0, r);
+  return objects;
+}
+
+}  // namespace uffdgc::gc

@@ -1,0 +1,110 @@
+#include "runtime/allocator.h"
+
+#include <mutex>
+
+#include "gc/collector.h"
+#include "gc/heap_geometry.h"
+#include "gc/space/filler.h"
+#include "runtime/heap.h"
+
+namespace uffdgc::runtime {
+
+namespace {
+
+bool collection_due(const uffdgc_heap& heap, uint64_t want) {
+  if (heap.bytes_since_gc >= heap.config.trigger_allocated) return true;
+  const uint64_t occupied = heap.moving.used() + want;
+  return occupied * 100 > heap.moving.capacity() * heap.config.trigger_occupancy_pct;
+}
+
+// Fills the thread's TLAB from the moving space. Returns false when a collection is due or
+// the space is full. Heap lock held.
+bool refill_tlab(uffdgc_heap& heap, uffdgc_mutator* m, uint64_t bytes, bool allow_trigger) {
+  const uint64_t want = bytes > heap.config.tlab_size ? bytes : heap.config.tlab_size;
+  if (allow_trigger && collection_due(heap, want)) return false;
+  gc::write_filler(m->fast.tlab_cursor, m->fast.tlab_limit);
+  uint64_t p = heap.moving.bump(want);
+  uint64_t got = want;
+  if (p == 0 && want > bytes) {  // the space is nearly full: take just what this object needs
+    p = heap.moving.bump(bytes);
+    got = bytes;
+  }
+  if (p == 0) {
+    m->fast.tlab_cursor = m->fast.tlab_limit = 0;
+    return false;
+  }
+  m->fast.tlab_cursor = p;
+  m->fast.tlab_limit = p + got;
+  heap.bytes_since_gc += got;
+  heap.stats.bytes_allocated += got;
+  return true;
+}
+
+uint64_t allocate_once(uffdgc_heap& heap, uffdgc_mutator* m, size_t bytes, uint32_t kind,
+                       bool allow_trigger) {
+  std::lock_guard<std::mutex> lock(heap.lock);
+  if (kind != UFFDGC_ALLOC_DEFAULT) {
+    if (allow_trigger && heap.bytes_since_gc >= heap.config.trigger_allocated) return 0;
+    const uint64_t ref = heap.objects.allocate(
+        bytes, kind == UFFDGC_ALLOC_LARGE ? gc::ObjectKind::kLarge : gc::ObjectKind::kNonMoving);
+    if (ref != 0) {
+      heap.bytes_since_gc += bytes;
+      heap.stats.bytes_allocated += bytes;
+    }
+    return ref;
+  }
+  if (m->fast.tlab_limit - m->fast.tlab_cursor < bytes &&
+      !refill_tlab(heap, m, bytes, allow_trigger)) {
+    return 0;
+  }
+  const uint64_t p = m->fast.tlab_cursor;
+  m->fast.tlab_cursor += bytes;
+  return p;
+}
+
+}  // namespace
+
+void retire_tlabs(uffdgc_heap& heap) {
+  heap.threads.for_each_stopped([](uffdgc_mutator* m) {
+    gc::write_filler(m->fast.tlab_cursor, m->fast.tlab_limit);
+    m->fast.tlab_cursor = 0;
+    m->fast.tlab_limit = 0;
+  });
+}
+
+uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uint64_t length,
+                       uint32_t kind, uffdgc_ref* out) {
+  uffdgc_heap& heap = *m->heap;
+  const gc::TypeDesc* t = heap.types.get(type_index);
+  if ((t->flags & UFFDGC_TYPE_NONMOVING) != 0 && kind == UFFDGC_ALLOC_DEFAULT) {
+    kind = UFFDGC_ALLOC_NONMOVING;
+  }
+  if (kind == UFFDGC_ALLOC_DEFAULT && bytes >= heap.config.large_object_threshold) {
+    kind = UFFDGC_ALLOC_LARGE;
+  }
+  uint64_t p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/true);
+  if (p == 0) {
+    // A trigger fired or the space is full: collect, then try once more without triggers.
+    if (const uffdgc_result r = gc::collect(&heap, m); r != UFFDGC_OK && r != UFFDGC_ENOMEM) {
+      return r;
+    }
+    p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false);
+  }
+  if (p == 0) {
+    if (heap.config.has_embedder && heap.config.embedder.out_of_memory != nullptr) {
+      heap.config.embedder.out_of_memory(m, bytes, heap.config.embedder.vm);
+    }
+    return UFFDGC_ENOMEM;
+  }
+  auto* words = reinterpret_cast<uint64_t*>(p);
+  words[0] = type_index;
+  if (t->variable()) words[t->length_offset / gc::kWordSize] = length;
+  if ((t->flags & UFFDGC_TYPE_HAS_FINALIZER) != 0) {
+    std::lock_guard<std::mutex> lock(heap.lock);
+    heap.finalizable.push_back(p);
+  }
+  *out = p;
+  return UFFDGC_OK;
+}
+
+}  // namespace uffdgc::runtime

@@ -1,0 +1,353 @@
+// The heap half of the C ABI (include/uffdgc/uffdgc.h): argument and thread-state checks,
+// then a call into the runtime or the collector. Nothing here throws or aborts on misuse.
+#include <pthread.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <new>
+
+#include "gc/collector.h"
+#include "gc/heap_geometry.h"
+#include "gc/space/filler.h"
+#include "runtime/allocator.h"
+#include "runtime/heap.h"
+
+using uffdgc::runtime::is_owner;
+using uffdgc::runtime::MutatorState;
+
+namespace {
+
+constexpr uint32_t kStatsV1 = sizeof(uffdgc_heap_stats);
+constexpr uint32_t kAttrsV1 = sizeof(uffdgc_attrs);
+
+bool running_owner(const uffdgc_mutator* m) {
+  return is_owner(m) && m->state == MutatorState::kRunning;
+}
+
+bool is_heap_object(uffdgc_heap& heap, uffdgc_ref ref) {
+  if (ref == 0 || (ref & 7) != 0) return false;
+  if (heap.moving.contains(ref)) return true;
+  std::lock_guard<std::mutex> lock(heap.lock);
+  return heap.objects.contains(ref);
+}
+
+}  // namespace
+
+extern "C" {
+
+uffdgc_result uffdgc_heap_create(const uffdgc_heap_options* options, uffdgc_heap** out) {
+  return uffdgc::runtime::create_heap(options, out);
+}
+
+uffdgc_result uffdgc_heap_destroy(uffdgc_heap* heap) {
+  if (heap == nullptr) return UFFDGC_EINVAL;
+  if (heap->threads.count() != 0) return UFFDGC_ESTATE;
+  delete heap;
+  return UFFDGC_OK;
+}
+
+uffdgc_result uffdgc_type_register(uffdgc_heap* heap, const uffdgc_type_info* info,
+                                   uint32_t* out_index) {
+  if (heap == nullptr || info == nullptr || out_index == nullptr) return UFFDGC_EINVAL;
+  return heap->types.add(*info, out_index);
+}
+
+// ---- threads ----
+
+uffdgc_result uffdgc_mutator_attach(uffdgc_heap* heap, void* vm_thread, uffdgc_mutator** out) {
+  if (heap == nullptr || out == nullptr) return UFFDGC_EINVAL;
+  *out = nullptr;
+  auto* m = new (std::nothrow) uffdgc_mutator;
+  if (m == nullptr) return UFFDGC_ENOMEM;
+  m->fast = {};
+  m->heap = heap;
+  m->owner = pthread_self();
+  m->vm_thread = vm_thread;
+  m->snapshot.reserve(1024);
+  if (!heap->threads.attach(m)) {
+    delete m;
+    return UFFDGC_ESTATE;  // this thread already has a mutator on this heap
+  }
+  *out = m;
+  return UFFDGC_OK;
+}
+
+uffdgc_result uffdgc_mutator_detach(uffdgc_mutator* m) {
+  if (!is_owner(m)) return UFFDGC_ESTATE;
+  uffdgc_heap& heap = *m->heap;
+  // Still attached and not stopped: no collection can run until we leave, so our TLAB tail
+  // is ours to turn into a filler.
+  uffdgc::gc::write_filler(m->fast.tlab_cursor, m->fast.tlab_limit);
+  m->fast.tlab_cursor = m->fast.tlab_limit = 0;
+  heap.threads.detach(m);
+  m->handles.clear();
+  m->heap = nullptr;  // later calls with this pointer fail with UFFDGC_ESTATE
+  std::lock_guard<std::mutex> lock(heap.lock);
+  heap.retired_mutators.push_back(m);
+  return UFFDGC_OK;
+}
+
+uffdgc_result uffdgc_mutator_park(uffdgc_mutator* m) {
+  if (!running_owner(m)) return UFFDGC_ESTATE;
+  m->heap->threads.park(m);
+  return UFFDGC_OK;
+}
+
+uffdgc_result uffdgc_mutator_unpark(uffdgc_mutator* m) {
+  if (!is_owner(m) || m->state != MutatorState::kParked) return UFFDGC_ESTATE;
+  m->heap->threads.unpark(m);
+  return UFFDGC_OK;
+}
+
+void uffdgc_safepoint_slow(uffdgc_mutator* m) {
+  if (running_owner(m)) m->heap->threads.safepoint(m);
+}
+
+uffdgc_result uffdgc_run_checkpoint(uffdgc_mutator* m, void (*fn)(uffdgc_mutator*, void*),
+                                    void* arg) {
+  if (fn == nullptr) return UFFDGC_EINVAL;
+  if (!running_owner(m)) return UFFDGC_ESTATE;
+  m->heap->threads.run_checkpoint(m, fn, arg);
+  return UFFDGC_OK;
+}
+
+void* uffdgc_mutator_vm_thread(const uffdgc_mutator* m) {
+  return m != nullptr ? m->vm_thread : nullptr;
+}
+
+// ---- allocation ----
+
+uffdgc_result uffdgc_alloc(uffdgc_mutator* m, uint32_t type_index, uint64_t length, uint32_t kind,
+                           uffdgc_ref* out) {
+  if (out == nullptr || kind > UFFDGC_ALLOC_LARGE) return UFFDGC_EINVAL;
+  *out = 0;
+  if (!running_owner(m)) return UFFDGC_ESTATE;
+  const uffdgc::gc::TypeDesc* t = m->heap->types.get(type_index);
+  if (t == nullptr || type_index < uffdgc::gc::kFirstUserType) return UFFDGC_ETYPE;
+  const size_t bytes = uffdgc::gc::TypeRegistry::size_for(*t, t->variable() ? length : 0);
+  if (bytes == 0) return UFFDGC_EOVERFLOW;
+  return uffdgc::runtime::allocate(m, type_index, bytes, length, kind, out);
+}
+
+uffdgc_result uffdgc_alloc_slow(uffdgc_mutator* m, uint32_t type_index, size_t bytes,
+                                uffdgc_ref* out) {
+  if (out == nullptr) return UFFDGC_EINVAL;
+  *out = 0;
+  if (!running_owner(m)) return UFFDGC_ESTATE;
+  const uffdgc::gc::TypeDesc* t = m->heap->types.get(type_index);
+  if (t == nullptr || type_index < uffdgc::gc::kFirstUserType || t->variable() ||
+      (t->flags & UFFDGC_TYPE_HAS_FINALIZER) != 0 ||
+      bytes != uffdgc::gc::TypeRegistry::size_for(*t, 0)) {
+    return UFFDGC_ETYPE;  // the fast path is for fixed-size types without finalizers only
+  }
+  return uffdgc::runtime::allocate(m, type_index, bytes, 0, UFFDGC_ALLOC_DEFAULT, out);
+}
+
+size_t uffdgc_object_size(uffdgc_mutator* m, uffdgc_ref ref) {
+  if (!running_owner(m) || !is_heap_object(*m->heap, ref)) return 0;
+  return m->heap->types.object_size(reinterpret_cast<const void*>(ref));
+}
+
+// ---- barriers ----
+
+// Snapshot-at-the-beginning: log the value being overwritten while marking runs (the
+// concurrent collector turns barrier_flag on; DESIGN.md §2 "Barriers").
+void uffdgc_store_ref_slow(uffdgc_mutator* m, uffdgc_ref, uffdgc_ref* slot, uffdgc_ref value) {
+  if (slot == nullptr) return;
+  if (m != nullptr && __atomic_load_n(&m->fast.barrier_flag, __ATOMIC_RELAXED) != 0) {
+    const uffdgc_ref old = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if (old != 0) m->snapshot.push_back(old);
+  }
+  __atomic_store_n(slot, value, __ATOMIC_RELAXED);
+}
+
+void uffdgc_store_refs(uffdgc_mutator* m, uffdgc_ref holder, uffdgc_ref* dst, const uffdgc_ref* src,
+                       size_t count) {
+  if (dst == nullptr || src == nullptr || count == 0 || m == nullptr) return;
+  if (__atomic_load_n(&m->fast.barrier_flag, __ATOMIC_RELAXED) == 0) {
+    std::memmove(dst, src, count * sizeof(uffdgc_ref));
+    return;
+  }
+  // Copy in the direction that reads each source before it is overwritten.
+  if (dst < src) {
+    for (size_t i = 0; i < count; ++i) uffdgc_store_ref_slow(m, holder, dst + i, src[i]);
+  } else {
+    for (size_t i = count; i > 0; --i) uffdgc_store_ref_slow(m, holder, dst + i - 1, src[i - 1]);
+  }
+}
+
+uffdgc_ref uffdgc_load_weak(uffdgc_mutator* m, uffdgc_ref, const uffdgc_ref* slot) {
+  // Stop-the-world collector: a weak slot is cleared inside the pause, so a plain load never
+  // sees an object found dead. The concurrent collector adds the check here.
+  if (slot == nullptr || !running_owner(m)) return 0;
+  return __atomic_load_n(slot, __ATOMIC_RELAXED);
+}
+
+// ---- roots ----
+
+uffdgc_result uffdgc_handle_scope_open(uffdgc_mutator* m, uffdgc_handle_scope* scope) {
+  if (scope == nullptr) return UFFDGC_EINVAL;
+  if (!is_owner(m)) return UFFDGC_ESTATE;
+  m->handles.open(scope);
+  return UFFDGC_OK;
+}
+
+uffdgc_result uffdgc_handle_scope_close(uffdgc_mutator* m, uffdgc_handle_scope* scope) {
+  if (scope == nullptr) return UFFDGC_EINVAL;
+  if (!is_owner(m) || !m->handles.close(scope)) return UFFDGC_ESTATE;
+  return UFFDGC_OK;
+}
+
+uffdgc_ref* uffdgc_handle_new(uffdgc_mutator* m, uffdgc_ref ref) {
+  if (!is_owner(m)) return nullptr;
+  return m->handles.push(ref);
+}
+
+uffdgc_result uffdgc_global_create(uffdgc_heap* heap, uffdgc_ref ref, uffdgc_global** out) {
+  if (heap == nullptr || out == nullptr) return UFFDGC_EINVAL;
+  std::lock_guard<std::mutex> lock(heap->lock);
+  *out = heap->globals.create(ref);
+  return UFFDGC_OK;
+}
+
+uffdgc_ref uffdgc_global_get(const uffdgc_global* g) {
+  return g != nullptr && g->magic == uffdgc::runtime::GlobalRoots::kLiveMagic ? g->ref : 0;
+}
+
+void uffdgc_global_set(uffdgc_global* g, uffdgc_ref ref) {
+  if (g != nullptr && g->magic == uffdgc::runtime::GlobalRoots::kLiveMagic) g->ref = ref;
+}
+
+uffdgc_result uffdgc_global_destroy(uffdgc_heap* heap, uffdgc_global* g) {
+  if (heap == nullptr || g == nullptr) return UFFDGC_EINVAL;
+  std::lock_guard<std::mutex> lock(heap->lock);
+  return heap->globals.destroy(g) ? UFFDGC_OK : UFFDGC_ENOTFOUND;
+}
+
+uffdgc_result uffdgc_pin(uffdgc_mutator* m, uffdgc_ref ref) {
+  if (!running_owner(m)) return UFFDGC_ESTATE;
+  if (!is_heap_object(*m->heap, ref)) return UFFDGC_EINVAL;
+  std::lock_guard<std::mutex> lock(m->heap->lock);
+  ++m->heap->pins[ref];
+  return UFFDGC_OK;
+}
+
+uffdgc_result uffdgc_unpin(uffdgc_mutator* m, uffdgc_ref ref) {
+  if (!running_owner(m)) return UFFDGC_ESTATE;
+  std::lock_guard<std::mutex> lock(m->heap->lock);
+  auto it = m->heap->pins.find(ref);
+  if (it == m->heap->pins.end()) return UFFDGC_ENOTFOUND;
+  if (--it->second == 0) m->heap->pins.erase(it);
+  return UFFDGC_OK;
+}
+
+uffdgc_result uffdgc_finalization_pop(uffdgc_mutator* m, uffdgc_ref* out) {
+  if (out == nullptr) return UFFDGC_EINVAL;
+  *out = 0;
+  if (!running_owner(m)) return UFFDGC_ESTATE;
+  std::lock_guard<std::mutex> lock(m->heap->lock);
+  if (m->heap->finalization_ready.empty()) return UFFDGC_EEMPTY;
+  *out = m->heap->finalization_ready.front();
+  m->heap->finalization_ready.pop_front();
+  return UFFDGC_OK;
+}
+
+// ---- collection and introspection ----
+
+uffdgc_result uffdgc_collect(uffdgc_mutator* m) {
+  if (!running_owner(m)) return UFFDGC_ESTATE;
+  return uffdgc::gc::collect(m->heap, m);
+}
+
+uffdgc_result uffdgc_heap_walk(uffdgc_mutator* m,
+                               int (*fn)(uffdgc_ref, uint32_t, size_t, void*), void* arg) {
+  if (fn == nullptr) return UFFDGC_EINVAL;
+  if (!running_owner(m)) return UFFDGC_ESTATE;
+  uffdgc_heap& heap = *m->heap;
+  heap.threads.stop_the_world(m);
+  {
+    std::lock_guard<std::mutex> lock(heap.lock);
+    uffdgc::runtime::retire_tlabs(heap);
+    bool stop = false;
+    for (uint64_t a = heap.moving.begin(); a < heap.moving.top() && !stop;) {
+      const uint64_t header = *reinterpret_cast<const uint64_t*>(a);
+      const uint32_t type = static_cast<uint32_t>(header & UFFDGC_HEADER_TYPE_MASK);
+      const size_t size = heap.types.object_size(reinterpret_cast<const void*>(a));
+      if (type >= uffdgc::gc::kFirstUserType) stop = fn(a, type, size, arg) != 0;
+      a += size;
+    }
+    heap.objects.for_each([&](uint64_t ref, const uffdgc::gc::ObjectPrefix& p) {
+      if (stop) return;
+      const uint32_t type =
+          static_cast<uint32_t>(*reinterpret_cast<const uint64_t*>(ref) & UFFDGC_HEADER_TYPE_MASK);
+      stop = fn(ref, type, p.size, arg) != 0;
+    });
+  }
+  heap.threads.resume_the_world();
+  return UFFDGC_OK;
+}
+
+uffdgc_result uffdgc_heap_get_stats(uffdgc_heap* heap, uffdgc_heap_stats* out) {
+  if (heap == nullptr || out == nullptr) return UFFDGC_EINVAL;
+  if (out->struct_size < kStatsV1) return UFFDGC_ESTRUCTSIZE;
+  std::lock_guard<std::mutex> lock(heap->lock);
+  uffdgc_heap_stats s = heap->stats;
+  s.struct_size = out->struct_size;
+  s.moving_bytes_used = heap->moving.used();
+  s.nonmoving_bytes = heap->objects.bytes(uffdgc::gc::ObjectKind::kNonMoving);
+  s.large_bytes = heap->objects.bytes(uffdgc::gc::ObjectKind::kLarge);
+  std::memcpy(out, &s, sizeof(s));
+  return UFFDGC_OK;
+}
+
+uffdgc_result uffdgc_set_event_listener(uffdgc_heap* heap, uffdgc_event_fn fn, void* arg) {
+  if (heap == nullptr) return UFFDGC_EINVAL;
+  std::lock_guard<std::mutex> lock(heap->lock);
+  heap->event_fn = fn;
+  heap->event_arg = fn != nullptr ? arg : nullptr;
+  return UFFDGC_OK;
+}
+
+// ---- fork ----
+
+void uffdgc_atfork_prepare(uffdgc_heap* heap) {
+  if (heap == nullptr) return;
+  heap->lock.lock();  // heap lock first, then the registry: the collector's order
+  heap->threads.lock_for_fork();
+}
+
+void uffdgc_atfork_parent(uffdgc_heap* heap) {
+  if (heap == nullptr) return;
+  heap->threads.unlock_after_fork_parent();
+  heap->lock.unlock();
+}
+
+void uffdgc_atfork_child(uffdgc_heap* heap) {
+  if (heap == nullptr) return;
+  // Only the forking thread exists here; locks held by others at fork time are rebuilt.
+  new (&heap->lock) std::mutex();
+  for (uffdgc_mutator* gone : heap->threads.reset_in_child(pthread_self())) {
+    uffdgc::gc::write_filler(gone->fast.tlab_cursor, gone->fast.tlab_limit);
+    gone->handles.clear();
+    gone->heap = nullptr;
+    heap->retired_mutators.push_back(gone);
+  }
+}
+
+uffdgc_result uffdgc_get_attrs(uffdgc_heap* heap, uffdgc_attrs* out) {
+  if (heap == nullptr || out == nullptr) return UFFDGC_EINVAL;
+  if (out->struct_size < kAttrsV1) return UFFDGC_ESTRUCTSIZE;
+  uffdgc_attrs a{};
+  a.struct_size = out->struct_size;
+  a.object_alignment = UFFDGC_OBJECT_ALIGNMENT;
+  a.tlab_cursor_offset = UFFDGC_MUTATOR_TLAB_CURSOR_OFFSET;
+  a.tlab_limit_offset = UFFDGC_MUTATOR_TLAB_LIMIT_OFFSET;
+  a.poll_flag_offset = UFFDGC_MUTATOR_POLL_FLAG_OFFSET;
+  a.barrier_flag_offset = UFFDGC_MUTATOR_BARRIER_FLAG_OFFSET;
+  a.header_type_mask = UFFDGC_HEADER_TYPE_MASK;
+  std::memcpy(out, &a, sizeof(a));
+  return UFFDGC_OK;
+}
+
+}  // extern "C"

@@ -1,0 +1,87 @@
+#include "runtime/heap.h"
+
+#include <pthread.h>
+
+#include <new>
+
+#include "gc/heap_geometry.h"
+#include "gc/uffd/feature_probe.h"
+
+uffdgc_heap::~uffdgc_heap() {
+  for (uffdgc_mutator* m : retired_mutators) delete m;
+}
+
+namespace uffdgc::runtime {
+
+namespace {
+
+constexpr uint32_t kHeapOptionsV1 = sizeof(uffdgc_heap_options);
+constexpr uint32_t kEmbedderV1 = sizeof(uffdgc_embedder);
+constexpr uint32_t kKnownHeapFlags = UFFDGC_HEAP_VERIFY;
+
+}  // namespace
+
+bool is_owner(const uffdgc_mutator* m) {
+  return m != nullptr && m->heap != nullptr && pthread_equal(m->owner, pthread_self());
+}
+
+uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out) {
+  if (out == nullptr) return UFFDGC_EINVAL;
+  *out = nullptr;
+  uffdgc_heap::Config c;
+  if (options != nullptr) {
+    if (options->struct_size < kHeapOptionsV1) return UFFDGC_ESTRUCTSIZE;
+    if (options->mode > UFFDGC_MODE_STW || (options->flags & ~kKnownHeapFlags) != 0 ||
+        options->trigger_occupancy_pct > 100 || options->gc_threads > 256) {
+      return UFFDGC_EINVAL;
+    }
+    c.requested_mode = options->mode;
+    c.flags = options->flags;
+    if (options->gc_threads != 0) c.gc_threads = options->gc_threads;
+    if (options->heap_limit != 0) c.heap_limit = options->heap_limit;
+    c.nonmoving_limit = options->nonmoving_limit;
+    c.trigger_allocated = options->trigger_allocated;
+    if (options->trigger_occupancy_pct != 0) c.trigger_occupancy_pct = options->trigger_occupancy_pct;
+    if (options->tlab_size != 0) c.tlab_size = options->tlab_size;
+    if (options->large_object_threshold != 0) {
+      c.large_object_threshold = options->large_object_threshold;
+    }
+    if (options->embedder != nullptr) {
+      if (options->embedder->struct_size < kEmbedderV1) return UFFDGC_ESTRUCTSIZE;
+      c.embedder = *options->embedder;
+      c.has_embedder = true;
+    }
+  }
+  if (c.heap_limit < (1u << 20) || c.heap_limit > (uint64_t{1} << 40) ||
+      c.tlab_size < 4096 || c.tlab_size > (64u << 20) || c.tlab_size % 8 != 0) {
+    return UFFDGC_EINVAL;
+  }
+  if (c.nonmoving_limit == 0) c.nonmoving_limit = c.heap_limit;
+  if (c.trigger_allocated == 0) c.trigger_allocated = c.heap_limit / 4;
+  // Move and copy modes need the kernel support the probe checks; refuse them honestly where
+  // it is missing. (This release compacts inside the pause in every mode: DESIGN.md §4.)
+  if (c.requested_mode == UFFDGC_MODE_MOVE || c.requested_mode == UFFDGC_MODE_COPY) {
+    uffd::ProbeRequest request;
+    request.requested_mode = c.requested_mode;
+    request.flags = UFFDGC_PROBE_SKIP_FOLIO_TEST;
+    uffdgc_probe_report report{};
+    report.struct_size = sizeof(report);
+    uffd::probe_kernel(request, &report);
+    if (!report.requested_mode_honoured) return UFFDGC_EUNSUPPORTED;
+  }
+
+  auto* heap = new (std::nothrow) uffdgc_heap;
+  if (heap == nullptr) return UFFDGC_ENOMEM;
+  heap->config = c;
+  heap->objects.set_limit(c.nonmoving_limit);
+  if (heap->moving.reserve(c.heap_limit, /*nohugepage=*/false) != 0) {
+    delete heap;
+    return UFFDGC_ENOMEM;
+  }
+  heap->stats.struct_size = sizeof(uffdgc_heap_stats);
+  heap->stats.mode = UFFDGC_MODE_STW;
+  *out = heap;
+  return UFFDGC_OK;
+}
+
+}  // namespace uffdgc::runtime

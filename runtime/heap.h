@@ -1,0 +1,66 @@
+// The heap: everything one uffdgc_heap owns (DESIGN.md §3), shared by the runtime (threads,
+// allocation, roots) and the collector (gc/collector.h). The heap lock guards allocation
+// structures, pins, globals, finalization lists and statistics; the collector holds it for
+// the whole pause.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "gc/space/moving_space.h"
+#include "gc/space/object_space.h"
+#include "gc/type_registry.h"
+#include "runtime/handles.h"
+#include "runtime/thread_registry.h"
+#include "uffdgc/uffdgc.h"
+
+struct uffdgc_heap {
+  struct Config {
+    uint32_t requested_mode = UFFDGC_MODE_AUTO;
+    uint32_t flags = 0;
+    uint32_t gc_threads = 1;
+    uint64_t heap_limit = 256ull << 20;
+    uint64_t nonmoving_limit = 0;
+    uint64_t trigger_allocated = 0;
+    uint32_t trigger_occupancy_pct = 80;
+    uint32_t tlab_size = 32 * 1024;
+    uint64_t large_object_threshold = 64 * 1024;
+    bool has_embedder = false;
+    uffdgc_embedder embedder{};
+  };
+
+  Config config;
+  uffdgc::gc::TypeRegistry types;
+  uffdgc::gc::MovingSpace moving;
+  uffdgc::gc::ObjectSpace objects;
+  uffdgc::runtime::ThreadRegistry threads;
+
+  std::mutex lock;  // see the file comment
+  uffdgc::runtime::GlobalRoots globals;
+  std::unordered_map<uffdgc_ref, uint32_t> pins;  // pinned object -> pin count
+  std::vector<uffdgc_ref> finalizable;             // allocated, finalizer not yet due
+  std::deque<uffdgc_ref> finalization_ready;       // unreachable, waiting for the runtime
+  uint64_t bytes_since_gc = 0;
+  uffdgc_heap_stats stats{};
+  uffdgc_event_fn event_fn = nullptr;
+  void* event_arg = nullptr;
+  std::vector<uffdgc_mutator*> retired_mutators;  // detached: kept so stale pointers fail cleanly
+
+  ~uffdgc_heap();
+
+  bool verify() const { return (config.flags & UFFDGC_HEAP_VERIFY) != 0; }
+};
+
+namespace uffdgc::runtime {
+
+// Validates options and builds a heap; the C entry point is a thin wrapper.
+uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out);
+
+// True when the calling thread owns m and m belongs to an attached thread.
+bool is_owner(const uffdgc_mutator* m);
+
+}  // namespace uffdgc::runtime

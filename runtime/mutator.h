@@ -1,0 +1,49 @@
+// The per-thread mutator state (DESIGN.md §2 "Threads"). Its first member is the ABI prefix
+// read by the inline fast paths (include/uffdgc/inline.h).
+#pragma once
+
+#include <pthread.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "runtime/handles.h"
+#include "uffdgc/inline.h"
+
+struct uffdgc_heap;
+
+namespace uffdgc::runtime {
+
+enum class MutatorState : uint8_t {
+  kRunning,    // may touch the heap; must poll
+  kSuspended,  // stopped at a safepoint (or waiting inside the library)
+  kParked,     // promised not to touch the heap; the collector acts on its behalf
+};
+
+struct Checkpoint {
+  void (*fn)(uffdgc_mutator*, void*) = nullptr;
+  void* arg = nullptr;
+  uint64_t generation = 0;
+};
+
+}  // namespace uffdgc::runtime
+
+struct uffdgc_mutator {
+  uffdgc_mutator_fast fast;  // must stay first: the inline.h ABI
+  uffdgc_heap* heap = nullptr;
+  pthread_t owner{};
+  void* vm_thread = nullptr;
+  // Guarded by the thread registry's mutex.
+  uffdgc::runtime::MutatorState state = uffdgc::runtime::MutatorState::kRunning;
+  uffdgc::runtime::Checkpoint pending;   // a checkpoint to run at the next poll
+  bool checkpoint_on_behalf = false;     // the requester runs it for this parked thread
+  // Owner thread only (or the collector while the owner is stopped).
+  uffdgc::runtime::HandleStack handles;
+  std::vector<uffdgc_ref> snapshot;  // overwritten references logged by the barrier
+};
+
+static_assert(offsetof(uffdgc_mutator, fast) == 0, "inline.h reads the mutator's first bytes");
+static_assert(offsetof(uffdgc_mutator_fast, tlab_cursor) == UFFDGC_MUTATOR_TLAB_CURSOR_OFFSET);
+static_assert(offsetof(uffdgc_mutator_fast, tlab_limit) == UFFDGC_MUTATOR_TLAB_LIMIT_OFFSET);
+static_assert(offsetof(uffdgc_mutator_fast, poll_flag) == UFFDGC_MUTATOR_POLL_FLAG_OFFSET);
+static_assert(offsetof(uffdgc_mutator_fast, barrier_flag) == UFFDGC_MUTATOR_BARRIER_FLAG_OFFSET);

@@ -1,0 +1,62 @@
+// Attached threads, safepoints, stop-the-world and checkpoints (DESIGN.md §2 "Threads", §7
+// "Pause"). A stop request raises every running thread's poll flag and waits until each one is
+// suspended or parked; parked threads are never waited for. Time-to-safepoint is measured and
+// belongs to the pause. One mutex guards all thread states; the fast path only reads the flag.
+#pragma once
+
+#include <pthread.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "runtime/mutator.h"
+
+namespace uffdgc::runtime {
+
+class ThreadRegistry {
+ public:
+  // Adds a running mutator for the calling thread; false if it already has one.
+  bool attach(uffdgc_mutator* m);
+  // Removes it (runs a pending checkpoint first). Waits while the world is stopped.
+  void detach(uffdgc_mutator* m);
+  bool is_attached(const uffdgc_mutator* m);
+  size_t count();
+
+  void park(uffdgc_mutator* m);
+  void unpark(uffdgc_mutator* m);
+  // Poll slow path: runs a pending checkpoint, stops while the world is stopped.
+  void safepoint(uffdgc_mutator* m);
+
+  // Stops every other attached thread. If another thread is stopping the world, first waits
+  // at a safepoint for it. Returns the time-to-safepoint in ns.
+  uint64_t stop_the_world(uffdgc_mutator* requester);
+  void resume_the_world();
+  // Visits every attached mutator; only with the world stopped by the caller.
+  template <typename Fn>
+  void for_each_stopped(Fn&& fn) {
+    for (uffdgc_mutator* m : mutators_) fn(m);
+  }
+
+  void run_checkpoint(uffdgc_mutator* requester, void (*fn)(uffdgc_mutator*, void*), void* arg);
+
+  // fork: prepare locks the registry so no stop or checkpoint is half done; the child keeps
+  // only the forking thread's mutator and returns the others for the heap to free.
+  void lock_for_fork() { mu_.lock(); }
+  void unlock_after_fork_parent() { mu_.unlock(); }
+  std::vector<uffdgc_mutator*> reset_in_child(pthread_t survivor);
+
+ private:
+  void run_own_checkpoint(uffdgc_mutator* m, std::unique_lock<std::mutex>& lock);
+  void wait_until_world_resumes(uffdgc_mutator* m, std::unique_lock<std::mutex>& lock);
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<uffdgc_mutator*> mutators_;
+  bool world_stopped_ = false;
+  uffdgc_mutator* stopper_ = nullptr;
+  uint64_t checkpoint_generation_ = 0;
+};
+
+}  // namespace uffdgc::runtime
