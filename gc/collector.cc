@@ -1,7 +1,5 @@
 #include "gc/collector.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -15,6 +13,7 @@
 #include "gc/verify.h"
 #include "runtime/allocator.h"
 #include "runtime/heap.h"
+#include "runtime/monotonic_clock.h"
 
 struct uffdgc_root_visitor {
   void (*fn)(uffdgc_root_visitor* self, uffdgc_ref* slot);
@@ -52,16 +51,10 @@ namespace uffdgc::gc {
 
 namespace {
 
-uint64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 class Cycle {
  public:
   Cycle(uffdgc_heap& heap, uffdgc_mutator* requester) : heap_(heap), requester_(requester) {}
-  uffdgc_result run();
+  uffdgc_result run(uint64_t unless_after);
 
  private:
   void event(uint32_t kind, const char* phase = nullptr, uint64_t pause_ns = 0);
@@ -93,7 +86,7 @@ void Cycle::event(uint32_t kind, const char* phase, uint64_t pause_ns) {
   e.struct_size = sizeof(e);
   e.kind = kind;
   e.cycle = cycle_;
-  e.time_ns = now_ns();
+  e.time_ns = monotonic_ns();
   e.phase = phase;
   e.bytes_before = bytes_before_;
   e.bytes_after = heap_.moving.used() + heap_.objects.bytes(ObjectKind::kNonMoving) +
@@ -253,10 +246,15 @@ void Cycle::update_references(const CompactionPlan& plan) {
   }
 }
 
-uffdgc_result Cycle::run() {
+uffdgc_result Cycle::run(uint64_t unless_after) {
   const uint64_t tts = heap_.threads.stop_the_world(requester_);
-  const uint64_t pause_start = now_ns() - tts;
+  const uint64_t pause_start = monotonic_ns() - tts;
   std::unique_lock<std::mutex> lock(heap_.lock);
+  if (unless_after != kAlwaysCollect && heap_.stats.collections != unless_after) {
+    lock.unlock();
+    heap_.threads.resume_the_world();
+    return UFFDGC_OK;
+  }
   cycle_ = heap_.stats.collections + 1;
   bytes_before_ = heap_.moving.used() + heap_.objects.bytes(ObjectKind::kNonMoving) +
                   heap_.objects.bytes(ObjectKind::kLarge);
@@ -325,7 +323,7 @@ uffdgc_result Cycle::run() {
 
   heap_.bytes_since_gc = 0;
   ++heap_.stats.collections;
-  const uint64_t pause = now_ns() - pause_start;
+  const uint64_t pause = monotonic_ns() - pause_start;
   heap_.stats.pause_ns_last = pause;
   heap_.stats.pause_ns_total += pause;
   heap_.stats.pause_ns_max = std::max(heap_.stats.pause_ns_max, pause);
@@ -339,8 +337,8 @@ uffdgc_result Cycle::run() {
 
 }  // namespace
 
-uffdgc_result collect(uffdgc_heap* heap, uffdgc_mutator* requester) {
-  return Cycle(*heap, requester).run();
+uffdgc_result collect(uffdgc_heap* heap, uffdgc_mutator* requester, uint64_t unless_after) {
+  return Cycle(*heap, requester).run(unless_after);
 }
 
 }  // namespace uffdgc::gc

@@ -41,8 +41,9 @@ bool refill_tlab(uffdgc_heap& heap, uffdgc_mutator* m, uint64_t bytes, bool allo
 }
 
 uint64_t allocate_once(uffdgc_heap& heap, uffdgc_mutator* m, size_t bytes, uint32_t kind,
-                       bool allow_trigger) {
+                       bool allow_trigger, uint64_t* collections_seen) {
   std::lock_guard<std::mutex> lock(heap.lock);
+  *collections_seen = heap.stats.collections;
   if (kind != UFFDGC_ALLOC_DEFAULT) {
     if (allow_trigger && heap.bytes_since_gc >= heap.config.trigger_allocated) return 0;
     const uint64_t ref = heap.objects.allocate(
@@ -82,13 +83,16 @@ uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uin
   if (kind == UFFDGC_ALLOC_DEFAULT && bytes >= heap.config.large_object_threshold) {
     kind = UFFDGC_ALLOC_LARGE;
   }
-  uint64_t p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/true);
+  uint64_t seen = 0;
+  uint64_t p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/true, &seen);
   if (p == 0) {
-    // A trigger fired or the space is full: collect, then try once more without triggers.
-    if (const uffdgc_result r = gc::collect(&heap, m); r != UFFDGC_OK && r != UFFDGC_ENOMEM) {
+    // A trigger fired or the space is full: collect (unless another thread just did), then
+    // try once more without triggers.
+    if (const uffdgc_result r = gc::collect(&heap, m, seen);
+        r != UFFDGC_OK && r != UFFDGC_ENOMEM) {
       return r;
     }
-    p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false);
+    p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false, &seen);
   }
   if (p == 0) {
     if (heap.config.has_embedder && heap.config.embedder.out_of_memory != nullptr) {

@@ -1,6 +1,6 @@
 #include "runtime/thread_registry.h"
 
-#include <time.h>
+#include "runtime/monotonic_clock.h"
 
 #include <algorithm>
 #include <new>
@@ -8,12 +8,6 @@
 namespace uffdgc::runtime {
 
 namespace {
-
-uint64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 void set_poll(uffdgc_mutator* m, uint32_t v) {
   __atomic_store_n(&m->fast.poll_flag, v, __ATOMIC_RELEASE);
@@ -100,7 +94,7 @@ uint64_t ThreadRegistry::stop_the_world(uffdgc_mutator* requester) {
   std::unique_lock<std::mutex> lock(mu_);
   // Someone else is collecting, or we owe a checkpoint: be a good citizen first.
   wait_until_world_resumes(requester, lock);
-  const uint64_t start = now_ns();
+  const uint64_t start = monotonic_ns();
   world_stopped_ = true;
   stopper_ = requester;
   for (uffdgc_mutator* m : mutators_) {
@@ -111,7 +105,7 @@ uint64_t ThreadRegistry::stop_the_world(uffdgc_mutator* requester) {
       return m == requester || m->state != MutatorState::kRunning;
     });
   });
-  return now_ns() - start;
+  return monotonic_ns() - start;
 }
 
 void ThreadRegistry::resume_the_world() {

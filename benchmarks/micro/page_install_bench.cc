@@ -111,6 +111,7 @@
 #include "gc/uffd/mthp.h"
 #include "gc/uffd/page.h"
 #include "gc/uffd/page_installer.h"
+#include "runtime/monotonic_clock.h"
 #include "tests/support/system_state.h"
 #include "tests/support/test_pages.h"
 
@@ -146,25 +147,6 @@ const char* source_name(SourceKind kind) {
   return "?";
 }
 
-int64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-// "always inherit [madvise] never" -> "madvise".
-std::string bracketed(const std::string& raw) {
-  const auto open = raw.find('[');
-  const auto close = raw.find(']');
-  if (open == std::string::npos || close == std::string::npos || close < open) return trim(raw);
-  return raw.substr(open + 1, close - open - 1);
-}
-
 // ---- environment, set up once per process and restored at exit by SystemState -------------
 
 // hugepages-64kB/enabled=always and every other size never, so that the source (64K aligned,
@@ -185,7 +167,7 @@ const std::string& mthp_environment() {
       const std::string knob = entry.path().string() + "/enabled";
       if (access(knob.c_str(), F_OK) != 0) continue;
       const std::string want = knob == enabled64 ? "always" : "never";
-      const std::string was = bracketed(test::read_file(knob));
+      const std::string was = test::read_knob(knob);
       if (was == want) continue;
       if (std::string err = state.write_knob(knob, want); !err.empty()) return err;
       fprintf(stderr, "[page_install_bench] %s/enabled: %s -> %s (restored at exit)\n",
@@ -377,7 +359,7 @@ void BM_Install(benchmark::State& state, InstallMode mode, SourceKind kind) {
 
     uffdgc::uffd::InstallResult failure;
     uint64_t failed_run = UINT64_MAX;
-    const int64_t t0 = now_ns();
+    const int64_t t0 = static_cast<int64_t>(uffdgc::monotonic_ns());
     for (uint64_t off = 0; off < batch; off += run) {
       const uint64_t len = batch - off < run ? batch - off : run;
       const uffdgc::uffd::InstallResult r =
@@ -388,7 +370,7 @@ void BM_Install(benchmark::State& state, InstallMode mode, SourceKind kind) {
         break;
       }
     }
-    const int64_t t1 = now_ns();
+    const int64_t t1 = static_cast<int64_t>(uffdgc::monotonic_ns());
 
     const int64_t split1 = uffdgc::uffd::read_mthp_stat(kMthpKib, "split");
     const int64_t dsplit1 = uffdgc::uffd::read_mthp_stat(kMthpKib, "split_deferred");

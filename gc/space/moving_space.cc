@@ -47,14 +47,14 @@ int MovingSpace::reserve(size_t capacity, bool nohugepage) {
     madvise(moving_map_, moving_map_len_, MADV_NOHUGEPAGE);
     madvise(from_map_, from_map_len_, MADV_NOHUGEPAGE);
   }
-  top_ = begin_;
+  set_top(begin_);
   return 0;
 }
 
 uint64_t MovingSpace::bump(uint64_t bytes) {
-  if (bytes > begin_ + capacity_ - top_) return 0;
-  const uint64_t p = top_;
-  top_ += bytes;
+  const uint64_t p = top();
+  if (bytes > begin_ + capacity_ - p) return 0;
+  set_top(p + bytes);
   return p;
 }
 

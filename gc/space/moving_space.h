@@ -3,6 +3,7 @@
 // Allocation is a bump pointer handing out TLABs. The from-space is empty between cycles.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -20,18 +21,19 @@ class MovingSpace {
   int reserve(size_t capacity, bool nohugepage);
 
   uint64_t begin() const { return begin_; }
-  uint64_t top() const { return top_; }
+  // top_ is written under the heap lock and read by any thread (range checks), hence atomic.
+  uint64_t top() const { return top_.load(std::memory_order_acquire); }
   uint64_t limit() const { return begin_ + capacity_; }
   uint64_t capacity() const { return capacity_; }
-  uint64_t used() const { return top_ - begin_; }
-  bool contains(uint64_t addr) const { return addr >= begin_ && addr < top_; }
+  uint64_t used() const { return top() - begin_; }
+  bool contains(uint64_t addr) const { return addr >= begin_ && addr < top(); }
   bool in_reservation(uint64_t addr) const { return addr >= begin_ && addr < begin_ + capacity_; }
   // Distance from a moving-space address to its from-space copy during a cycle.
   int64_t from_space_delta() const { return static_cast<int64_t>(from_begin_ - begin_); }
 
   // Bumps `bytes` (8-aligned); 0 when the space is full. Caller holds the heap lock.
   uint64_t bump(uint64_t bytes);
-  void set_top(uint64_t top) { top_ = top; }
+  void set_top(uint64_t top) { top_.store(top, std::memory_order_release); }
 
   // Moves the pages of [start, end) (page-aligned) to the same offsets of the from-space with
   // mremap(MREMAP_DONTUNMAP): the moving range stays mapped and empty. Returns 0 or an errno.
@@ -40,7 +42,8 @@ class MovingSpace {
   void release_from_space(uint64_t start, uint64_t end);
 
  private:
-  uint64_t begin_ = 0, top_ = 0, capacity_ = 0;
+  uint64_t begin_ = 0, capacity_ = 0;
+  std::atomic<uint64_t> top_{0};
   uint64_t from_begin_ = 0;
   size_t reservation_ = 0;
   void* moving_map_ = nullptr;

@@ -139,6 +139,7 @@ InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t
     const uint64_t s = src + done_pages * kPageSize;
     const uint64_t len = (npages - done_pages) * kPageSize;
     const IoctlOutcome o = issue(op, d, s, len);
+    UffdOp one_page_op = op;  // set by the EBUSY and ENOENT cases below
     if (o.ret == 0) {
       c.add(installed, npages - done_pages);
       if (op == UffdOp::kCopy) release_source(s, npages - done_pages);
@@ -179,22 +180,15 @@ InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t
         }
         ++done_pages;
         continue;
-      case EBUSY: {
+      case EBUSY:
         if (op != UffdOp::kMove) break;
         c.add(c.move_ebusy, 1);
         if (config_.mode == InstallMode::kMoveOnly) {
           return stopped(InstallStatus::kBusy, EBUSY, op, done_pages, d);
         }
-        InstallResult r = install_one(UffdOp::kCopy, d, s);
-        if (r.status != InstallStatus::kDone) {
-          r.pages_done = done_pages;
-          return r;
-        }
-        ++done_pages;
-        stalled = 0;
-        continue;
-      }
-      case ENOENT: {
+        one_page_op = UffdOp::kCopy;
+        break;
+      case ENOENT:
         if (!is_mapped(d) || op != UffdOp::kMove) {
           c.add(c.range_gone, 1);
           return stopped(InstallStatus::kRangeGone, ENOENT, op, done_pages, d);
@@ -206,23 +200,26 @@ InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t
         if (config_.holes == SourceHolePolicy::kReport) {
           return stopped(InstallStatus::kSourceHole, ENOENT, op, done_pages, d);
         }
-        InstallResult r = install_one(UffdOp::kZeropage, d, s);
-        if (r.status != InstallStatus::kDone) {
-          r.pages_done = done_pages;
-          return r;
-        }
-        ++done_pages;
-        stalled = 0;
-        continue;
-      }
+        one_page_op = UffdOp::kZeropage;
+        break;
       case EINVAL:
         c.add(c.range_gone, 1);
         return stopped(InstallStatus::kRangeGone, EINVAL, op, done_pages, d);
       default:
         break;
     }
-    c.add(c.fatal_errors, 1);
-    return stopped(InstallStatus::kFatal, o.error, op, done_pages, d);
+    if (one_page_op == op) {  // no single-page remedy chosen: an errno we do not expect
+      c.add(c.fatal_errors, 1);
+      return stopped(InstallStatus::kFatal, o.error, op, done_pages, d);
+    }
+    // EBUSY: COPY exactly this page; source hole: a zero page. Then carry on with `op`.
+    InstallResult r = install_one(one_page_op, d, s);
+    if (r.status != InstallStatus::kDone) {
+      r.pages_done = done_pages;
+      return r;
+    }
+    ++done_pages;
+    stalled = 0;
   }
   return done(npages);
 }

@@ -52,6 +52,12 @@ std::string current_value(const std::string& raw) {
   return trim(raw);
 }
 
+}  // namespace
+
+std::string read_knob(const std::string& path) { return current_value(read_file(path)); }
+
+namespace {
+
 int run(const std::string& command) {
   const int status = system((command + " >/dev/null 2>&1").c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -88,7 +94,7 @@ void SystemState::restore_all() {
 std::string SystemState::write_knob(const std::string& path, const std::string& value) {
   if (!running_as_root()) return "needs root to write " + path;
   if (access(path.c_str(), F_OK) != 0) return path + " does not exist on this kernel";
-  const std::string old_value = current_value(read_file(path));
+  const std::string old_value = read_knob(path);
   if (old_value == value) return {};
   if (std::string err = write_file(path, value); !err.empty()) return err;
   undo_.push_back([path, old_value] { write_file(path, old_value); });

@@ -60,6 +60,9 @@ class SystemState {
 };
 
 bool running_as_root();
+// The current value of a knob: the bracketed choice of "a [b] c" files, else the trimmed
+// content; empty on error.
+std::string read_knob(const std::string& path);
 // Reads a whole small file; empty on error.
 std::string read_file(const std::string& path);
 // Writes a string to a file; "" or "write <path>: <strerror>".

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <memory>
 #include <random>
 #include <thread>
 #include <vector>
@@ -54,6 +55,23 @@ class SigbusInstall : public ::testing::Test {
   }
   void TearDown() override { sigaction(SIGBUS, &old_, nullptr); }
   struct sigaction old_ {};
+
+  // Points the handler at a new installer for `dst`; the installer lives as long as the test.
+  static std::unique_ptr<uffd::PageInstaller> arm_handler(const RegisteredRange& range,
+                                                          const Region& dst,
+                                                          uffd::InstallCounters* counters,
+                                                          uint64_t seed) {
+    uffd::InstallerConfig config;
+    config.uffd = range.uffd.fd();
+    config.counters = counters;
+    auto installer = std::make_unique<uffd::PageInstaller>(config);
+    g_ctx.installer = installer.get();
+    g_ctx.dst_begin = dst.addr();
+    g_ctx.dst_end = dst.addr() + dst.bytes();
+    g_ctx.seed = seed;
+    g_ctx.faults = 0;
+    return installer;
+  }
 };
 
 TEST_F(SigbusInstall, EveryFirstTouchInstallsItsPage) {
@@ -62,15 +80,7 @@ TEST_F(SigbusInstall, EveryFirstTouchInstallsItsPage) {
   RegisteredRange range(dst, UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MOVE);
   if (range.error != 0) GTEST_SKIP() << range.skip_reason();
   uffd::InstallCounters counters;
-  uffd::InstallerConfig config;
-  config.uffd = range.uffd.fd();
-  config.counters = &counters;
-  uffd::PageInstaller installer(config);
-  g_ctx.installer = &installer;
-  g_ctx.dst_begin = dst.addr();
-  g_ctx.dst_end = dst.addr() + dst.bytes();
-  g_ctx.seed = 41;
-  g_ctx.faults = 0;
+  const auto installer = arm_handler(range, dst, &counters, 41);
   Region scratch(1);
   t_scratch = scratch.data();
 
@@ -95,15 +105,7 @@ TEST_F(SigbusInstall, ThreadsFaultingOnTheSamePagesGetOneWinnerEach) {
   RegisteredRange range(dst, UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MOVE);
   if (range.error != 0) GTEST_SKIP() << range.skip_reason();
   uffd::InstallCounters counters;
-  uffd::InstallerConfig config;
-  config.uffd = range.uffd.fd();
-  config.counters = &counters;
-  uffd::PageInstaller installer(config);
-  g_ctx.installer = &installer;
-  g_ctx.dst_begin = dst.addr();
-  g_ctx.dst_end = dst.addr() + dst.bytes();
-  g_ctx.seed = 42;
-  g_ctx.faults = 0;
+  const auto installer = arm_handler(range, dst, &counters, 42);
   std::atomic<int> ready{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
