@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
 #include <cstdio>
 #include <thread>
 #include <vector>
 
 #include "gc/compact/compaction_plan.h"
+#include "gc/compact/concurrent_compaction.h"
+#include "gc/uffd/kernel_abi.h"
 #include "gc/heap_geometry.h"
 #include "gc/mark/marker.h"
 #include "gc/space/filler.h"
@@ -14,6 +17,7 @@
 #include "runtime/allocator.h"
 #include "runtime/heap.h"
 #include "runtime/monotonic_clock.h"
+#include "runtime/sigbus_handler.h"
 
 struct uffdgc_root_visitor {
   void (*fn)(uffdgc_root_visitor* self, uffdgc_ref* slot);
@@ -51,6 +55,37 @@ namespace uffdgc::gc {
 
 namespace {
 
+// The end of a concurrent compaction (DESIGN.md §4 step 6), on the GC thread: produce what
+// is left, unregister, drain the fault handlers, then (test builds) verify with the world
+// stopped. The caller frees the from-space side tables after this returns.
+void finish_concurrent_compaction(uffdgc_heap& heap, ConcurrentCompaction& compaction,
+                                  uint64_t begin, uint64_t end,
+                                  const VerifyExpectations& expect) {
+  const uint64_t start = monotonic_ns();
+  uffd::InstallResult failure;
+  if (!compaction.run_gc_thread(&failure)) uffd::abort_on_install_failure(failure);
+  if (end > begin) heap.uffd.unregister(reinterpret_cast<void*>(begin), end - begin);
+  runtime::withdraw_compaction(&compaction);
+  const uint64_t elapsed = monotonic_ns() - start;
+  {
+    std::lock_guard<std::mutex> lock(heap.lock);
+    heap.stats.compaction_ns_last = elapsed;
+    heap.stats.pages_by_mutators += compaction.pages_by_mutators();
+    for (int i = 0; i < ConcurrentCompaction::kStallBuckets; ++i) {
+      heap.stats.stalls_log2_us[i] += compaction.stall_count(i);
+    }
+  }
+  if (heap.verify()) {
+    heap.threads.stop_the_world(nullptr);
+    {
+      std::lock_guard<std::mutex> lock(heap.lock);
+      runtime::retire_tlabs(heap);
+      verify_heap(heap, expect);
+    }
+    heap.threads.resume_the_world();
+  }
+}
+
 class Cycle {
  public:
   Cycle(uffdgc_heap& heap, uffdgc_mutator* requester) : heap_(heap), requester_(requester) {}
@@ -67,13 +102,17 @@ class Cycle {
   uint64_t dense_prefix_end();
   void fill_dead_in_prefix(uint64_t end);
   void compact(const CompactionPlan& plan, uint64_t flip_end);
+  uffdgc_result compact_stop_the_world(const CompactionPlan& plan, uint64_t flip_end,
+                                       const Marker& marker);
+  uffdgc_result start_concurrent_compaction(std::unique_ptr<CompactionPlan> plan,
+                                            uint64_t flip_end, const Marker& marker);
   void update_references(const CompactionPlan& plan);
   template <typename Fn>
   void for_each_slot(uint64_t obj, Fn&& fn);
 
   uffdgc_heap& heap_;
   uffdgc_mutator* requester_;
-  MarkTables tables_;
+  std::unique_ptr<MarkTables> tables_ = std::make_unique<MarkTables>();
   Marker* marker_ = nullptr;
   uint64_t cycle_ = 0;
   uint64_t bytes_before_ = 0;
@@ -190,7 +229,7 @@ void Cycle::fill_dead_in_prefix(uint64_t end) {
   uint64_t dead_start = 0;
   for (uint64_t a = begin; a < end;) {
     const uint64_t size = heap_.types.object_size(reinterpret_cast<const void*>(a));
-    const bool live = tables_.mark.test(a);
+    const bool live = tables_->mark.test(a);
     if (!live && dead_start == 0) dead_start = a;
     if (live && dead_start != 0) {
       write_filler(dead_start, a);
@@ -219,7 +258,100 @@ void Cycle::compact(const CompactionPlan& plan, uint64_t flip_end) {
   work();
   for (auto& h : helpers) h.join();
   heap_.moving.release_from_space(first, flip_end);
-  heap_.stats.pages_compacted_last = pages;
+}
+
+uffdgc_result Cycle::compact_stop_the_world(const CompactionPlan& plan, uint64_t flip_end,
+                                            const Marker& marker) {
+  event(UFFDGC_EVENT_PHASE, "compact");
+  if (const int err = heap_.moving.flip(plan.compact_begin(), flip_end); err != 0) {
+    fprintf(stderr, "uffdgc: mremap(MREMAP_DONTUNMAP) of the moving space failed: errno %d\n",
+            err);
+    return UFFDGC_EINTERNAL;
+  }
+  compact(plan, flip_end);
+  event(UFFDGC_EVENT_PHASE, "update");
+  update_references(plan);
+  heap_.moving.set_top(plan.compact_end());
+  if (heap_.verify()) {
+    event(UFFDGC_EVENT_PHASE, "verify");
+    VerifyExpectations expect;
+    expect.compact_begin = plan.compact_begin();
+    expect.compact_end = plan.compact_end();
+    expect.marked_moving_bytes = marker.marked_moving_bytes();
+    expect.marked_bytes = marker.marked_bytes();
+    verify_heap(heap_, expect);
+  }
+  return UFFDGC_OK;
+}
+
+// The flip of a concurrent cycle (DESIGN.md §4 step 4): references outside the sliding region
+// are updated first, then mremap empties the region and only then is it registered with
+// userfaultfd (registering first would make the kernel move page tables one PTE at a time).
+// The GC thread then produces the pages while mutators run (§4 step 5) and ends the phase
+// (§4 step 6). Falls back to compacting inside this pause if the kernel refuses a step.
+uffdgc_result Cycle::start_concurrent_compaction(std::unique_ptr<CompactionPlan> plan,
+                                                 uint64_t flip_end, const Marker& marker) {
+  const uint64_t begin = plan->compact_begin();
+  const uint64_t end = align_up(plan->compact_end(), kPage);
+  if (!heap_.uffd.valid()) {
+    const uint64_t features =
+        UFFD_FEATURE_SIGBUS | (heap_.mode == UFFDGC_MODE_MOVE ? UFFD_FEATURE_MOVE : 0);
+    if (heap_.uffd.open(features) != 0) return compact_stop_the_world(*plan, flip_end, marker);
+  }
+  uffd::InstallerConfig installer;
+  installer.uffd = heap_.uffd.fd();
+  installer.mode =
+      heap_.mode == UFFDGC_MODE_COPY ? uffd::InstallMode::kCopyOnly : uffd::InstallMode::kAuto;
+  installer.wake = false;  // SIGBUS mode: nobody sleeps on the range
+  installer.counters = &heap_.install_counters;
+  auto compaction = std::make_unique<ConcurrentCompaction>(
+      *plan, begin, end, flip_end, installer, heap_.moving.from_space_delta());
+  if (!compaction->ok() || !runtime::publish_compaction(compaction.get())) {
+    return compact_stop_the_world(*plan, flip_end, marker);
+  }
+  event(UFFDGC_EVENT_PHASE, "update");
+  update_references(*plan);
+  event(UFFDGC_EVENT_PHASE, "flip");
+  const uint64_t flip_start = monotonic_ns();
+  if (const int err = heap_.moving.flip(begin, flip_end); err != 0) {
+    runtime::withdraw_compaction(compaction.get());
+    fprintf(stderr, "uffdgc: mremap(MREMAP_DONTUNMAP) of the moving space failed: errno %d\n",
+            err);
+    return UFFDGC_EINTERNAL;
+  }
+  if (end > begin) {
+    if (const int err = heap_.uffd.register_missing(reinterpret_cast<void*>(begin), end - begin);
+        err != 0) {
+      // Nothing is registered, the range is empty: produce it here, inside the pause.
+      runtime::withdraw_compaction(compaction.get());
+      compact(*plan, flip_end);
+      heap_.moving.set_top(plan->compact_end());
+      return UFFDGC_OK;
+    }
+  }
+  heap_.stats.flip_ns_last = monotonic_ns() - flip_start;
+  heap_.moving.set_top(end);  // allocation resumes above the region being produced
+
+  VerifyExpectations expect;
+  expect.compact_begin = begin;
+  expect.compact_end = plan->compact_end();
+  expect.marked_moving_bytes = marker.marked_moving_bytes();
+  expect.concurrent = true;
+  struct Job {
+    std::unique_ptr<MarkTables> tables;
+    std::unique_ptr<CompactionPlan> plan;
+    std::unique_ptr<ConcurrentCompaction> compaction;
+  };
+  auto job = std::make_shared<Job>(Job{std::move(tables_), std::move(plan), std::move(compaction)});
+  uffdgc_heap* heap = &heap_;
+  const bool submitted = heap_.gc_thread.submit([heap, job, begin, end, expect] {
+    finish_concurrent_compaction(*heap, *job->compaction, begin, end, expect);
+  });
+  if (!submitted) {
+    // No GC thread could be started: produce everything now, inside the pause.
+    finish_concurrent_compaction(heap_, *job->compaction, begin, end, expect);
+  }
+  return UFFDGC_OK;
 }
 
 void Cycle::update_references(const CompactionPlan& plan) {
@@ -235,8 +367,8 @@ void Cycle::update_references(const CompactionPlan& plan) {
       const_cast<CompactionPlan*>(&plan));  // the visitor's ctx is void*; only read
   // Objects that did not slide: the dense prefix and the object spaces.
   const uint64_t begin = heap_.moving.begin();
-  for (uint64_t a = tables_.mark.next_set(begin, plan.compact_begin()); a < plan.compact_begin();
-       a = tables_.mark.next_set(a + kWordSize, plan.compact_begin())) {
+  for (uint64_t a = tables_->mark.next_set(begin, plan.compact_begin()); a < plan.compact_begin();
+       a = tables_->mark.next_set(a + kWordSize, plan.compact_begin())) {
     for_each_slot(a, update);
   }
   heap_.objects.for_each([&](uint64_t ref, const ObjectPrefix&) { for_each_slot(ref, update); });
@@ -247,6 +379,12 @@ void Cycle::update_references(const CompactionPlan& plan) {
 }
 
 uffdgc_result Cycle::run(uint64_t unless_after) {
+  if (heap_.gc_thread.busy()) {
+    // The previous cycle is still compacting. Wait parked: its end may need to stop the world.
+    heap_.threads.park(requester_);
+    heap_.gc_thread.wait_idle();
+    heap_.threads.unpark(requester_);
+  }
   const uint64_t tts = heap_.threads.stop_the_world(requester_);
   const uint64_t pause_start = monotonic_ns() - tts;
   std::unique_lock<std::mutex> lock(heap_.lock);
@@ -264,10 +402,10 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
   uffdgc_result result = UFFDGC_OK;
   const uint64_t begin = heap_.moving.begin();
   const uint64_t top = heap_.moving.top();
-  if (!tables_.allocate(begin, std::max<uint64_t>(top - begin, kPage))) {
+  if (!tables_->allocate(begin, std::max<uint64_t>(top - begin, kPage))) {
     result = UFFDGC_ENOMEM;
   } else {
-    Marker marker(heap_, tables_);
+    Marker marker(heap_, *tables_);
     marker_ = &marker;
     event(UFFDGC_EVENT_PHASE, "mark");
     mark();
@@ -293,29 +431,16 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
     fill_dead_in_prefix(prefix_end);
     const uint64_t first_chunk = (prefix_end - begin) / kChunkSize;
     const uint64_t end_chunk = align_up(top - begin, kChunkSize) / kChunkSize;
-    if (end_chunk > first_chunk) build_prefix_sums(tables_.chunk_bytes, first_chunk, end_chunk);
-    CompactionPlan plan(heap_.types, tables_, begin, prefix_end, std::max(top, prefix_end),
-                        heap_.moving.from_space_delta());
-
-    event(UFFDGC_EVENT_PHASE, "compact");
+    if (end_chunk > first_chunk) build_prefix_sums(tables_->chunk_bytes, first_chunk, end_chunk);
+    auto plan = std::make_unique<CompactionPlan>(heap_.types, *tables_, begin, prefix_end,
+                                                 std::max(top, prefix_end),
+                                                 heap_.moving.from_space_delta());
+    heap_.stats.pages_compacted_last = plan->pages();
     const uint64_t flip_end = align_up(top, kPage);
-    if (const int err = heap_.moving.flip(prefix_end, flip_end); err != 0) {
-      fprintf(stderr, "uffdgc: mremap(MREMAP_DONTUNMAP) of the moving space failed: errno %d\n",
-              err);
-      result = UFFDGC_EINTERNAL;
+    if (heap_.concurrent()) {
+      result = start_concurrent_compaction(std::move(plan), flip_end, marker);
     } else {
-      compact(plan, flip_end);
-      event(UFFDGC_EVENT_PHASE, "update");
-      update_references(plan);
-      heap_.moving.set_top(plan.compact_end());
-      if (heap_.verify()) {
-        event(UFFDGC_EVENT_PHASE, "verify");
-        VerifyExpectations expect;
-        expect.compact_begin = plan.compact_begin();
-        expect.compact_end = plan.compact_end();
-        expect.marked_bytes = marker.marked_bytes();
-        verify_heap(heap_, expect);
-      }
+      result = compact_stop_the_world(*plan, flip_end, marker);
     }
     heap_.stats.live_bytes_last = marker.marked_bytes();
     marker_ = nullptr;

@@ -297,6 +297,10 @@ uffdgc_result uffdgc_heap_get_stats(uffdgc_heap* heap, uffdgc_heap_stats* out) {
   s.moving_bytes_used = heap->moving.used();
   s.nonmoving_bytes = heap->objects.bytes(uffdgc::gc::ObjectKind::kNonMoving);
   s.large_bytes = heap->objects.bytes(uffdgc::gc::ObjectKind::kLarge);
+  const auto installed = uffdgc::uffd::snapshot(heap->install_counters);
+  s.pages_moved = installed.pages_moved + installed.pages_moved_unreported;
+  s.pages_copied = installed.pages_copied;
+  s.pages_copied_on_ebusy = installed.pages_copied_on_ebusy;
   std::memcpy(out, &s, sizeof(s));
   return UFFDGC_OK;
 }

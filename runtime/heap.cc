@@ -6,8 +6,11 @@
 
 #include "gc/heap_geometry.h"
 #include "gc/uffd/feature_probe.h"
+#include "runtime/sigbus_handler.h"
 
 uffdgc_heap::~uffdgc_heap() {
+  gc_thread.wait_idle();
+  if (concurrent()) uffdgc::runtime::remove_heap_range(moving.begin());
   for (uffdgc_mutator* m : retired_mutators) delete m;
 }
 
@@ -17,7 +20,7 @@ namespace {
 
 constexpr uint32_t kHeapOptionsV1 = sizeof(uffdgc_heap_options);
 constexpr uint32_t kEmbedderV1 = sizeof(uffdgc_embedder);
-constexpr uint32_t kKnownHeapFlags = UFFDGC_HEAP_VERIFY;
+constexpr uint32_t kKnownHeapFlags = UFFDGC_HEAP_VERIFY | UFFDGC_HEAP_EXTERNAL_SIGNALS;
 
 }  // namespace
 
@@ -59,7 +62,7 @@ uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out)
   if (c.nonmoving_limit == 0) c.nonmoving_limit = c.heap_limit;
   if (c.trigger_allocated == 0) c.trigger_allocated = c.heap_limit / 4;
   // Move and copy modes need the kernel support the probe checks; refuse them honestly where
-  // it is missing. (This release compacts inside the pause in every mode: DESIGN.md §4.)
+  // it is missing.
   if (c.requested_mode == UFFDGC_MODE_MOVE || c.requested_mode == UFFDGC_MODE_COPY) {
     uffd::ProbeRequest request;
     request.requested_mode = c.requested_mode;
@@ -79,7 +82,19 @@ uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out)
     return UFFDGC_ENOMEM;
   }
   heap->stats.struct_size = sizeof(uffdgc_heap_stats);
-  heap->stats.mode = UFFDGC_MODE_STW;
+  heap->mode = c.requested_mode == UFFDGC_MODE_AUTO ? UFFDGC_MODE_STW : c.requested_mode;
+  heap->stats.mode = heap->mode;
+  if (heap->concurrent()) {
+    if ((c.flags & UFFDGC_HEAP_EXTERNAL_SIGNALS) == 0 && install_sigbus_handler() != 0) {
+      delete heap;
+      return UFFDGC_EINTERNAL;
+    }
+    if (!add_heap_range(heap->moving.begin(), heap->moving.limit())) {
+      heap->mode = UFFDGC_MODE_STW;  // set back so the destructor does not remove a range
+      delete heap;
+      return UFFDGC_ELIMIT;
+    }
+  }
   *out = heap;
   return UFFDGC_OK;
 }

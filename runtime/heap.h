@@ -11,7 +11,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gc/gc_thread.h"
 #include "gc/space/moving_space.h"
+#include "gc/uffd/install_counters.h"
+#include "gc/uffd/userfaultfd.h"
 #include "gc/space/object_space.h"
 #include "gc/type_registry.h"
 #include "runtime/handles.h"
@@ -34,6 +37,7 @@ struct uffdgc_heap {
   };
 
   Config config;
+  uint32_t mode = UFFDGC_MODE_STW;  // effective: MOVE/COPY compact concurrently
   uffdgc::gc::TypeRegistry types;
   uffdgc::gc::MovingSpace moving;
   uffdgc::gc::ObjectSpace objects;
@@ -49,6 +53,12 @@ struct uffdgc_heap {
   uffdgc_event_fn event_fn = nullptr;
   void* event_arg = nullptr;
   std::vector<uffdgc_mutator*> retired_mutators;  // detached: kept so stale pointers fail cleanly
+
+  // Concurrent modes only.
+  uffdgc::uffd::Userfaultfd uffd;                 // opened lazily per process (fork!)
+  uffdgc::uffd::InstallCounters install_counters;
+  uffdgc::gc::GcThread gc_thread;
+  bool concurrent() const { return mode == UFFDGC_MODE_MOVE || mode == UFFDGC_MODE_COPY; }
 
   ~uffdgc_heap();
 

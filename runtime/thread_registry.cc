@@ -92,8 +92,13 @@ void ThreadRegistry::safepoint(uffdgc_mutator* m) {
 
 uint64_t ThreadRegistry::stop_the_world(uffdgc_mutator* requester) {
   std::unique_lock<std::mutex> lock(mu_);
-  // Someone else is collecting, or we owe a checkpoint: be a good citizen first.
-  wait_until_world_resumes(requester, lock);
+  // Someone else is collecting, or we owe a checkpoint: be a good citizen first. Without a
+  // requester (the GC thread) there is nothing to suspend, only a stopper to wait for.
+  if (requester != nullptr) {
+    wait_until_world_resumes(requester, lock);
+  } else {
+    cv_.wait(lock, [&] { return !world_stopped_; });
+  }
   const uint64_t start = monotonic_ns();
   world_stopped_ = true;
   stopper_ = requester;

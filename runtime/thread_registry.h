@@ -30,7 +30,8 @@ class ThreadRegistry {
   void safepoint(uffdgc_mutator* m);
 
   // Stops every other attached thread. If another thread is stopping the world, first waits
-  // at a safepoint for it. Returns the time-to-safepoint in ns.
+  // at a safepoint for it. requester may be nullptr (the GC thread, not a mutator). Returns
+  // the time-to-safepoint in ns.
   uint64_t stop_the_world(uffdgc_mutator* requester);
   void resume_the_world();
   // Visits every attached mutator; only with the world stopped by the caller.

@@ -34,6 +34,11 @@ class CompactionPlan {
   uint64_t forward(uint64_t ref) const;
   // Fills `out` (4 KiB) with the to-space page at page_addr.
   void compact_page(uint64_t page_addr, uint8_t* out) const;
+  // The lowest from-space address that to-space page `page_addr` reads from: once every page
+  // at or above page_addr is installed, the from-space from page_ceil(this) up is free.
+  uint64_t source_begin(uint64_t page_addr) const {
+    return pre_address_of_offset(page_addr - compact_begin_);
+  }
 
  private:
   uint64_t post_address(uint64_t pre) const;

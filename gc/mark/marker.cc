@@ -57,6 +57,7 @@ void Marker::scan(uffdgc_ref obj) {
   ++marked_objects_;
   marked_bytes_ += size;
   if (heap_.moving.contains(obj)) {
+    marked_moving_bytes_ += size;
     tables_.live.set_range(obj, size);
     const uint64_t begin = heap_.moving.begin();
     for (uint64_t a = obj, end = obj + size; a < end;) {

@@ -35,6 +35,7 @@ class Marker {
 
   const std::vector<uffdgc_ref>& weak_holders() const { return weak_holders_; }
   uint64_t marked_bytes() const { return marked_bytes_; }
+  uint64_t marked_moving_bytes() const { return marked_moving_bytes_; }
   uint64_t marked_objects() const { return marked_objects_; }
 
  private:
@@ -44,7 +45,7 @@ class Marker {
   MarkTables& tables_;
   std::vector<uffdgc_ref> stack_;
   std::vector<uffdgc_ref> weak_holders_;
-  uint64_t marked_bytes_ = 0, marked_objects_ = 0;
+  uint64_t marked_bytes_ = 0, marked_moving_bytes_ = 0, marked_objects_ = 0;
 };
 
 }  // namespace uffdgc::gc

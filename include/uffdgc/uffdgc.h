@@ -219,10 +219,15 @@ typedef struct uffdgc_embedder {
 
 /* ---- Heap creation ---- */
 #define UFFDGC_HEAP_VERIFY (1u << 0) /* run the heap verifier after every collection */
+/* The runtime owns SIGBUS: uffdgc installs no handler; the runtime's handler must call
+ * uffdgc_handle_sigbus() first for every SIGBUS. */
+#define UFFDGC_HEAP_EXTERNAL_SIGNALS (1u << 1)
 
 typedef struct uffdgc_heap_options {
   uint32_t struct_size;          /* sizeof(uffdgc_heap_options) */
-  uint32_t mode;                 /* UFFDGC_MODE_*: validated with the kernel probe */
+  uint32_t mode;                 /* UFFDGC_MODE_*. MOVE and COPY compact concurrently (the
+                                    kernel probe must allow them, else UFFDGC_EUNSUPPORTED);
+                                    STW and AUTO compact inside the pause */
   uint32_t flags;                /* UFFDGC_HEAP_* */
   uint32_t gc_threads;           /* threads that compact pages in parallel; 0 = 1 */
   size_t heap_limit;             /* bytes of the moving space; 0 = 256 MiB */
@@ -313,7 +318,8 @@ UFFDGC_API uffdgc_result uffdgc_handle_scope_close(uffdgc_mutator *mutator,
  * is open or on a wrong thread. Mutator (owner thread). */
 UFFDGC_API uffdgc_ref *uffdgc_handle_new(uffdgc_mutator *mutator, uffdgc_ref ref);
 
-/* Global roots: slots that live until destroyed. Any attached thread. */
+/* Global roots: slots that live until destroyed. create/destroy: any thread. get/set: a
+ * running mutator (a collection rewrites the slot while the world is stopped). */
 UFFDGC_API uffdgc_result uffdgc_global_create(uffdgc_heap *heap, uffdgc_ref ref,
                                               uffdgc_global **out);
 UFFDGC_API uffdgc_ref uffdgc_global_get(const uffdgc_global *global);
@@ -353,6 +359,13 @@ typedef struct uffdgc_heap_stats {
   uint64_t pages_compacted_last;
   uint64_t objects_finalizable_queued; /* total queued for finalization */
   uint64_t weak_slots_cleared;      /* total, weak containers */
+  /* Concurrent modes (totals since creation unless marked "last") */
+  uint64_t flip_ns_last;            /* kernel cost of the flip: mremap + UFFDIO_REGISTER */
+  uint64_t compaction_ns_last;      /* concurrent compaction phase, wall time */
+  uint64_t pages_moved, pages_copied, pages_copied_on_ebusy;
+  uint64_t pages_by_mutators;       /* to-space pages produced in the SIGBUS path */
+  uint64_t stalls_log2_us[24];      /* mutator stalls in the SIGBUS path: [i] counts stalls of
+                                       [2^i, 2^(i+1)) us ([0] also < 1 us) */
 } uffdgc_heap_stats;
 UFFDGC_API uffdgc_result uffdgc_heap_get_stats(uffdgc_heap *heap, uffdgc_heap_stats *out);
 
@@ -375,6 +388,12 @@ typedef void (*uffdgc_event_fn)(const uffdgc_event *event, void *arg);
 /* Sets (or with fn NULL clears) the listener. Any thread, not during a collection. */
 UFFDGC_API uffdgc_result uffdgc_set_event_listener(uffdgc_heap *heap, uffdgc_event_fn fn,
                                                    void *arg);
+
+/* ---- Signals ----
+ * For runtimes that own SIGBUS (UFFDGC_HEAP_EXTERNAL_SIGNALS): call first in the handler;
+ * returns 1 when the fault was uffdgc's and is resolved (return from the handler so the access
+ * is retried), 0 otherwise. Async-signal-safe. siginfo/ucontext are the handler's arguments. */
+UFFDGC_API int uffdgc_handle_sigbus(int sig, void *siginfo, void *ucontext);
 
 /* ---- fork (DESIGN.md §2 "Fork") ----
  * Install with pthread_atfork or call around fork(): prepare blocks collections, parent

@@ -1,0 +1,77 @@
+// Concurrent compaction (DESIGN.md §4 step 5, §5): after the flip the to-space range
+// [begin, end) is empty and registered with userfaultfd (MISSING + SIGBUS). Each page has one
+// atomic state word; whoever claims it first (CAS unprocessed -> producing) compacts it with
+// CompactionPlan::compact_page into a scratch buffer and installs it with the PageInstaller;
+// everyone else waits until it is installed. The GC thread walks the pages from high to low in
+// aligned runs of up to 16 pages (one ranged MOVE per run, a whole 64K folio when aligned) and
+// frees the from-space behind its cursor. Mutators get here from the SIGBUS handler
+// (runtime/sigbus_handler.h): handle_fault() is async-signal-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "gc/compact/compaction_plan.h"
+#include "gc/uffd/page_installer.h"
+
+namespace uffdgc::gc {
+
+class ConcurrentCompaction {
+ public:
+  enum PageState : uint8_t { kUnprocessed = 0, kProducing = 1, kInstalled = 2 };
+  static constexpr int kScratchSlots = 64;   // concurrent faulting threads served at once
+  static constexpr uint64_t kRunPages = 16;  // one 64K folio
+
+  // begin/end: page-aligned to-space range; from_end: end of the flipped (from-space) range;
+  // plan outlives this object. Not signal-safe.
+  ConcurrentCompaction(const CompactionPlan& plan, uint64_t begin, uint64_t end,
+                       uint64_t from_end, const uffd::InstallerConfig& installer,
+                       int64_t from_space_delta);
+  ~ConcurrentCompaction();
+  bool ok() const { return states_ != nullptr && scratch_ != nullptr && gc_buffer_ != nullptr; }
+
+  bool covers(uint64_t addr) const { return addr >= begin_ && addr < end_; }
+  // Mutator fault on `addr` (inside the range): produce or wait. Async-signal-safe. Returns
+  // false only when installing failed fatally (the caller aborts with a message).
+  bool handle_fault(uint64_t addr, uffd::InstallResult* failure);
+
+  // GC thread: produce every page still unprocessed, wait for the ones mutators produce,
+  // free the from-space as the cursor passes. Returns false on an install failure.
+  bool run_gc_thread(uffd::InstallResult* failure);
+
+  // Mutator stalls in the fault path, by duration: bucket i counts stalls in [2^i, 2^(i+1)) us
+  // (bucket 0 also takes < 1 us).
+  static constexpr int kStallBuckets = 24;
+  uint64_t stall_count(int bucket) const { return stalls_[bucket].load(std::memory_order_relaxed); }
+  uint64_t pages_by_mutators() const { return by_mutators_.load(std::memory_order_relaxed); }
+
+ private:
+  uint8_t load_state(uint64_t index) const {
+    return __atomic_load_n(&states_[index], __ATOMIC_ACQUIRE);
+  }
+  bool claim(uint64_t index) {
+    uint8_t expected = kUnprocessed;
+    return __atomic_compare_exchange_n(&states_[index], &expected, kProducing, false,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+  }
+  void publish(uint64_t index) { __atomic_store_n(&states_[index], kInstalled, __ATOMIC_RELEASE); }
+  uint8_t* take_scratch();
+  void give_scratch(uint8_t* slot);
+  void record_stall(uint64_t ns);
+  void release_from_space(uint64_t from);
+  void wait_installed(uint64_t index) const;
+
+  const CompactionPlan& plan_;
+  uint64_t begin_, end_;
+  uffd::PageInstaller installer_;
+  int64_t delta_;
+  uint8_t* states_ = nullptr;    // one byte per to-space page
+  uint8_t* scratch_ = nullptr;   // kScratchSlots pages for faulting mutators
+  uint8_t* gc_buffer_ = nullptr; // kRunPages pages, 64K aligned, for the GC thread's runs
+  std::atomic<uint64_t> scratch_free_{~uint64_t{0}};  // bit i: slot i is free
+  std::atomic<uint64_t> stalls_[kStallBuckets] = {};
+  std::atomic<uint64_t> by_mutators_{0};
+  uint64_t released_floor_;  // from-space is freed from here up (GC thread only)
+};
+
+}  // namespace uffdgc::gc

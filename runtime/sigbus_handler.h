@@ -1,0 +1,37 @@
+// The SIGBUS path of concurrent compaction (DESIGN.md §4 step 5): a mutator that touches a
+// to-space page not installed yet gets SIGBUS (UFFD_FEATURE_SIGBUS); the handler finds the
+// compaction covering the address and produces or waits for the page, then returns so the
+// access is retried. Faults that are not ours go to the previously installed handler.
+//
+// Everything reachable from handle_sigbus() is async-signal-safe: a fixed table of atomics,
+// no locks, no allocation; errno is saved and restored by the installed handler.
+#pragma once
+
+#include <signal.h>
+
+#include <cstdint>
+
+namespace uffdgc::gc {
+class ConcurrentCompaction;
+}
+
+namespace uffdgc::runtime {
+
+// Installs the process-wide SIGBUS handler (SA_SIGINFO, chaining to the previous one).
+// Idempotent and thread-safe. Returns 0 or an errno.
+int install_sigbus_handler();
+
+// The moving-space reservation of a heap: a fault there with no compaction covering it is a
+// fault that raced with the end of a phase; the access is simply retried.
+bool add_heap_range(uint64_t begin, uint64_t end);
+void remove_heap_range(uint64_t begin);
+
+// Publishes / withdraws an active compaction. withdraw() returns only when no handler can
+// still be using it (drains in-flight handlers).
+bool publish_compaction(gc::ConcurrentCompaction* compaction);
+void withdraw_compaction(gc::ConcurrentCompaction* compaction);
+
+// 1 if the fault was ours and is resolved (retry the access), 0 if not ours.
+int handle_sigbus(int sig, siginfo_t* info, void* ucontext);
+
+}  // namespace uffdgc::runtime
