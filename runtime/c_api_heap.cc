@@ -25,6 +25,15 @@ bool running_owner(const uffdgc_mutator* m) {
   return is_owner(m) && m->state == MutatorState::kRunning;
 }
 
+// The result for a call that needs the calling thread's own mutator: EINVAL for null, ESTATE
+// for another thread's, a detached or (when `running`) a parked one.
+uffdgc_result check_mutator(const uffdgc_mutator* m, bool running) {
+  if (m == nullptr) return UFFDGC_EINVAL;
+  if (!is_owner(m)) return UFFDGC_ESTATE;
+  if (running && m->state != MutatorState::kRunning) return UFFDGC_ESTATE;
+  return UFFDGC_OK;
+}
+
 bool is_heap_object(uffdgc_heap& heap, uffdgc_ref ref) {
   if (ref == 0 || (ref & 7) != 0) return false;
   if (heap.moving.contains(ref)) return true;
@@ -74,7 +83,7 @@ uffdgc_result uffdgc_mutator_attach(uffdgc_heap* heap, void* vm_thread, uffdgc_m
 }
 
 uffdgc_result uffdgc_mutator_detach(uffdgc_mutator* m) {
-  if (!is_owner(m)) return UFFDGC_ESTATE;
+  if (const uffdgc_result r = check_mutator(m, false); r != UFFDGC_OK) return r;
   uffdgc_heap& heap = *m->heap;
   // Still attached and not stopped: no collection can run until we leave, so our TLAB tail
   // is ours to turn into a filler.
@@ -89,13 +98,14 @@ uffdgc_result uffdgc_mutator_detach(uffdgc_mutator* m) {
 }
 
 uffdgc_result uffdgc_mutator_park(uffdgc_mutator* m) {
-  if (!running_owner(m)) return UFFDGC_ESTATE;
+  if (const uffdgc_result r = check_mutator(m, true); r != UFFDGC_OK) return r;
   m->heap->threads.park(m);
   return UFFDGC_OK;
 }
 
 uffdgc_result uffdgc_mutator_unpark(uffdgc_mutator* m) {
-  if (!is_owner(m) || m->state != MutatorState::kParked) return UFFDGC_ESTATE;
+  if (const uffdgc_result r = check_mutator(m, false); r != UFFDGC_OK) return r;
+  if (m->state != MutatorState::kParked) return UFFDGC_ESTATE;
   m->heap->threads.unpark(m);
   return UFFDGC_OK;
 }
@@ -107,7 +117,7 @@ void uffdgc_safepoint_slow(uffdgc_mutator* m) {
 uffdgc_result uffdgc_run_checkpoint(uffdgc_mutator* m, void (*fn)(uffdgc_mutator*, void*),
                                     void* arg) {
   if (fn == nullptr) return UFFDGC_EINVAL;
-  if (!running_owner(m)) return UFFDGC_ESTATE;
+  if (const uffdgc_result r = check_mutator(m, true); r != UFFDGC_OK) return r;
   m->heap->threads.run_checkpoint(m, fn, arg);
   return UFFDGC_OK;
 }
@@ -122,7 +132,7 @@ uffdgc_result uffdgc_alloc(uffdgc_mutator* m, uint32_t type_index, uint64_t leng
                            uffdgc_ref* out) {
   if (out == nullptr || kind > UFFDGC_ALLOC_LARGE) return UFFDGC_EINVAL;
   *out = 0;
-  if (!running_owner(m)) return UFFDGC_ESTATE;
+  if (const uffdgc_result r = check_mutator(m, true); r != UFFDGC_OK) return r;
   const uffdgc::gc::TypeDesc* t = m->heap->types.get(type_index);
   if (t == nullptr || type_index < uffdgc::gc::kFirstUserType) return UFFDGC_ETYPE;
   const size_t bytes = uffdgc::gc::TypeRegistry::size_for(*t, t->variable() ? length : 0);
@@ -134,7 +144,7 @@ uffdgc_result uffdgc_alloc_slow(uffdgc_mutator* m, uint32_t type_index, size_t b
                                 uffdgc_ref* out) {
   if (out == nullptr) return UFFDGC_EINVAL;
   *out = 0;
-  if (!running_owner(m)) return UFFDGC_ESTATE;
+  if (const uffdgc_result r = check_mutator(m, true); r != UFFDGC_OK) return r;
   const uffdgc::gc::TypeDesc* t = m->heap->types.get(type_index);
   if (t == nullptr || type_index < uffdgc::gc::kFirstUserType || t->variable() ||
       (t->flags & UFFDGC_TYPE_HAS_FINALIZER) != 0 ||
@@ -154,8 +164,8 @@ size_t uffdgc_object_size(uffdgc_mutator* m, uffdgc_ref ref) {
 // Snapshot-at-the-beginning: log the value being overwritten while marking runs (the
 // concurrent collector turns barrier_flag on; DESIGN.md §2 "Barriers").
 void uffdgc_store_ref_slow(uffdgc_mutator* m, uffdgc_ref, uffdgc_ref* slot, uffdgc_ref value) {
-  if (slot == nullptr) return;
-  if (m != nullptr && __atomic_load_n(&m->fast.barrier_flag, __ATOMIC_RELAXED) != 0) {
+  if (slot == nullptr || !running_owner(m)) return;  // misuse: refuse rather than corrupt
+  if (__atomic_load_n(&m->fast.barrier_flag, __ATOMIC_RELAXED) != 0) {
     const uffdgc_ref old = __atomic_load_n(slot, __ATOMIC_RELAXED);
     if (old != 0) m->snapshot.push_back(old);
   }
@@ -164,7 +174,7 @@ void uffdgc_store_ref_slow(uffdgc_mutator* m, uffdgc_ref, uffdgc_ref* slot, uffd
 
 void uffdgc_store_refs(uffdgc_mutator* m, uffdgc_ref holder, uffdgc_ref* dst, const uffdgc_ref* src,
                        size_t count) {
-  if (dst == nullptr || src == nullptr || count == 0 || m == nullptr) return;
+  if (dst == nullptr || src == nullptr || count == 0 || !running_owner(m)) return;
   if (__atomic_load_n(&m->fast.barrier_flag, __ATOMIC_RELAXED) == 0) {
     std::memmove(dst, src, count * sizeof(uffdgc_ref));
     return;
@@ -188,14 +198,15 @@ uffdgc_ref uffdgc_load_weak(uffdgc_mutator* m, uffdgc_ref, const uffdgc_ref* slo
 
 uffdgc_result uffdgc_handle_scope_open(uffdgc_mutator* m, uffdgc_handle_scope* scope) {
   if (scope == nullptr) return UFFDGC_EINVAL;
-  if (!is_owner(m)) return UFFDGC_ESTATE;
+  if (const uffdgc_result r = check_mutator(m, false); r != UFFDGC_OK) return r;
   m->handles.open(scope);
   return UFFDGC_OK;
 }
 
 uffdgc_result uffdgc_handle_scope_close(uffdgc_mutator* m, uffdgc_handle_scope* scope) {
   if (scope == nullptr) return UFFDGC_EINVAL;
-  if (!is_owner(m) || !m->handles.close(scope)) return UFFDGC_ESTATE;
+  if (const uffdgc_result r = check_mutator(m, false); r != UFFDGC_OK) return r;
+  if (!m->handles.close(scope)) return UFFDGC_ESTATE;
   return UFFDGC_OK;
 }
 
@@ -226,7 +237,7 @@ uffdgc_result uffdgc_global_destroy(uffdgc_heap* heap, uffdgc_global* g) {
 }
 
 uffdgc_result uffdgc_pin(uffdgc_mutator* m, uffdgc_ref ref) {
-  if (!running_owner(m)) return UFFDGC_ESTATE;
+  if (const uffdgc_result r = check_mutator(m, true); r != UFFDGC_OK) return r;
   if (!is_heap_object(*m->heap, ref)) return UFFDGC_EINVAL;
   std::lock_guard<std::mutex> lock(m->heap->lock);
   ++m->heap->pins[ref];
@@ -234,7 +245,7 @@ uffdgc_result uffdgc_pin(uffdgc_mutator* m, uffdgc_ref ref) {
 }
 
 uffdgc_result uffdgc_unpin(uffdgc_mutator* m, uffdgc_ref ref) {
-  if (!running_owner(m)) return UFFDGC_ESTATE;
+  if (const uffdgc_result r = check_mutator(m, true); r != UFFDGC_OK) return r;
   std::lock_guard<std::mutex> lock(m->heap->lock);
   auto it = m->heap->pins.find(ref);
   if (it == m->heap->pins.end()) return UFFDGC_ENOTFOUND;
@@ -245,7 +256,7 @@ uffdgc_result uffdgc_unpin(uffdgc_mutator* m, uffdgc_ref ref) {
 uffdgc_result uffdgc_finalization_pop(uffdgc_mutator* m, uffdgc_ref* out) {
   if (out == nullptr) return UFFDGC_EINVAL;
   *out = 0;
-  if (!running_owner(m)) return UFFDGC_ESTATE;
+  if (const uffdgc_result r = check_mutator(m, true); r != UFFDGC_OK) return r;
   std::lock_guard<std::mutex> lock(m->heap->lock);
   if (m->heap->finalization_ready.empty()) return UFFDGC_EEMPTY;
   *out = m->heap->finalization_ready.front();
@@ -256,14 +267,14 @@ uffdgc_result uffdgc_finalization_pop(uffdgc_mutator* m, uffdgc_ref* out) {
 // ---- collection and introspection ----
 
 uffdgc_result uffdgc_collect(uffdgc_mutator* m) {
-  if (!running_owner(m)) return UFFDGC_ESTATE;
+  if (const uffdgc_result r = check_mutator(m, true); r != UFFDGC_OK) return r;
   return uffdgc::gc::collect(m->heap, m);
 }
 
 uffdgc_result uffdgc_heap_walk(uffdgc_mutator* m,
                                int (*fn)(uffdgc_ref, uint32_t, size_t, void*), void* arg) {
   if (fn == nullptr) return UFFDGC_EINVAL;
-  if (!running_owner(m)) return UFFDGC_ESTATE;
+  if (const uffdgc_result r = check_mutator(m, true); r != UFFDGC_OK) return r;
   uffdgc_heap& heap = *m->heap;
   heap.threads.stop_the_world(m);
   {

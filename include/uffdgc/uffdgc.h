@@ -135,8 +135,9 @@ UFFDGC_API uffdgc_result uffdgc_probe_kernel(const uffdgc_probe_options *options
  *
  * Threads: every function names who may call it. "Mutator" means the calling thread must be
  * attached (uffdgc_mutator_attach) and pass its own uffdgc_mutator; "running" means it must
- * not be parked. A call from the wrong thread or state returns UFFDGC_ESTATE and changes
- * nothing. Nothing here may be called from a signal handler unless it says so.
+ * not be parked. A null mutator returns UFFDGC_EINVAL; another thread's, a detached or a
+ * parked one where running is required returns UFFDGC_ESTATE; nothing changes either way.
+ * Nothing here may be called from a signal handler unless it says so.
  * ====================================================================================== */
 
 typedef struct uffdgc_heap uffdgc_heap;
@@ -292,7 +293,8 @@ UFFDGC_API size_t uffdgc_object_size(uffdgc_mutator *mutator, uffdgc_ref ref);
 
 /* ---- Barriers (fast paths in inline.h) ----
  * Every store of a reference into a heap object goes through uffdgc_store_ref (inline) so the
- * collector sees the value it overwrites (DESIGN.md §2). */
+ * collector sees the value it overwrites (DESIGN.md §2). The slow paths below store nothing
+ * when called with a null, foreign, detached or parked mutator. */
 UFFDGC_API void uffdgc_store_ref_slow(uffdgc_mutator *mutator, uffdgc_ref holder,
                                       uffdgc_ref *slot, uffdgc_ref value);
 /* Array copy: count references from src to dst (both inside holder's object or anywhere
