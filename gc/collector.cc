@@ -379,13 +379,20 @@ void Cycle::update_references(const CompactionPlan& plan) {
 }
 
 uffdgc_result Cycle::run(uint64_t unless_after) {
-  if (heap_.gc_thread.busy()) {
-    // The previous cycle is still compacting. Wait parked: its end may need to stop the world.
-    heap_.threads.park(requester_);
-    heap_.gc_thread.wait_idle();
-    heap_.threads.unpark(requester_);
+  uint64_t tts = 0;
+  for (;;) {
+    if (heap_.gc_thread.busy()) {
+      // A previous cycle is still compacting. Wait parked: its end may stop the world.
+      heap_.threads.park(requester_);
+      heap_.gc_thread.wait_idle();
+      heap_.threads.unpark(requester_);
+    }
+    tts = heap_.threads.stop_the_world(requester_);
+    if (!heap_.gc_thread.busy()) break;
+    // Another thread's cycle started its concurrent phase while we waited to stop the world:
+    // let it finish first (only a stopper submits work, so this cannot repeat forever).
+    heap_.threads.resume_the_world();
   }
-  const uint64_t tts = heap_.threads.stop_the_world(requester_);
   const uint64_t pause_start = monotonic_ns() - tts;
   std::unique_lock<std::mutex> lock(heap_.lock);
   if (unless_after != kAlwaysCollect && heap_.stats.collections != unless_after) {

@@ -24,6 +24,18 @@ constexpr uint32_t kKnownHeapFlags = UFFDGC_HEAP_VERIFY | UFFDGC_HEAP_EXTERNAL_S
 
 }  // namespace
 
+const uffdgc_probe_report& kernel_probe() {
+  static const uffdgc_probe_report report = [] {
+    uffdgc_probe_report r{};
+    r.struct_size = sizeof(r);
+    uffd::ProbeRequest request;
+    request.flags = UFFDGC_PROBE_SKIP_FOLIO_TEST;  // the folio test is the tool's job
+    uffd::probe_kernel(request, &r);
+    return r;
+  }();
+  return report;
+}
+
 bool is_owner(const uffdgc_mutator* m) {
   return m != nullptr && m->heap != nullptr && pthread_equal(m->owner, pthread_self());
 }
@@ -61,28 +73,30 @@ uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out)
   }
   if (c.nonmoving_limit == 0) c.nonmoving_limit = c.heap_limit;
   if (c.trigger_allocated == 0) c.trigger_allocated = c.heap_limit / 4;
-  // Move and copy modes need the kernel support the probe checks; refuse them honestly where
-  // it is missing.
-  if (c.requested_mode == UFFDGC_MODE_MOVE || c.requested_mode == UFFDGC_MODE_COPY) {
-    uffd::ProbeRequest request;
-    request.requested_mode = c.requested_mode;
-    request.flags = UFFDGC_PROBE_SKIP_FOLIO_TEST;
-    uffdgc_probe_report report{};
-    report.struct_size = sizeof(report);
-    uffd::probe_kernel(request, &report);
-    if (!report.requested_mode_honoured) return UFFDGC_EUNSUPPORTED;
+  // The kernel decides what is possible: auto takes the probe's verdict; move and copy are
+  // honoured when they work here (an explicit request overrides the quirk table, DESIGN.md
+  // §5), and refused otherwise.
+  const uffdgc_probe_report& probe = kernel_probe();
+  const bool concurrent_ok = probe.has_user_mode_only && probe.has_sigbus && probe.copy_works &&
+                             probe.has_mremap_dontunmap && probe.page_size == 4096;
+  uint32_t mode = c.requested_mode;
+  if (mode == UFFDGC_MODE_AUTO) mode = probe.mode;
+  if (mode == UFFDGC_MODE_COPY && !concurrent_ok) return UFFDGC_EUNSUPPORTED;
+  if (mode == UFFDGC_MODE_MOVE && !(concurrent_ok && probe.has_move && probe.move_works)) {
+    return UFFDGC_EUNSUPPORTED;
   }
 
   auto* heap = new (std::nothrow) uffdgc_heap;
   if (heap == nullptr) return UFFDGC_ENOMEM;
   heap->config = c;
   heap->objects.set_limit(c.nonmoving_limit);
-  if (heap->moving.reserve(c.heap_limit, /*nohugepage=*/false) != 0) {
+  const bool nohugepage = mode == UFFDGC_MODE_MOVE && probe.mthp_policy == UFFDGC_MTHP_NOHUGEPAGE;
+  if (heap->moving.reserve(c.heap_limit, nohugepage) != 0) {
     delete heap;
     return UFFDGC_ENOMEM;
   }
   heap->stats.struct_size = sizeof(uffdgc_heap_stats);
-  heap->mode = c.requested_mode == UFFDGC_MODE_AUTO ? UFFDGC_MODE_STW : c.requested_mode;
+  heap->mode = mode;
   heap->stats.mode = heap->mode;
   if (heap->concurrent()) {
     if ((c.flags & UFFDGC_HEAP_EXTERNAL_SIGNALS) == 0 && install_sigbus_handler() != 0) {

@@ -70,6 +70,9 @@ namespace uffdgc::runtime {
 // Validates options and builds a heap; the C entry point is a thin wrapper.
 uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out);
 
+// The kernel probe, run once per process (auto mode, without the large-folio test).
+const uffdgc_probe_report& kernel_probe();
+
 // True when the calling thread owns m and m belongs to an attached thread.
 bool is_owner(const uffdgc_mutator* m);
 

@@ -226,9 +226,10 @@ typedef struct uffdgc_embedder {
 
 typedef struct uffdgc_heap_options {
   uint32_t struct_size;          /* sizeof(uffdgc_heap_options) */
-  uint32_t mode;                 /* UFFDGC_MODE_*. MOVE and COPY compact concurrently (the
-                                    kernel probe must allow them, else UFFDGC_EUNSUPPORTED);
-                                    STW and AUTO compact inside the pause */
+  uint32_t mode;                 /* UFFDGC_MODE_*. AUTO takes the kernel probe's verdict;
+                                    MOVE and COPY compact concurrently and are refused with
+                                    UFFDGC_EUNSUPPORTED where they do not work; STW compacts
+                                    inside the pause. uffdgc_heap_stats.mode tells the result */
   uint32_t flags;                /* UFFDGC_HEAP_* */
   uint32_t gc_threads;           /* threads that compact pages in parallel; 0 = 1 */
   size_t heap_limit;             /* bytes of the moving space; 0 = 256 MiB */
