@@ -255,7 +255,8 @@ void probe_kernel(const ProbeRequest& request, uffdgc_probe_report* report) {
   const bool hazard = report->folio_move == UFFDGC_FOLIO_MOVE_HUNG ||
                       (livelock_version && report->folio_move != UFFDGC_FOLIO_MOVE_WHOLE);
   char detail[256];
-  snprintf(detail, sizeof(detail), "%s", report->mthp_reason);
+  snprintf(detail, sizeof(detail), "%s",
+           report->mthp_reason[0] != '\0' ? report->mthp_reason : "large-folio MOVE not tested");
   if (mode != UFFDGC_MODE_MOVE) {
     report->mthp_policy = UFFDGC_MTHP_ALLOW;
     set_reason(report->mthp_reason, "large folios allowed: %s mode never splits them",
