@@ -59,12 +59,15 @@ namespace {
 // is left, unregister, drain the fault handlers, then (test builds) verify with the world
 // stopped. The caller frees the from-space side tables after this returns.
 void finish_concurrent_compaction(uffdgc_heap& heap, ConcurrentCompaction& compaction,
-                                  uint64_t begin, uint64_t end,
-                                  const VerifyExpectations& expect) {
+                                  const CompactionPlan& plan, const VerifyExpectations& expect) {
   const uint64_t start = monotonic_ns();
   uffd::InstallResult failure;
   if (!compaction.run_gc_thread(&failure)) uffd::abort_on_install_failure(failure);
-  if (end > begin) heap.uffd.unregister(reinterpret_cast<void*>(begin), end - begin);
+  for (const Segment& seg : plan.segments()) {
+    if (seg.to_space_end() > seg.start) {
+      heap.uffd.unregister(reinterpret_cast<void*>(seg.start), seg.to_space_end() - seg.start);
+    }
+  }
   runtime::withdraw_compaction(&compaction);
   const uint64_t elapsed = monotonic_ns() - start;
   {
@@ -99,13 +102,14 @@ class Cycle {
   void mark();
   void clear_dead_weak_slots(size_t from_holder);
   void process_finalization();
-  uint64_t dense_prefix_end();
-  void fill_dead_in_prefix(uint64_t end);
-  void compact(const CompactionPlan& plan, uint64_t flip_end);
-  uffdgc_result compact_stop_the_world(const CompactionPlan& plan, uint64_t flip_end,
-                                       const Marker& marker);
+  std::vector<AddressRange> pinned_islands();
+  void fill_dead_in_islands(const std::vector<AddressRange>& islands);
+  int flip(const CompactionPlan& plan);
+  void fill_segment_tails(const CompactionPlan& plan);
+  void compact(const CompactionPlan& plan);
+  uffdgc_result compact_stop_the_world(const CompactionPlan& plan, const Marker& marker);
   uffdgc_result start_concurrent_compaction(std::unique_ptr<CompactionPlan> plan,
-                                            uint64_t flip_end, const Marker& marker);
+                                            const Marker& marker);
   void update_references(const CompactionPlan& plan);
   template <typename Fn>
   void for_each_slot(uint64_t obj, Fn&& fn);
@@ -200,83 +204,132 @@ void Cycle::for_each_slot(uint64_t obj, Fn&& fn) {
   });
 }
 
-// Pinned moving-space objects stay where they are: everything below the end of the highest
-// pinned page (extended past any object that straddles that boundary) is a dense prefix that
-// is not moved.
-uint64_t Cycle::dense_prefix_end() {
+// Pinned moving-space objects stay where they are (DESIGN.md §2 "pinned objects"): each
+// one's pages become an island, widened until no live object straddles its edges, so that only
+// the pinned pages stay in place and everything between islands still slides. Dead objects
+// may be cut at an island edge: the part inside becomes filler, the part outside is never
+// copied.
+std::vector<AddressRange> Cycle::pinned_islands() {
   const uint64_t begin = heap_.moving.begin();
   const uint64_t top = heap_.moving.top();
-  uint64_t boundary = begin;
+  auto size_of = [&](uint64_t obj) {
+    return heap_.types.object_size(reinterpret_cast<const void*>(obj));
+  };
+  // The live object that contains addr, if any.
+  auto live_object_at = [&](uint64_t addr, uint64_t* obj_end) -> bool {
+    const uint64_t obj = tables_->mark.prev_set(addr, begin);
+    if (obj == UINT64_MAX) return false;
+    *obj_end = obj + size_of(obj);
+    return *obj_end > addr;
+  };
+  std::vector<AddressRange> islands;
   for (const auto& [ref, count] : heap_.pins) {
     if (!heap_.moving.contains(ref)) continue;
-    const uint64_t end = ref + heap_.types.object_size(reinterpret_cast<const void*>(ref));
-    boundary = std::max(boundary, align_up(end, kPage));
-  }
-  if (boundary == begin) return begin;
-  for (uint64_t a = begin; a < top && a < boundary;) {
-    const uint64_t end = a + heap_.types.object_size(reinterpret_cast<const void*>(a));
-    if (end > boundary) boundary = align_up(end, kPage);
-    a = end;
-  }
-  return std::min(boundary, align_up(top, kPage));
-}
-
-// Dead objects in the dense prefix become fillers: the prefix stays parsable and no stale
-// reference survives in it.
-void Cycle::fill_dead_in_prefix(uint64_t end) {
-  const uint64_t begin = heap_.moving.begin();
-  end = std::min(end, heap_.moving.top());
-  uint64_t dead_start = 0;
-  for (uint64_t a = begin; a < end;) {
-    const uint64_t size = heap_.types.object_size(reinterpret_cast<const void*>(a));
-    const bool live = tables_->mark.test(a);
-    if (!live && dead_start == 0) dead_start = a;
-    if (live && dead_start != 0) {
-      write_filler(dead_start, a);
-      dead_start = 0;
+    AddressRange r{align_down(ref, kPage), std::min(align_up(ref + size_of(ref), kPage),
+                                                    align_up(top, kPage))};
+    for (bool grew = true; grew;) {
+      grew = false;
+      uint64_t end = 0;
+      if (r.begin > begin && live_object_at(r.begin - kWordSize, &end) && end > r.begin) {
+        r.begin = align_down(tables_->mark.prev_set(r.begin - kWordSize, begin), kPage);
+        grew = true;
+      }
+      if (r.end < top && live_object_at(r.end - kWordSize, &end) && end > r.end) {
+        r.end = align_up(end, kPage);
+        grew = true;
+      }
     }
-    a += size;
+    islands.push_back(r);
   }
-  if (dead_start != 0) write_filler(dead_start, end);
+  std::sort(islands.begin(), islands.end(),
+            [](const AddressRange& a, const AddressRange& b) { return a.begin < b.begin; });
+  std::vector<AddressRange> merged;
+  for (const AddressRange& r : islands) {
+    if (!merged.empty() && r.begin <= merged.back().end) {
+      merged.back().end = std::max(merged.back().end, r.end);
+    } else {
+      merged.push_back(r);
+    }
+  }
+  return merged;
 }
 
-void Cycle::compact(const CompactionPlan& plan, uint64_t flip_end) {
-  const uint64_t first = plan.compact_begin();
-  const uint64_t pages = plan.pages();
+// Inside an island only the live objects stay; fillers cover everything between them, so the
+// island parses and no stale reference survives there.
+void Cycle::fill_dead_in_islands(const std::vector<AddressRange>& islands) {
+  const uint64_t top = heap_.moving.top();
+  for (const AddressRange& r : islands) {
+    const uint64_t end = std::min(r.end, top);
+    uint64_t gap = r.begin;
+    for (uint64_t a = tables_->mark.next_set(r.begin, end); a < end;
+         a = tables_->mark.next_set(a, end)) {
+      write_filler(gap, a);
+      a += heap_.types.object_size(reinterpret_cast<const void*>(a));
+      gap = a;
+    }
+    write_filler(gap, end);
+  }
+}
+
+// Moves every segment's pages to the from-space; islands stay. Returns 0 or an errno.
+int Cycle::flip(const CompactionPlan& plan) {
+  for (const Segment& seg : plan.segments()) {
+    if (const int err = heap_.moving.flip(seg.start, align_up(seg.end, kPage)); err != 0) {
+      return err;
+    }
+  }
+  return 0;
+}
+
+// A segment's tail beyond its last to-space page gets a filler: its first word lies on an
+// empty page that is not registered. The last page's share is written by compact_page.
+void Cycle::fill_segment_tails(const CompactionPlan& plan) {
+  for (const Segment& seg : plan.segments()) {
+    if (seg.tail_end > seg.to_space_end()) write_filler(seg.to_space_end(), seg.tail_end);
+  }
+}
+
+void Cycle::compact(const CompactionPlan& plan) {
+  std::vector<uint64_t> pages;
+  pages.reserve(plan.pages());
+  for (const Segment& seg : plan.segments()) {
+    for (uint64_t p = seg.start; p < seg.to_space_end(); p += kPage) pages.push_back(p);
+  }
   uint32_t workers = std::max<uint32_t>(1, heap_.config.gc_threads);
-  workers = static_cast<uint32_t>(std::min<uint64_t>(workers, std::max<uint64_t>(1, pages / 64)));
+  workers = static_cast<uint32_t>(
+      std::min<uint64_t>(workers, std::max<uint64_t>(1, pages.size() / 64)));
   std::atomic<uint64_t> next{0};
   auto work = [&] {
-    for (uint64_t i = next.fetch_add(1); i < pages; i = next.fetch_add(1)) {
-      const uint64_t page = first + i * kPage;
+    for (uint64_t i = next.fetch_add(1); i < pages.size(); i = next.fetch_add(1)) {
       // Stop-the-world: produce straight into the (now empty) to-space page.
-      plan.compact_page(page, reinterpret_cast<uint8_t*>(page));
+      plan.compact_page(pages[i], reinterpret_cast<uint8_t*>(pages[i]));
     }
   };
   std::vector<std::thread> helpers;
   for (uint32_t i = 1; i < workers; ++i) helpers.emplace_back(work);
   work();
   for (auto& h : helpers) h.join();
-  heap_.moving.release_from_space(first, flip_end);
+  for (const Segment& seg : plan.segments()) {
+    heap_.moving.release_from_space(seg.start, align_up(seg.end, kPage));
+  }
 }
 
-uffdgc_result Cycle::compact_stop_the_world(const CompactionPlan& plan, uint64_t flip_end,
-                                            const Marker& marker) {
+uffdgc_result Cycle::compact_stop_the_world(const CompactionPlan& plan, const Marker& marker) {
   event(UFFDGC_EVENT_PHASE, "compact");
-  if (const int err = heap_.moving.flip(plan.compact_begin(), flip_end); err != 0) {
+  if (const int err = flip(plan); err != 0) {
     fprintf(stderr, "uffdgc: mremap(MREMAP_DONTUNMAP) of the moving space failed: errno %d\n",
             err);
     return UFFDGC_EINTERNAL;
   }
-  compact(plan, flip_end);
+  fill_segment_tails(plan);
+  compact(plan);
   event(UFFDGC_EVENT_PHASE, "update");
   update_references(plan);
-  heap_.moving.set_top(plan.compact_end());
+  heap_.moving.set_top(plan.new_top());
   if (heap_.verify()) {
     event(UFFDGC_EVENT_PHASE, "verify");
     VerifyExpectations expect;
-    expect.compact_begin = plan.compact_begin();
-    expect.compact_end = plan.compact_end();
+    expect.plan = &plan;
     expect.marked_moving_bytes = marker.marked_moving_bytes();
     expect.marked_bytes = marker.marked_bytes();
     verify_heap(heap_, expect);
@@ -290,13 +343,11 @@ uffdgc_result Cycle::compact_stop_the_world(const CompactionPlan& plan, uint64_t
 // The GC thread then produces the pages while mutators run (§4 step 5) and ends the phase
 // (§4 step 6). Falls back to compacting inside this pause if the kernel refuses a step.
 uffdgc_result Cycle::start_concurrent_compaction(std::unique_ptr<CompactionPlan> plan,
-                                                 uint64_t flip_end, const Marker& marker) {
-  const uint64_t begin = plan->compact_begin();
-  const uint64_t end = align_up(plan->compact_end(), kPage);
+                                                 const Marker& marker) {
   if (!heap_.uffd.valid()) {
     const uint64_t features =
         UFFD_FEATURE_SIGBUS | (heap_.mode == UFFDGC_MODE_MOVE ? UFFD_FEATURE_MOVE : 0);
-    if (heap_.uffd.open(features) != 0) return compact_stop_the_world(*plan, flip_end, marker);
+    if (heap_.uffd.open(features) != 0) return compact_stop_the_world(*plan, marker);
   }
   uffd::InstallerConfig installer;
   installer.uffd = heap_.uffd.fd();
@@ -304,37 +355,44 @@ uffdgc_result Cycle::start_concurrent_compaction(std::unique_ptr<CompactionPlan>
       heap_.mode == UFFDGC_MODE_COPY ? uffd::InstallMode::kCopyOnly : uffd::InstallMode::kAuto;
   installer.wake = false;  // SIGBUS mode: nobody sleeps on the range
   installer.counters = &heap_.install_counters;
-  auto compaction = std::make_unique<ConcurrentCompaction>(
-      *plan, begin, end, flip_end, installer, heap_.moving.from_space_delta());
+  auto compaction = std::make_unique<ConcurrentCompaction>(*plan, installer,
+                                                           heap_.moving.from_space_delta());
   if (!compaction->ok() || !runtime::publish_compaction(compaction.get())) {
-    return compact_stop_the_world(*plan, flip_end, marker);
+    return compact_stop_the_world(*plan, marker);
   }
   event(UFFDGC_EVENT_PHASE, "update");
   update_references(*plan);
   event(UFFDGC_EVENT_PHASE, "flip");
   const uint64_t flip_start = monotonic_ns();
-  if (const int err = heap_.moving.flip(begin, flip_end); err != 0) {
+  if (const int err = flip(*plan); err != 0) {
     runtime::withdraw_compaction(compaction.get());
     fprintf(stderr, "uffdgc: mremap(MREMAP_DONTUNMAP) of the moving space failed: errno %d\n",
             err);
     return UFFDGC_EINTERNAL;
   }
-  if (end > begin) {
-    if (const int err = heap_.uffd.register_missing(reinterpret_cast<void*>(begin), end - begin);
-        err != 0) {
-      // Nothing is registered, the range is empty: produce it here, inside the pause.
+  for (const Segment& seg : plan->segments()) {
+    if (seg.to_space_end() == seg.start) continue;
+    const int err = heap_.uffd.register_missing(reinterpret_cast<void*>(seg.start),
+                                                seg.to_space_end() - seg.start);
+    if (err != 0) {
+      // Nothing can fault into an unregistered empty range: produce it all here instead.
+      for (const Segment& done : plan->segments()) {
+        if (done.start == seg.start) break;
+        heap_.uffd.unregister(reinterpret_cast<void*>(done.start),
+                              done.to_space_end() - done.start);
+      }
       runtime::withdraw_compaction(compaction.get());
-      compact(*plan, flip_end);
-      heap_.moving.set_top(plan->compact_end());
+      fill_segment_tails(*plan);
+      compact(*plan);
+      heap_.moving.set_top(plan->new_top());
       return UFFDGC_OK;
     }
   }
   heap_.stats.flip_ns_last = monotonic_ns() - flip_start;
-  heap_.moving.set_top(end);  // allocation resumes above the region being produced
+  fill_segment_tails(*plan);
+  heap_.moving.set_top(plan->new_top());  // allocation resumes above the last to-space page
 
   VerifyExpectations expect;
-  expect.compact_begin = begin;
-  expect.compact_end = plan->compact_end();
   expect.marked_moving_bytes = marker.marked_moving_bytes();
   expect.concurrent = true;
   struct Job {
@@ -343,13 +401,14 @@ uffdgc_result Cycle::start_concurrent_compaction(std::unique_ptr<CompactionPlan>
     std::unique_ptr<ConcurrentCompaction> compaction;
   };
   auto job = std::make_shared<Job>(Job{std::move(tables_), std::move(plan), std::move(compaction)});
+  expect.plan = job->plan.get();
   uffdgc_heap* heap = &heap_;
-  const bool submitted = heap_.gc_thread.submit([heap, job, begin, end, expect] {
-    finish_concurrent_compaction(*heap, *job->compaction, begin, end, expect);
+  const bool submitted = heap_.gc_thread.submit([heap, job, expect] {
+    finish_concurrent_compaction(*heap, *job->compaction, *job->plan, expect);
   });
   if (!submitted) {
     // No GC thread could be started: produce everything now, inside the pause.
-    finish_concurrent_compaction(heap_, *job->compaction, begin, end, expect);
+    finish_concurrent_compaction(heap_, *job->compaction, *job->plan, expect);
   }
   return UFFDGC_OK;
 }
@@ -365,11 +424,13 @@ void Cycle::update_references(const CompactionPlan& plan) {
         *slot = static_cast<const CompactionPlan*>(self->ctx)->forward(*slot);
       },
       const_cast<CompactionPlan*>(&plan));  // the visitor's ctx is void*; only read
-  // Objects that did not slide: the dense prefix and the object spaces.
-  const uint64_t begin = heap_.moving.begin();
-  for (uint64_t a = tables_->mark.next_set(begin, plan.compact_begin()); a < plan.compact_begin();
-       a = tables_->mark.next_set(a + kWordSize, plan.compact_begin())) {
-    for_each_slot(a, update);
+  // Objects that did not slide: the pinned islands and the object spaces.
+  for (const AddressRange& r : plan.islands()) {
+    const uint64_t end = std::min(r.end, heap_.moving.top());
+    for (uint64_t a = tables_->mark.next_set(r.begin, end); a < end;
+         a = tables_->mark.next_set(a + kWordSize, end)) {
+      for_each_slot(a, update);
+    }
   }
   heap_.objects.for_each([&](uint64_t ref, const ObjectPrefix&) { for_each_slot(ref, update); });
   if (heap_.config.has_embedder && heap_.config.embedder.update_weak != nullptr) {
@@ -434,20 +495,16 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
     heap_.objects.sweep();
 
     event(UFFDGC_EVENT_PHASE, "plan");
-    const uint64_t prefix_end = dense_prefix_end();
-    fill_dead_in_prefix(prefix_end);
-    const uint64_t first_chunk = (prefix_end - begin) / kChunkSize;
-    const uint64_t end_chunk = align_up(top - begin, kChunkSize) / kChunkSize;
-    if (end_chunk > first_chunk) build_prefix_sums(tables_->chunk_bytes, first_chunk, end_chunk);
-    auto plan = std::make_unique<CompactionPlan>(heap_.types, *tables_, begin, prefix_end,
-                                                 std::max(top, prefix_end),
-                                                 heap_.moving.from_space_delta());
+    const std::vector<AddressRange> islands = pinned_islands();
+    fill_dead_in_islands(islands);
+    auto plan = std::make_unique<CompactionPlan>(heap_.types, *tables_, begin, top, islands,
+                                                 heap_.moving.from_space_delta(),
+                                                 /*pad_last=*/heap_.concurrent());
     heap_.stats.pages_compacted_last = plan->pages();
-    const uint64_t flip_end = align_up(top, kPage);
     if (heap_.concurrent()) {
-      result = start_concurrent_compaction(std::move(plan), flip_end, marker);
+      result = start_concurrent_compaction(std::move(plan), marker);
     } else {
-      result = compact_stop_the_world(*plan, flip_end, marker);
+      result = compact_stop_the_world(*plan, marker);
     }
     heap_.stats.live_bytes_last = marker.marked_bytes();
     marker_ = nullptr;

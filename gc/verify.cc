@@ -1,8 +1,10 @@
 #include "gc/verify.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
+#include "gc/compact/compaction_plan.h"
 #include "gc/heap_geometry.h"
 #include "gc/mark/side_bitmap.h"
 #include "runtime/heap.h"
@@ -25,8 +27,13 @@ uint64_t verify_heap(uffdgc_heap& heap, const VerifyExpectations& expect) {
   SideBitmap starts;
   if (!starts.allocate(begin, heap.moving.capacity())) fail("no memory for the verifier", 0, 0);
 
-  // 1. The moving space parses; remember object starts (fillers are not valid targets).
-  uint64_t objects = 0, slid_bytes = 0, survivor_bytes = 0;
+  // 1. The moving space parses; remember object starts (fillers are not valid targets). The
+  //    survivors of the cycle lie below the plan's new top; above it only new objects.
+  const auto& segments = expect.plan->segments();
+  const uint64_t survivors_end =
+      expect.concurrent ? expect.plan->new_top() : std::max(expect.plan->new_top(), top);
+  uint64_t objects = 0, survivor_bytes = 0, slid_bytes = 0;
+  size_t seg = 0;
   for (uint64_t a = begin; a < top;) {
     uint64_t header;
     __builtin_memcpy(&header, reinterpret_cast<const void*>(a), sizeof(header));
@@ -35,23 +42,24 @@ uint64_t verify_heap(uffdgc_heap& heap, const VerifyExpectations& expect) {
     const uint64_t size = heap.types.object_size(reinterpret_cast<const void*>(a));
     if (size == 0 || a + size > top) fail("object runs past the top of the moving space", a, size);
     const uint32_t type = static_cast<uint32_t>(header & UFFDGC_HEADER_TYPE_MASK);
-    const bool survivor = a < expect.compact_end;  // not allocated after the cycle began
+    while (seg < segments.size() && a >= segments[seg].live_end) ++seg;
+    const bool slid = seg < segments.size() && a >= segments[seg].start;
     if (type >= kFirstUserType) {
       starts.set(a);
       ++objects;
-      if (survivor) survivor_bytes += size;
-      if (survivor && a >= expect.compact_begin) slid_bytes += size;
-    } else if (a >= expect.compact_begin && a < expect.compact_end) {
-      fail("filler inside the compacted region", a, header);
+      if (a < survivors_end) survivor_bytes += size;
+      if (slid) slid_bytes += size;
+    } else if (slid) {
+      fail("filler inside a compacted region", a, header);
     }
     a += size;
   }
-  if (!expect.concurrent && top != expect.compact_end) {
-    fail("top differs from the planned compaction end", top, expect.compact_end);
+  if (!expect.concurrent && top != expect.plan->new_top()) {
+    fail("top differs from the planned compaction end", top, expect.plan->new_top());
   }
-  if (slid_bytes != expect.compact_end - expect.compact_begin) {
-    fail("bytes in the compacted region differ from the side tables' live bytes", slid_bytes,
-         expect.compact_end - expect.compact_begin);
+  if (slid_bytes != expect.plan->live_bytes()) {
+    fail("bytes in the compacted regions differ from the side tables' live bytes", slid_bytes,
+         expect.plan->live_bytes());
   }
   if (survivor_bytes != expect.marked_moving_bytes) {
     fail("the moving-space bytes that survive differ from the bytes marked live", survivor_bytes,

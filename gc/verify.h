@@ -11,9 +11,10 @@ struct uffdgc_heap;
 
 namespace uffdgc::gc {
 
+class CompactionPlan;
+
 struct VerifyExpectations {
-  uint64_t compact_begin = 0;        // start of the slid region
-  uint64_t compact_end = 0;          // plan's predicted end of the slid region
+  const CompactionPlan* plan = nullptr;  // the segments that slid
   uint64_t marked_moving_bytes = 0;  // bytes marked live in the moving space
   uint64_t marked_bytes = 0;         // bytes marked live in all spaces (stop-the-world only)
   // Verified after a concurrent phase: mutators allocated meanwhile, so objects above the

@@ -22,7 +22,7 @@ constexpr uint32_t kStatsV1 = sizeof(uffdgc_heap_stats);
 constexpr uint32_t kAttrsV1 = sizeof(uffdgc_attrs);
 
 bool running_owner(const uffdgc_mutator* m) {
-  return is_owner(m) && m->state == MutatorState::kRunning;
+  return is_owner(m) && m->state.load() == MutatorState::kRunning;
 }
 
 // The result for a call that needs the calling thread's own mutator: EINVAL for null, ESTATE
@@ -30,7 +30,7 @@ bool running_owner(const uffdgc_mutator* m) {
 uffdgc_result check_mutator(const uffdgc_mutator* m, bool running) {
   if (m == nullptr) return UFFDGC_EINVAL;
   if (!is_owner(m)) return UFFDGC_ESTATE;
-  if (running && m->state != MutatorState::kRunning) return UFFDGC_ESTATE;
+  if (running && m->state.load() != MutatorState::kRunning) return UFFDGC_ESTATE;
   return UFFDGC_OK;
 }
 
@@ -105,7 +105,9 @@ uffdgc_result uffdgc_mutator_park(uffdgc_mutator* m) {
 
 uffdgc_result uffdgc_mutator_unpark(uffdgc_mutator* m) {
   if (const uffdgc_result r = check_mutator(m, false); r != UFFDGC_OK) return r;
-  if (m->state != MutatorState::kParked) return UFFDGC_ESTATE;
+  if (m->state.load() != MutatorState::kParked && m->state.load() != MutatorState::kCheckpointing) {
+    return UFFDGC_ESTATE;
+  }
   m->heap->threads.unpark(m);
   return UFFDGC_OK;
 }

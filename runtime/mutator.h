@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -15,9 +16,10 @@ struct uffdgc_heap;
 namespace uffdgc::runtime {
 
 enum class MutatorState : uint8_t {
-  kRunning,    // may touch the heap; must poll
-  kSuspended,  // stopped at a safepoint (or waiting inside the library)
-  kParked,     // promised not to touch the heap; the collector acts on its behalf
+  kRunning,        // may touch the heap; must poll
+  kSuspended,      // stopped at a safepoint (or waiting inside the library)
+  kParked,         // promised not to touch the heap; the collector acts on its behalf
+  kCheckpointing,  // parked, and another thread is running a checkpoint on its behalf
 };
 
 struct Checkpoint {
@@ -33,10 +35,11 @@ struct uffdgc_mutator {
   uffdgc_heap* heap = nullptr;
   pthread_t owner{};
   void* vm_thread = nullptr;
-  // Guarded by the thread registry's mutex.
-  uffdgc::runtime::MutatorState state = uffdgc::runtime::MutatorState::kRunning;
-  uffdgc::runtime::Checkpoint pending;   // a checkpoint to run at the next poll
-  bool checkpoint_on_behalf = false;     // the requester runs it for this parked thread
+  // Changed by the owner (park/unpark without the registry lock, the rest under it) and by a
+  // checkpoint requester (kParked <-> kCheckpointing, by CAS under the lock).
+  std::atomic<uffdgc::runtime::MutatorState> state{uffdgc::runtime::MutatorState::kRunning};
+  uffdgc::runtime::Checkpoint pending;  // guarded by the registry lock: run at the next poll
+  uint64_t running_checkpoint = 0;      // generation being run for this thread (registry lock)
   // Owner thread only (or the collector while the owner is stopped).
   uffdgc::runtime::HandleStack handles;
   std::vector<uffdgc_ref> snapshot;  // overwritten references logged by the barrier

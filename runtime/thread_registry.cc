@@ -1,19 +1,36 @@
 #include "runtime/thread_registry.h"
 
-#include "runtime/monotonic_clock.h"
-
 #include <algorithm>
 #include <new>
+
+#include "runtime/monotonic_clock.h"
 
 namespace uffdgc::runtime {
 
 namespace {
 
+constexpr auto kSeqCst = std::memory_order_seq_cst;
+
 void set_poll(uffdgc_mutator* m, uint32_t v) {
-  __atomic_store_n(&m->fast.poll_flag, v, __ATOMIC_RELEASE);
+  __atomic_store_n(&m->fast.poll_flag, v, __ATOMIC_SEQ_CST);
+}
+
+uint32_t poll(const uffdgc_mutator* m) {
+  return __atomic_load_n(&m->fast.poll_flag, __ATOMIC_SEQ_CST);
 }
 
 }  // namespace
+
+bool ThreadRegistry::claim_parked(uffdgc_mutator* m) {
+  MutatorState expected = MutatorState::kParked;
+  return m->state.compare_exchange_strong(expected, MutatorState::kCheckpointing, kSeqCst);
+}
+
+void ThreadRegistry::notify_waiters() {
+  if (waiters_.load(kSeqCst) == 0 && !world_stopped_.load(kSeqCst)) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  cv_.notify_all();
+}
 
 bool ThreadRegistry::attach(uffdgc_mutator* m) {
   std::unique_lock<std::mutex> lock(mu_);
@@ -21,7 +38,7 @@ bool ThreadRegistry::attach(uffdgc_mutator* m) {
     if (pthread_equal(other->owner, m->owner)) return false;
   }
   // A thread that attaches while the world is stopped starts suspended.
-  m->state = MutatorState::kSuspended;
+  m->state.store(MutatorState::kSuspended, kSeqCst);
   mutators_.push_back(m);
   wait_until_world_resumes(m, lock);
   return true;
@@ -29,17 +46,21 @@ bool ThreadRegistry::attach(uffdgc_mutator* m) {
 
 void ThreadRegistry::detach(uffdgc_mutator* m) {
   std::unique_lock<std::mutex> lock(mu_);
-  run_own_checkpoint(m, lock);
-  m->state = MutatorState::kSuspended;
-  cv_.notify_all();
-  while (world_stopped_ && stopper_ != m) cv_.wait(lock);
+  for (;;) {
+    // A requester may be running a checkpoint on our behalf: wait for it to hand us back.
+    if (m->state.load(kSeqCst) == MutatorState::kCheckpointing) {
+      cv_.wait(lock);
+      continue;
+    }
+    const bool stopped_by_other = world_stopped_.load(kSeqCst) && stopper_ != m;
+    if (!stopped_by_other) run_own_checkpoint(m, lock);
+    m->state.store(MutatorState::kSuspended, kSeqCst);
+    cv_.notify_all();
+    if (!(world_stopped_.load(kSeqCst) && stopper_ != m) && m->pending.fn == nullptr) break;
+    if (world_stopped_.load(kSeqCst) && stopper_ != m) cv_.wait(lock);
+  }
   mutators_.erase(std::remove(mutators_.begin(), mutators_.end(), m), mutators_.end());
   cv_.notify_all();
-}
-
-bool ThreadRegistry::is_attached(const uffdgc_mutator* m) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return std::find(mutators_.begin(), mutators_.end(), m) != mutators_.end();
 }
 
 size_t ThreadRegistry::count() {
@@ -47,14 +68,20 @@ size_t ThreadRegistry::count() {
   return mutators_.size();
 }
 
+// Runs m's pending checkpoint on m's own thread. While it runs, m counts as running (the
+// function may touch the heap), so a stop request waits for it.
 void ThreadRegistry::run_own_checkpoint(uffdgc_mutator* m, std::unique_lock<std::mutex>& lock) {
   if (m->pending.fn == nullptr) return;
   const Checkpoint cp = m->pending;
   m->pending = {};
+  m->running_checkpoint = cp.generation;
+  const MutatorState previous = m->state.exchange(MutatorState::kRunning, kSeqCst);
   lock.unlock();
   cp.fn(m, cp.arg);
   lock.lock();
-  if (!world_stopped_) set_poll(m, 0);
+  m->running_checkpoint = 0;
+  m->state.store(previous, kSeqCst);
+  if (!world_stopped_.load(kSeqCst)) set_poll(m, 0);
   cv_.notify_all();
 }
 
@@ -63,25 +90,39 @@ void ThreadRegistry::wait_until_world_resumes(uffdgc_mutator* m,
   for (;;) {
     // A checkpoint posted while we wait is ours to run, or its requester waits forever; but
     // never while another thread has the world stopped.
-    if (!world_stopped_ || stopper_ == m) run_own_checkpoint(m, lock);
-    if (!(world_stopped_ && stopper_ != m) && !m->checkpoint_on_behalf) break;
-    m->state = MutatorState::kSuspended;
+    const bool stopped_by_other = world_stopped_.load(kSeqCst) && stopper_ != m;
+    if (!stopped_by_other) run_own_checkpoint(m, lock);
+    if (!(world_stopped_.load(kSeqCst) && stopper_ != m)) break;
+    m->state.store(MutatorState::kSuspended, kSeqCst);
     cv_.notify_all();
     cv_.wait(lock);
   }
-  m->state = MutatorState::kRunning;
+  m->state.store(MutatorState::kRunning, kSeqCst);
   if (m->pending.fn == nullptr) set_poll(m, 0);
 }
 
 void ThreadRegistry::park(uffdgc_mutator* m) {
+  if (poll(m) == 0) {
+    // Fast path. A checkpoint posted right now is picked up by its requester, which runs it
+    // for parked threads; a stopper that read our old state is woken below.
+    m->state.store(MutatorState::kParked, kSeqCst);
+    notify_waiters();
+    return;
+  }
   std::unique_lock<std::mutex> lock(mu_);
-  run_own_checkpoint(m, lock);
-  m->state = MutatorState::kParked;
+  if (!(world_stopped_.load(kSeqCst) && stopper_ != m)) run_own_checkpoint(m, lock);
+  m->state.store(MutatorState::kParked, kSeqCst);
   cv_.notify_all();
 }
 
 void ThreadRegistry::unpark(uffdgc_mutator* m) {
+  MutatorState expected = MutatorState::kParked;
+  if (m->state.compare_exchange_strong(expected, MutatorState::kRunning, kSeqCst)) {
+    // Fast path, unless a stop or a checkpoint came in: then behave as at a safepoint.
+    if (!world_stopped_.load(kSeqCst) && poll(m) == 0) return;
+  }
   std::unique_lock<std::mutex> lock(mu_);
+  while (m->state.load(kSeqCst) == MutatorState::kCheckpointing) cv_.wait(lock);
   wait_until_world_resumes(m, lock);
 }
 
@@ -97,25 +138,27 @@ uint64_t ThreadRegistry::stop_the_world(uffdgc_mutator* requester) {
   if (requester != nullptr) {
     wait_until_world_resumes(requester, lock);
   } else {
-    cv_.wait(lock, [&] { return !world_stopped_; });
+    cv_.wait(lock, [&] { return !world_stopped_.load(kSeqCst); });
   }
   const uint64_t start = monotonic_ns();
-  world_stopped_ = true;
+  world_stopped_.store(true, kSeqCst);
   stopper_ = requester;
   for (uffdgc_mutator* m : mutators_) {
     if (m != requester) set_poll(m, 1);
   }
+  waiters_.fetch_add(1, kSeqCst);
   cv_.wait(lock, [&] {
     return std::all_of(mutators_.begin(), mutators_.end(), [&](uffdgc_mutator* m) {
-      return m == requester || m->state != MutatorState::kRunning;
+      return m == requester || m->state.load(kSeqCst) != MutatorState::kRunning;
     });
   });
+  waiters_.fetch_sub(1, kSeqCst);
   return monotonic_ns() - start;
 }
 
 void ThreadRegistry::resume_the_world() {
   std::lock_guard<std::mutex> lock(mu_);
-  world_stopped_ = false;
+  world_stopped_.store(false, kSeqCst);
   stopper_ = nullptr;
   for (uffdgc_mutator* m : mutators_) {
     if (m->pending.fn == nullptr) set_poll(m, 0);
@@ -131,9 +174,8 @@ void ThreadRegistry::run_checkpoint(uffdgc_mutator* requester,
   std::vector<uffdgc_mutator*> on_behalf;
   for (uffdgc_mutator* m : mutators_) {
     if (m == requester) continue;
-    if (m->state == MutatorState::kParked) {
-      m->checkpoint_on_behalf = true;  // unpark waits until we are done
-      on_behalf.push_back(m);
+    if (claim_parked(m)) {
+      on_behalf.push_back(m);  // parked: we run it for them; their unpark waits
     } else {
       m->pending = {fn, arg, generation};
       set_poll(m, 1);
@@ -143,20 +185,46 @@ void ThreadRegistry::run_checkpoint(uffdgc_mutator* requester,
   fn(requester, arg);
   for (uffdgc_mutator* m : on_behalf) fn(m, arg);
   lock.lock();
-  for (uffdgc_mutator* m : on_behalf) m->checkpoint_on_behalf = false;
+  for (uffdgc_mutator* m : on_behalf) m->state.store(MutatorState::kParked, kSeqCst);
   cv_.notify_all();
-  // While waiting the requester is inside the library and touches no heap: count it as
-  // suspended so a target that decides to collect does not wait for us forever.
-  requester->state = MutatorState::kSuspended;
+
+  // Wait for the others. Meanwhile we touch no heap, so we count as suspended: a target that
+  // decides to collect must not wait for us. A target that parked (lock-free) with our
+  // checkpoint still pending gets it run here, on its behalf.
+  requester->state.store(MutatorState::kSuspended, kSeqCst);
+  waiters_.fetch_add(1, kSeqCst);
   cv_.notify_all();
   for (;;) {
-    if (!world_stopped_) run_own_checkpoint(requester, lock);
-    const bool done = std::none_of(mutators_.begin(), mutators_.end(), [&](uffdgc_mutator* m) {
-      return m->pending.fn != nullptr && m->pending.generation == generation;
-    });
-    if (done) break;
+    bool pending = false;
+    uffdgc_mutator* parked_target = nullptr;
+    for (uffdgc_mutator* m : mutators_) {
+      if (m->running_checkpoint == generation) pending = true;  // running it right now
+      if (m->pending.fn == nullptr || m->pending.generation != generation) continue;
+      pending = true;
+      if (!world_stopped_.load(kSeqCst) && claim_parked(m)) {
+        parked_target = m;
+        break;
+      }
+    }
+    if (!pending) break;
+    if (parked_target != nullptr) {
+      const Checkpoint cp = parked_target->pending;
+      parked_target->pending = {};
+      parked_target->running_checkpoint = cp.generation;
+      requester->state.store(MutatorState::kRunning, kSeqCst);  // the function may touch the heap
+      lock.unlock();
+      cp.fn(parked_target, cp.arg);
+      lock.lock();
+      parked_target->running_checkpoint = 0;
+      requester->state.store(MutatorState::kSuspended, kSeqCst);
+      parked_target->state.store(MutatorState::kParked, kSeqCst);
+      if (!world_stopped_.load(kSeqCst)) set_poll(parked_target, 0);
+      cv_.notify_all();
+      continue;
+    }
     cv_.wait(lock);
   }
+  waiters_.fetch_sub(1, kSeqCst);
   wait_until_world_resumes(requester, lock);
 }
 
@@ -171,11 +239,14 @@ std::vector<uffdgc_mutator*> ThreadRegistry::reset_in_child(pthread_t survivor) 
     (pthread_equal(m->owner, survivor) ? kept : gone).push_back(m);
   }
   mutators_ = kept;
-  world_stopped_ = false;
+  world_stopped_.store(false, kSeqCst);
   stopper_ = nullptr;
+  waiters_.store(0, kSeqCst);
   for (uffdgc_mutator* m : mutators_) {
     m->pending = {};
-    m->checkpoint_on_behalf = false;
+    if (m->state.load(kSeqCst) == MutatorState::kCheckpointing) {
+      m->state.store(MutatorState::kParked, kSeqCst);
+    }
     set_poll(m, 0);
   }
   return gone;

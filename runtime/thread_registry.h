@@ -1,11 +1,18 @@
 // Attached threads, safepoints, stop-the-world and checkpoints (DESIGN.md §2 "Threads", §7
-// "Pause"). A stop request raises every running thread's poll flag and waits until each one is
+// "Pause"). A stop request raises every thread's poll flag and waits until each one is
 // suspended or parked; parked threads are never waited for. Time-to-safepoint is measured and
-// belongs to the pause. One mutex guards all thread states; the fast path only reads the flag.
+// belongs to the pause.
+//
+// Parking and unparking are lock-free when nothing is going on (one atomic store or CAS on the
+// thread's state): a thread that parks and unparks in a hot loop must not starve a collector or
+// a checkpoint requester of the registry lock. The lock guards the thread list, pending
+// checkpoints and the stop; the handshake between a lock-free state change and a stop uses
+// sequentially consistent accesses on both sides (state, then world_stopped_, and vice versa).
 #pragma once
 
 #include <pthread.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -21,7 +28,6 @@ class ThreadRegistry {
   bool attach(uffdgc_mutator* m);
   // Removes it (runs a pending checkpoint first). Waits while the world is stopped.
   void detach(uffdgc_mutator* m);
-  bool is_attached(const uffdgc_mutator* m);
   size_t count();
 
   void park(uffdgc_mutator* m);
@@ -51,12 +57,17 @@ class ThreadRegistry {
  private:
   void run_own_checkpoint(uffdgc_mutator* m, std::unique_lock<std::mutex>& lock);
   void wait_until_world_resumes(uffdgc_mutator* m, std::unique_lock<std::mutex>& lock);
+  // Claims a parked thread (kParked -> kCheckpointing) so its owner cannot unpark meanwhile.
+  static bool claim_parked(uffdgc_mutator* m);
+  // Wakes threads waiting for state changes, if there are any (lock-free paths).
+  void notify_waiters();
 
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<uffdgc_mutator*> mutators_;
-  bool world_stopped_ = false;
+  std::atomic<bool> world_stopped_{false};
   uffdgc_mutator* stopper_ = nullptr;
+  std::atomic<int> waiters_{0};  // stoppers and checkpoint requesters waiting on cv_
   uint64_t checkpoint_generation_ = 0;
 };
 

@@ -3,68 +3,104 @@
 #include <cstring>
 
 #include "gc/heap_geometry.h"
+#include "gc/space/filler.h"
 
 namespace uffdgc::gc {
 
-void build_prefix_sums(uint64_t* chunk_bytes, uint64_t first_chunk, uint64_t end_chunk) {
-  uint64_t sum = 0;
-  for (uint64_t c = first_chunk; c < end_chunk; ++c) {
-    const uint64_t n = chunk_bytes[c];
-    chunk_bytes[c] = sum;
-    sum += n;
+CompactionPlan::CompactionPlan(const TypeRegistry& types, MarkTables& tables, uint64_t begin,
+                               uint64_t top, const std::vector<AddressRange>& islands,
+                               int64_t delta, bool pad_last)
+    : types_(types), tables_(tables), begin_(begin), top_(top), delta_(delta), islands_(islands) {
+  auto chunk_of = [&](uint64_t a) { return (a - begin) / kChunkSize; };
+  uint64_t start = begin;
+  for (size_t i = 0; i <= islands.size(); ++i) {
+    const uint64_t end = i < islands.size() ? islands[i].begin : top;
+    if (end > start) {
+      Segment s{};
+      s.start = start;
+      s.end = end;
+      s.first_chunk = chunk_of(start);
+      s.end_chunk = align_up(end - begin, kChunkSize) / kChunkSize;
+      uint64_t post = start;
+      for (uint64_t c = s.first_chunk; c < s.end_chunk; ++c) {
+        const uint64_t n = tables.chunk_bytes[c];
+        tables.chunk_bytes[c] = post;
+        post += n;
+      }
+      s.live_end = post;
+      const bool last = i == islands.size();
+      s.tail_end = last ? (pad_last ? align_up(post, kPage) : post) : end;
+      live_bytes_ += post - start;
+      pages_ += (s.to_space_end() - start) / kPage;
+      segments_.push_back(s);
+    }
+    if (i < islands.size()) {
+      for (uint64_t c = chunk_of(islands[i].begin); c < chunk_of(islands[i].end); ++c) {
+        tables.chunk_bytes[c] = kIsland;
+      }
+      start = islands[i].end;
+    }
   }
-  chunk_bytes[end_chunk] = sum;
-}
-
-CompactionPlan::CompactionPlan(const TypeRegistry& types, const MarkTables& tables,
-                               uint64_t begin, uint64_t compact_begin, uint64_t top,
-                               int64_t delta)
-    : types_(types),
-      tables_(tables),
-      begin_(begin),
-      compact_begin_(compact_begin),
-      top_(top),
-      delta_(delta),
-      first_chunk_((compact_begin - begin) / kChunkSize),
-      end_chunk_(align_up(top - begin, kChunkSize) / kChunkSize) {
-  live_bytes_ = end_chunk_ > first_chunk_ ? tables_.chunk_bytes[end_chunk_] : 0;
+  if (!segments_.empty() && segments_.back().end == top) {
+    new_top_ = segments_.back().tail_end;
+  } else {
+    new_top_ = top;  // the top of the space is pinned in place
+  }
 }
 
 uint64_t CompactionPlan::post_address(uint64_t pre) const {
   const uint64_t word = (pre - begin_) / kWordSize;
   const uint64_t chunk = word / kWordsPerChunk;
   const uint64_t below = tables_.live.word(chunk) & ((uint64_t{1} << (word % kWordsPerChunk)) - 1);
-  return compact_begin_ + tables_.chunk_bytes[chunk] +
-         kWordSize * static_cast<uint64_t>(__builtin_popcountll(below));
+  return tables_.chunk_bytes[chunk] + kWordSize * static_cast<uint64_t>(__builtin_popcountll(below));
 }
 
 uint64_t CompactionPlan::forward(uint64_t ref) const {
-  if (ref < compact_begin_ || ref >= top_) return ref;
+  if (ref < begin_ || ref >= top_) return ref;
+  if (tables_.chunk_bytes[(ref - begin_) / kChunkSize] == kIsland) return ref;
   return post_address(ref);
 }
 
-// The pre-compaction address of the live word that lands at `offset` bytes past
-// compact_begin: binary search for its chunk, then select the k-th live bit in it.
-uint64_t CompactionPlan::pre_address_of_offset(uint64_t offset) const {
-  uint64_t lo = first_chunk_, hi = end_chunk_;  // prefix[lo] <= offset < prefix[hi]
+const Segment* CompactionPlan::segment_of_page(uint64_t page_addr) const {
+  for (const Segment& s : segments_) {
+    if (page_addr >= s.start && page_addr < s.to_space_end()) return &s;
+  }
+  return nullptr;
+}
+
+// The pre-compaction address of the live word that lands at `post` (inside s): binary search
+// for its chunk, then select the k-th live bit in it.
+uint64_t CompactionPlan::pre_address_of(const Segment& s, uint64_t post) const {
+  auto value = [&](uint64_t c) { return c == s.end_chunk ? s.live_end : tables_.chunk_bytes[c]; };
+  uint64_t lo = s.first_chunk, hi = s.end_chunk;  // value(lo) <= post < value(hi)
   while (hi - lo > 1) {
     const uint64_t mid = lo + (hi - lo) / 2;
-    if (tables_.chunk_bytes[mid] <= offset) {
+    if (value(mid) <= post) {
       lo = mid;
     } else {
       hi = mid;
     }
   }
   uint64_t bits = tables_.live.word(lo);
-  for (uint64_t k = (offset - tables_.chunk_bytes[lo]) / kWordSize; k > 0; --k) bits &= bits - 1;
+  for (uint64_t k = (post - value(lo)) / kWordSize; k > 0; --k) bits &= bits - 1;
   return begin_ + lo * kChunkSize + kWordSize * static_cast<uint64_t>(__builtin_ctzll(bits));
 }
 
+uint64_t CompactionPlan::source_begin(uint64_t page_addr) const {
+  const Segment* s = segment_of_page(page_addr);
+  if (s == nullptr || page_addr >= s->live_end) return page_addr;
+  return pre_address_of(*s, page_addr);
+}
+
 void CompactionPlan::compact_page(uint64_t page_addr, uint8_t* out) const {
-  const uint64_t offset = page_addr - compact_begin_;
   const uint64_t page_end = page_addr + kPage;
-  const uint64_t bytes = live_bytes_ - offset < kPage ? live_bytes_ - offset : kPage;
-  const uint64_t first_pre = pre_address_of_offset(offset);
+  const Segment* s = segment_of_page(page_addr);
+  if (s == nullptr || page_addr >= s->live_end) {  // nothing slides here: an empty tail page
+    std::memset(out, 0, kPage);
+    return;
+  }
+  const uint64_t bytes = s->live_end - page_addr < kPage ? s->live_end - page_addr : kPage;
+  const uint64_t first_pre = pre_address_of(*s, page_addr);
 
   // 1. Copy the live words, run by run.
   uint64_t chunk = (first_pre - begin_) / kChunkSize;
@@ -88,11 +124,19 @@ void CompactionPlan::compact_page(uint64_t page_addr, uint8_t* out) const {
     bit = start + static_cast<unsigned>(n);
   }
   std::memset(dst, 0, static_cast<size_t>(out + kPage - dst));
+  // The segment's slid objects end on this page: a filler covers the rest of it up to the
+  // segment's tail (the part of the tail beyond this page gets its own filler at the flip).
+  if (s->live_end < page_end && s->tail_end > s->live_end) {
+    const uint64_t filler_end = s->tail_end < page_end ? s->tail_end : page_end;
+    auto* f = reinterpret_cast<uint64_t*>(out + (s->live_end - page_addr));
+    f[0] = filler_end - s->live_end == kWordSize ? kFillerWordType : kFillerType;
+    if (filler_end - s->live_end > kWordSize) f[1] = filler_end - s->live_end - 2 * kWordSize;
+  }
 
   // 2. Rewrite the references whose slots landed on this page. The first object is the one
   //    holding the first copied word; objects follow in address order via the mark bitmap.
-  uint64_t obj = tables_.mark.prev_set(first_pre, compact_begin_);
-  while (obj != UINT64_MAX && obj < top_) {
+  uint64_t obj = tables_.mark.prev_set(first_pre, s->start);
+  while (obj != UINT64_MAX && obj < s->end) {
     const uint64_t post = post_address(obj);
     if (post >= page_end) break;
     const uint8_t* copy = from(obj);
@@ -111,8 +155,8 @@ void CompactionPlan::compact_page(uint64_t page_addr, uint8_t* out) const {
         std::memcpy(p, &v, sizeof(v));
       });
     }
-    const uint64_t next = tables_.mark.next_set(obj + size, top_);
-    if (next >= top_) break;
+    const uint64_t next = tables_.mark.next_set(obj + size, s->end);
+    if (next >= s->end) break;
     obj = next;
   }
 }

@@ -1,62 +1,80 @@
 // Sliding compaction of the moving space, one to-space page at a time (DESIGN.md §4 step 5,
-// research/art-cmc.md §2, §4). After marking, the live bytes per chunk become exclusive prefix
-// sums, and an object's post-compaction address is
-//   compact_begin + prefix[chunk] + 8 * (live words before it in its chunk).
-// compact_page() produces one to-space page from the from-space copy and the side tables
-// alone: it copies the live words that land on the page and rewrites the references inside
-// the page (only inside it: an object that straddles the page edge is updated by the pages
-// that hold its slots). It takes no lock, allocates nothing and touches nothing but the
-// from-space, the side tables, the type registry and `out`: async-signal-safe, so the
-// concurrent collector can run it in a SIGBUS handler unchanged.
+// research/art-cmc.md §2, §4).
+//
+// Pinned pages are islands that stay where they are; the space between islands forms
+// segments, and each segment slides down onto its own start. After marking, the live bytes per
+// 512-byte chunk become, per segment, the post-compaction address of the chunk's first live
+// word, so an object's new address is
+//   chunk_post[chunk] + 8 * (live words before it in its chunk)
+// with no forwarding pointers. compact_page() produces one to-space page from the from-space
+// copy and the side tables alone: it copies the live words that land on the page and rewrites
+// the references inside the page (only inside it: an object that straddles the page edge is
+// updated by the pages that hold its slots). It takes no lock, allocates nothing and touches
+// nothing but the from-space, the side tables, the type registry and `out`:
+// async-signal-safe, so the concurrent collector runs it in the SIGBUS handler unchanged.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "gc/mark/marker.h"
 #include "gc/type_registry.h"
 
 namespace uffdgc::gc {
 
+struct AddressRange {
+  uint64_t begin, end;
+};
+
+struct Segment {
+  uint64_t start;     // page-aligned: where its objects slide to
+  uint64_t end;       // pre-compaction end: the next island's start, or the old top
+  uint64_t live_end;  // start + the live bytes of the segment: end of the slid objects
+  uint64_t tail_end;  // a filler covers [live_end, tail_end) so the space stays parsable
+  uint64_t first_chunk, end_chunk;  // chunks of [start, end)
+  uint64_t to_space_end() const { return (live_end + 4095) & ~uint64_t{4095}; }
+};
+
 class CompactionPlan {
  public:
-  // begin: moving-space start; compact_begin: page-aligned start of the sliding region (the
-  // dense prefix below it stays in place); top: pre-compaction top; delta: from-space offset.
-  CompactionPlan(const TypeRegistry& types, const MarkTables& tables, uint64_t begin,
-                 uint64_t compact_begin, uint64_t top, int64_t delta);
+  // islands: sorted, disjoint, page-aligned ranges inside [begin, page_ceil(top)) that stay in
+  // place. Turns tables.chunk_bytes into per-chunk post addresses. pad_last: the last segment's
+  // tail reaches the next page boundary (concurrent modes resume allocation there).
+  CompactionPlan(const TypeRegistry& types, MarkTables& tables, uint64_t begin, uint64_t top,
+                 const std::vector<AddressRange>& islands, int64_t delta, bool pad_last);
 
-  uint64_t compact_begin() const { return compact_begin_; }
-  uint64_t live_bytes() const { return live_bytes_; }   // bytes that slide
-  uint64_t compact_end() const { return compact_begin_ + live_bytes_; }
-  uint64_t pages() const { return (live_bytes_ + 4095) / 4096; }
+  const std::vector<Segment>& segments() const { return segments_; }
+  const std::vector<AddressRange>& islands() const { return islands_; }
+  uint64_t live_bytes() const { return live_bytes_; }  // bytes that slide, all segments
+  uint64_t pages() const { return pages_; }            // to-space pages, all segments
+  // Where allocation resumes: the end of the last segment's objects (padded to a page when
+  // pad_last), or the old top when the last page is an island.
+  uint64_t new_top() const { return new_top_; }
 
-  // Where a pre-compaction address ends up (identity below compact_begin or outside the
-  // moving space).
+  // Where a pre-compaction address ends up (identity in islands and outside the space).
   uint64_t forward(uint64_t ref) const;
-  // Fills `out` (4 KiB) with the to-space page at page_addr.
+  // Fills `out` (4 KiB) with the to-space page at page_addr (inside some segment's to-space).
   void compact_page(uint64_t page_addr, uint8_t* out) const;
-  // The lowest from-space address that to-space page `page_addr` reads from: once every page
+  // The lowest pre-compaction address that to-space page `page_addr` reads: once every page
   // at or above page_addr is installed, the from-space from page_ceil(this) up is free.
-  uint64_t source_begin(uint64_t page_addr) const {
-    return pre_address_of_offset(page_addr - compact_begin_);
-  }
+  uint64_t source_begin(uint64_t page_addr) const;
 
  private:
+  static constexpr uint64_t kIsland = UINT64_MAX;
+  const Segment* segment_of_page(uint64_t page_addr) const;
   uint64_t post_address(uint64_t pre) const;
-  uint64_t pre_address_of_offset(uint64_t offset) const;
+  uint64_t pre_address_of(const Segment& s, uint64_t post) const;
   const uint8_t* from(uint64_t pre) const {
     return reinterpret_cast<const uint8_t*>(static_cast<int64_t>(pre) + delta_);
   }
 
   const TypeRegistry& types_;
   const MarkTables& tables_;
-  uint64_t begin_, compact_begin_, top_;
+  uint64_t begin_, top_;
   int64_t delta_;
-  uint64_t first_chunk_, end_chunk_;  // chunks of [compact_begin, top)
-  uint64_t live_bytes_ = 0;
+  std::vector<AddressRange> islands_;
+  std::vector<Segment> segments_;
+  uint64_t live_bytes_ = 0, pages_ = 0, new_top_ = 0;
 };
-
-// Turns live bytes per chunk into exclusive prefix sums over [first_chunk, end_chunk] (the
-// entry at end_chunk receives the total). Run once before building the plan.
-void build_prefix_sums(uint64_t* chunk_bytes, uint64_t first_chunk, uint64_t end_chunk);
 
 }  // namespace uffdgc::gc

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "gc/heap_geometry.h"
 #include "gc/uffd/aligned_mapping.h"
@@ -30,17 +31,16 @@ void backoff(unsigned round) {
 
 }  // namespace
 
-ConcurrentCompaction::ConcurrentCompaction(const CompactionPlan& plan, uint64_t begin,
-                                           uint64_t end, uint64_t from_end,
+ConcurrentCompaction::ConcurrentCompaction(const CompactionPlan& plan,
                                            const uffd::InstallerConfig& installer,
                                            int64_t from_space_delta)
     : plan_(plan),
-      begin_(begin),
-      end_(end),
+      begin_(plan.segments().empty() ? 0 : plan.segments().front().start),
+      end_(plan.segments().empty() ? 0 : plan.segments().back().to_space_end()),
       installer_(installer),
       delta_(from_space_delta),
-      released_floor_(from_end) {
-  const uint64_t pages = (end - begin) / kPage;
+      released_floor_(plan.segments().empty() ? 0 : align_up(plan.segments().back().end, kPage)) {
+  const uint64_t pages = (end_ - begin_) / kPage;
   void* states = mmap(nullptr, align_up(pages + 1, kPage), PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   void* scratch = uffd::map_anonymous_aligned(kScratchSlots * kPage, kPage);
@@ -48,6 +48,13 @@ ConcurrentCompaction::ConcurrentCompaction(const CompactionPlan& plan, uint64_t 
   states_ = states == MAP_FAILED ? nullptr : static_cast<uint8_t*>(states);
   scratch_ = scratch == MAP_FAILED ? nullptr : static_cast<uint8_t*>(scratch);
   gc_buffer_ = gc_buffer == MAP_FAILED ? nullptr : static_cast<uint8_t*>(gc_buffer);
+  if (states_ == nullptr) return;
+  // Only the segments' to-space pages are produced; everything else in the range is done.
+  std::memset(states_, kInstalled, pages);
+  for (const Segment& s : plan.segments()) {
+    std::memset(states_ + (s.start - begin_) / kPage, kUnprocessed,
+                (s.to_space_end() - s.start) / kPage);
+  }
 }
 
 ConcurrentCompaction::~ConcurrentCompaction() {

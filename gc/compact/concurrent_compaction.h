@@ -22,10 +22,9 @@ class ConcurrentCompaction {
   static constexpr int kScratchSlots = 64;   // concurrent faulting threads served at once
   static constexpr uint64_t kRunPages = 16;  // one 64K folio
 
-  // begin/end: page-aligned to-space range; from_end: end of the flipped (from-space) range;
-  // plan outlives this object. Not signal-safe.
-  ConcurrentCompaction(const CompactionPlan& plan, uint64_t begin, uint64_t end,
-                       uint64_t from_end, const uffd::InstallerConfig& installer,
+  // Covers the to-space pages of every segment of `plan` (which outlives this object); pages
+  // in between (islands, segment tails) start out installed. Not signal-safe.
+  ConcurrentCompaction(const CompactionPlan& plan, const uffd::InstallerConfig& installer,
                        int64_t from_space_delta);
   ~ConcurrentCompaction();
   bool ok() const { return states_ != nullptr && scratch_ != nullptr && gc_buffer_ != nullptr; }
