@@ -314,7 +314,7 @@ uffdgc_result uffdgc_heap_get_stats(uffdgc_heap* heap, uffdgc_heap_stats* out) {
   s.pages_moved = installed.pages_moved + installed.pages_moved_unreported;
   s.pages_copied = installed.pages_copied;
   s.pages_copied_on_ebusy = installed.pages_copied_on_ebusy;
-  std::memcpy(out, &s, sizeof(s));
+  std::memcpy(out, &s, std::min<size_t>(out->struct_size, sizeof(s)));  // an older, shorter struct
   return UFFDGC_OK;
 }
 
@@ -363,7 +363,7 @@ uffdgc_result uffdgc_get_attrs(uffdgc_heap* heap, uffdgc_attrs* out) {
   a.poll_flag_offset = UFFDGC_MUTATOR_POLL_FLAG_OFFSET;
   a.barrier_flag_offset = UFFDGC_MUTATOR_BARRIER_FLAG_OFFSET;
   a.header_type_mask = UFFDGC_HEADER_TYPE_MASK;
-  std::memcpy(out, &a, sizeof(a));
+  std::memcpy(out, &a, std::min<size_t>(out->struct_size, sizeof(a)));
   return UFFDGC_OK;
 }
 

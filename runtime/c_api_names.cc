@@ -19,6 +19,12 @@ const char* uffdgc_result_name(uffdgc_result result) {
     case UFFDGC_EUNSUPPORTED: return "UFFDGC_EUNSUPPORTED";
     case UFFDGC_ENOMEM: return "UFFDGC_ENOMEM";
     case UFFDGC_EINTERNAL: return "UFFDGC_EINTERNAL";
+    case UFFDGC_ESTATE: return "UFFDGC_ESTATE";
+    case UFFDGC_ETYPE: return "UFFDGC_ETYPE";
+    case UFFDGC_EOVERFLOW: return "UFFDGC_EOVERFLOW";
+    case UFFDGC_ELIMIT: return "UFFDGC_ELIMIT";
+    case UFFDGC_ENOTFOUND: return "UFFDGC_ENOTFOUND";
+    case UFFDGC_EEMPTY: return "UFFDGC_EEMPTY";
     default: return "UFFDGC_E(unknown)";
   }
 }

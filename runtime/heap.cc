@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <new>
 
 #include "gc/heap_geometry.h"
@@ -72,6 +73,11 @@ uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out)
     return UFFDGC_EINVAL;
   }
   if (c.nonmoving_limit == 0) c.nonmoving_limit = c.heap_limit;
+  // A TLAB bigger than the large-object threshold could hold an object the fast path should
+  // never see.
+  if (c.tlab_size > c.large_object_threshold) {
+    c.tlab_size = static_cast<uint32_t>(std::max<uint64_t>(4096, c.large_object_threshold & ~7ull));
+  }
   if (c.trigger_allocated == 0) c.trigger_allocated = c.heap_limit / 4;
   // The kernel decides what is possible: auto takes the probe's verdict; move and copy are
   // honoured when they work here (an explicit request overrides the quirk table, DESIGN.md

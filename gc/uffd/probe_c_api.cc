@@ -1,4 +1,5 @@
 // uffdgc_probe_kernel(): the C ABI over gc/uffd/feature_probe (include/uffdgc/uffdgc.h).
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 
@@ -32,6 +33,7 @@ extern "C" uffdgc_result uffdgc_probe_kernel(const uffdgc_probe_options* options
   uffdgc_probe_report full{};
   full.struct_size = report->struct_size;
   uffdgc::uffd::probe_kernel(request, &full);
-  std::memcpy(report, &full, sizeof(full));
+  // A caller built against an older, shorter struct gets only the fields it knows.
+  std::memcpy(report, &full, std::min<size_t>(report->struct_size, sizeof(full)));
   return UFFDGC_OK;
 }

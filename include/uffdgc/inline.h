@@ -33,9 +33,10 @@ typedef struct uffdgc_mutator_fast {
 
 /*
  * Allocates an object of a fixed-size type from the thread's TLAB: round, compare, bump, write
- * the header (about 7 instructions on x86-64). `bytes` must be the type's base_size and the type
- * must not be VARIABLE; everything else goes to the slow path, which checks and may collect.
- * Mutator, running.
+ * the header (about 7 instructions on x86-64). Only for types that are not VARIABLE,
+ * HAS_FINALIZER or NONMOVING, with `bytes` equal to the type's base_size and below the heap's
+ * large_object_threshold: the fast path cannot check this (a JIT knows it statically); other
+ * allocations go through uffdgc_alloc. The slow path checks and may collect. Mutator, running.
  */
 static inline uffdgc_result uffdgc_alloc_fast(uffdgc_mutator *mutator, uint32_t type_index,
                                               size_t bytes, uffdgc_ref *out) {

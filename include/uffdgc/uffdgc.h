@@ -242,10 +242,12 @@ typedef struct uffdgc_heap_options {
   const uffdgc_embedder *embedder; /* copied; may be NULL */
 } uffdgc_heap_options;
 
-/* Creates a heap. options may be NULL (defaults). Any thread. */
+/* Creates a heap. options may be NULL (defaults). Any thread. tlab_size larger than
+ * large_object_threshold is capped to it. */
 UFFDGC_API uffdgc_result uffdgc_heap_create(const uffdgc_heap_options *options,
                                             uffdgc_heap **out);
-/* Destroys a heap: every mutator must be detached (else UFFDGC_ESTATE). Any thread. */
+/* Destroys a heap: every mutator must be detached (else UFFDGC_ESTATE). Remaining globals
+ * are freed with it (their pointers are dangling afterwards). Any thread. */
 UFFDGC_API uffdgc_result uffdgc_heap_destroy(uffdgc_heap *heap);
 
 /* Registers a type; *out_index receives its index (never 0 or 1: those are fillers). Any
@@ -388,7 +390,8 @@ typedef struct uffdgc_event {
   uint64_t pause_ns;     /* PAUSE_END */
 } uffdgc_event;
 typedef void (*uffdgc_event_fn)(const uffdgc_event *event, void *arg);
-/* Sets (or with fn NULL clears) the listener. Any thread, not during a collection. */
+/* Sets (or with fn NULL clears) the listener. Any thread; it waits for a collection in
+ * progress, and once it returns the previous fn/arg are no longer used. */
 UFFDGC_API uffdgc_result uffdgc_set_event_listener(uffdgc_heap *heap, uffdgc_event_fn fn,
                                                    void *arg);
 

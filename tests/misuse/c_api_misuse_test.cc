@@ -34,6 +34,11 @@ TEST(CApiMisuse, NamesAreNeverNull) {
   EXPECT_STREQ(uffdgc_result_name(UFFDGC_OK), "UFFDGC_OK");
   EXPECT_STREQ(uffdgc_result_name(UFFDGC_ESTRUCTSIZE), "UFFDGC_ESTRUCTSIZE");
   EXPECT_STREQ(uffdgc_result_name(-999), "UFFDGC_E(unknown)");
+  // Every code the header defines has its own name.
+  for (int code = UFFDGC_EEMPTY; code <= UFFDGC_OK; ++code) {
+    EXPECT_STRNE(uffdgc_result_name(code), "UFFDGC_E(unknown)") << code;
+  }
+  EXPECT_STREQ(uffdgc_result_name(UFFDGC_EEMPTY), "UFFDGC_EEMPTY");
   EXPECT_STREQ(uffdgc_mode_name(UFFDGC_MODE_STW), "stop-the-world");
   EXPECT_STREQ(uffdgc_mode_name(99), "unknown");
   EXPECT_STREQ(uffdgc_version(), "0.1.0");
