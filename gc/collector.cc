@@ -96,6 +96,7 @@ class Cycle {
 
  private:
   void event(uint32_t kind, const char* phase = nullptr, uint64_t pause_ns = 0);
+  void deliver_events();
   template <typename Fn>
   void for_each_root(Fn&& fn);
   void scan_embedder_roots(void (*fn)(uffdgc_root_visitor*, uffdgc_ref*), void* ctx);
@@ -121,11 +122,18 @@ class Cycle {
   uint64_t cycle_ = 0;
   uint64_t bytes_before_ = 0;
   uint64_t weak_cleared_ = 0;
+  static constexpr size_t kMaxEvents = 16;
+  uffdgc_event events_[kMaxEvents];
+  size_t events_count_ = 0;
 };
 
+// Events are recorded during the pause and handed to the listener at its end, after the heap
+// lock is released but before the world resumes: a listener that takes locks of its own, which
+// it also holds while calling uffdgc, cannot deadlock with the collector.
 void Cycle::event(uint32_t kind, const char* phase, uint64_t pause_ns) {
-  if (heap_.event_fn == nullptr) return;
-  uffdgc_event e{};
+  if (events_count_ == kMaxEvents) return;
+  uffdgc_event& e = events_[events_count_++];
+  e = {};
   e.struct_size = sizeof(e);
   e.kind = kind;
   e.cycle = cycle_;
@@ -135,7 +143,13 @@ void Cycle::event(uint32_t kind, const char* phase, uint64_t pause_ns) {
   e.bytes_after = heap_.moving.used() + heap_.objects.bytes(ObjectKind::kNonMoving) +
                   heap_.objects.bytes(ObjectKind::kLarge);
   e.pause_ns = pause_ns;
-  heap_.event_fn(&e, heap_.event_arg);
+}
+
+void Cycle::deliver_events() {
+  std::lock_guard<std::mutex> lock(heap_.event_lock);
+  if (heap_.event_fn == nullptr) return;
+  for (size_t i = 0; i < events_count_; ++i) heap_.event_fn(&events_[i], heap_.event_arg);
+  events_count_ = 0;
 }
 
 template <typename Fn>
@@ -520,6 +534,7 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
   event(UFFDGC_EVENT_CYCLE_END);
   event(UFFDGC_EVENT_PAUSE_END, nullptr, pause);
   lock.unlock();
+  deliver_events();
   heap_.threads.resume_the_world();
   return result;
 }

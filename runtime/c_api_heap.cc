@@ -320,7 +320,7 @@ uffdgc_result uffdgc_heap_get_stats(uffdgc_heap* heap, uffdgc_heap_stats* out) {
 
 uffdgc_result uffdgc_set_event_listener(uffdgc_heap* heap, uffdgc_event_fn fn, void* arg) {
   if (heap == nullptr) return UFFDGC_EINVAL;
-  std::lock_guard<std::mutex> lock(heap->lock);
+  std::lock_guard<std::mutex> lock(heap->event_lock);
   heap->event_fn = fn;
   heap->event_arg = fn != nullptr ? arg : nullptr;
   return UFFDGC_OK;

@@ -50,6 +50,7 @@ struct uffdgc_heap {
   std::deque<uffdgc_ref> finalization_ready;       // unreachable, waiting for the runtime
   uint64_t bytes_since_gc = 0;
   uffdgc_heap_stats stats{};
+  std::mutex event_lock;  // the listener and its calls (never held with `lock`)
   uffdgc_event_fn event_fn = nullptr;
   void* event_arg = nullptr;
   std::vector<uffdgc_mutator*> retired_mutators;  // detached: kept so stale pointers fail cleanly

@@ -37,10 +37,11 @@ bool ThreadRegistry::attach(uffdgc_mutator* m) {
   for (uffdgc_mutator* other : mutators_) {
     if (pthread_equal(other->owner, m->owner)) return false;
   }
-  // A thread that attaches while the world is stopped starts suspended.
-  m->state.store(MutatorState::kSuspended, kSeqCst);
+  // The stopper walks the thread list without the lock while the world is stopped: join only
+  // when it runs again.
+  cv_.wait(lock, [&] { return !world_stopped_.load(kSeqCst); });
+  m->state.store(MutatorState::kRunning, kSeqCst);
   mutators_.push_back(m);
-  wait_until_world_resumes(m, lock);
   return true;
 }
 
