@@ -171,6 +171,21 @@ void ThreadRegistry::run_checkpoint(uffdgc_mutator* requester,
                                     void (*fn)(uffdgc_mutator*, void*), void* arg) {
   std::unique_lock<std::mutex> lock(mu_);
   wait_until_world_resumes(requester, lock);
+  // One checkpoint at a time: each thread has a single pending slot. A second requester waits
+  // as if suspended, running what the first one posts to it.
+  if (checkpoint_active_) {
+    requester->state.store(MutatorState::kSuspended, kSeqCst);
+    waiters_.fetch_add(1, kSeqCst);
+    cv_.notify_all();
+    while (checkpoint_active_ || (world_stopped_.load(kSeqCst) && stopper_ != requester)) {
+      if (!world_stopped_.load(kSeqCst)) run_own_checkpoint(requester, lock);
+      if (!checkpoint_active_ && !world_stopped_.load(kSeqCst)) break;
+      cv_.wait(lock);
+    }
+    waiters_.fetch_sub(1, kSeqCst);
+    wait_until_world_resumes(requester, lock);
+  }
+  checkpoint_active_ = true;
   const uint64_t generation = ++checkpoint_generation_;
   std::vector<uffdgc_mutator*> on_behalf;
   for (uffdgc_mutator* m : mutators_) {
@@ -226,6 +241,8 @@ void ThreadRegistry::run_checkpoint(uffdgc_mutator* requester,
     cv_.wait(lock);
   }
   waiters_.fetch_sub(1, kSeqCst);
+  checkpoint_active_ = false;
+  cv_.notify_all();
   wait_until_world_resumes(requester, lock);
 }
 
@@ -243,6 +260,7 @@ std::vector<uffdgc_mutator*> ThreadRegistry::reset_in_child(pthread_t survivor) 
   world_stopped_.store(false, kSeqCst);
   stopper_ = nullptr;
   waiters_.store(0, kSeqCst);
+  checkpoint_active_ = false;
   for (uffdgc_mutator* m : mutators_) {
     m->pending = {};
     if (m->state.load(kSeqCst) == MutatorState::kCheckpointing) {

@@ -69,6 +69,7 @@ class ThreadRegistry {
   uffdgc_mutator* stopper_ = nullptr;
   std::atomic<int> waiters_{0};  // stoppers and checkpoint requesters waiting on cv_
   uint64_t checkpoint_generation_ = 0;
+  bool checkpoint_active_ = false;  // a run_checkpoint is posting or waiting
 };
 
 }  // namespace uffdgc::runtime
