@@ -85,8 +85,9 @@ uffdgc_result uffdgc_mutator_attach(uffdgc_heap* heap, void* vm_thread, uffdgc_m
 uffdgc_result uffdgc_mutator_detach(uffdgc_mutator* m) {
   if (const uffdgc_result r = check_mutator(m, false); r != UFFDGC_OK) return r;
   uffdgc_heap& heap = *m->heap;
-  // Still attached and not stopped: no collection can run until we leave, so our TLAB tail
-  // is ours to turn into a filler.
+  // Running, no collection can start until we leave, so our TLAB tail is ours to turn into a
+  // filler. A parked thread first waits for a collection in progress to end.
+  if (m->state.load() != MutatorState::kRunning) heap.threads.unpark(m);
   uffdgc::gc::write_filler(m->fast.tlab_cursor, m->fast.tlab_limit);
   m->fast.tlab_cursor = m->fast.tlab_limit = 0;
   heap.threads.detach(m);
@@ -330,8 +331,23 @@ uffdgc_result uffdgc_set_event_listener(uffdgc_heap* heap, uffdgc_event_fn fn, v
 
 void uffdgc_atfork_prepare(uffdgc_heap* heap) {
   if (heap == nullptr) return;
-  heap->lock.lock();  // heap lock first, then the registry: the collector's order
-  heap->threads.lock_for_fork();
+  // Fork between cycles only: a concurrent phase in progress (userfaultfd registrations, the
+  // GC thread, a half-produced to-space) must finish first. Wait parked if this thread is a
+  // running mutator, since the phase's end may stop the world.
+  uffdgc_mutator* self = heap->threads.find(pthread_self());
+  for (;;) {
+    if (heap->gc_thread.busy()) {
+      const bool park = self != nullptr && self->state.load() == MutatorState::kRunning;
+      if (park) heap->threads.park(self);
+      heap->gc_thread.wait_idle();
+      if (park) heap->threads.unpark(self);
+    }
+    heap->lock.lock();  // heap lock first, then the registry: the collector's order
+    heap->threads.lock_for_fork();
+    if (!heap->gc_thread.busy()) return;  // no phase can start while we hold the heap lock
+    heap->threads.unlock_after_fork_parent();
+    heap->lock.unlock();
+  }
 }
 
 void uffdgc_atfork_parent(uffdgc_heap* heap) {
@@ -342,8 +358,13 @@ void uffdgc_atfork_parent(uffdgc_heap* heap) {
 
 void uffdgc_atfork_child(uffdgc_heap* heap) {
   if (heap == nullptr) return;
-  // Only the forking thread exists here; locks held by others at fork time are rebuilt.
+  // Only the forking thread exists here; locks held by others at fork time are rebuilt. The
+  // GC thread does not exist in the child, and the userfaultfd belongs to the parent's mm:
+  // both are recreated on demand.
   new (&heap->lock) std::mutex();
+  new (&heap->event_lock) std::mutex();
+  heap->gc_thread.forget_in_child();
+  heap->uffd = uffdgc::uffd::Userfaultfd();
   for (uffdgc_mutator* gone : heap->threads.reset_in_child(pthread_self())) {
     uffdgc::gc::write_filler(gone->fast.tlab_cursor, gone->fast.tlab_limit);
     gone->handles.clear();

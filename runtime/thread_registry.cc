@@ -64,6 +64,14 @@ void ThreadRegistry::detach(uffdgc_mutator* m) {
   cv_.notify_all();
 }
 
+uffdgc_mutator* ThreadRegistry::find(pthread_t thread) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (uffdgc_mutator* m : mutators_) {
+    if (pthread_equal(m->owner, thread)) return m;
+  }
+  return nullptr;
+}
+
 size_t ThreadRegistry::count() {
   std::lock_guard<std::mutex> lock(mu_);
   return mutators_.size();

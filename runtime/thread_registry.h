@@ -29,6 +29,8 @@ class ThreadRegistry {
   // Removes it (runs a pending checkpoint first). Waits while the world is stopped.
   void detach(uffdgc_mutator* m);
   size_t count();
+  // The mutator of `thread`, or nullptr.
+  uffdgc_mutator* find(pthread_t thread);
 
   void park(uffdgc_mutator* m);
   void unpark(uffdgc_mutator* m);

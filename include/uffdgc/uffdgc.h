@@ -338,7 +338,10 @@ UFFDGC_API uffdgc_result uffdgc_pin(uffdgc_mutator *mutator, uffdgc_ref ref);
 UFFDGC_API uffdgc_result uffdgc_unpin(uffdgc_mutator *mutator, uffdgc_ref ref);
 
 /* Finalization: objects of UFFDGC_TYPE_HAS_FINALIZER types found unreachable are kept alive
- * and queued; pop one, run its finalizer, drop it. Mutator, running. UFFDGC_EEMPTY when empty. */
+ * and queued; pop one, run its finalizer, drop it. Weak slots (weak containers and
+ * process_weak) that referred to such an object are cleared first, as in Java: a weak
+ * reference never sees an object that is only reachable for finalization. Mutator, running.
+ * UFFDGC_EEMPTY when empty. */
 UFFDGC_API uffdgc_result uffdgc_finalization_pop(uffdgc_mutator *mutator, uffdgc_ref *out);
 
 /* ---- Collection, introspection ---- */
@@ -378,7 +381,8 @@ UFFDGC_API uffdgc_result uffdgc_heap_get_stats(uffdgc_heap *heap, uffdgc_heap_st
  * thread, with the world stopped between PAUSE_BEGIN and PAUSE_END: it must not call uffdgc. */
 #define UFFDGC_EVENT_PAUSE_BEGIN 1
 #define UFFDGC_EVENT_PAUSE_END 2
-#define UFFDGC_EVENT_PHASE 3      /* phase: "mark", "weak", "plan", "compact", "update", "verify" */
+#define UFFDGC_EVENT_PHASE 3      /* phase: "mark", "weak", "plan", "compact", "update", "flip"
+                                     (concurrent modes), "verify" */
 #define UFFDGC_EVENT_CYCLE_END 4  /* bytes_before/bytes_after filled */
 typedef struct uffdgc_event {
   uint32_t struct_size;
@@ -402,9 +406,9 @@ UFFDGC_API uffdgc_result uffdgc_set_event_listener(uffdgc_heap *heap, uffdgc_eve
 UFFDGC_API int uffdgc_handle_sigbus(int sig, void *siginfo, void *ucontext);
 
 /* ---- fork (DESIGN.md §2 "Fork") ----
- * Install with pthread_atfork or call around fork(): prepare blocks collections, parent
- * resumes them, child resets the heap to the single forking thread (others' mutators are
- * gone; their handles are dropped). */
+ * Install with pthread_atfork or call around fork(): prepare waits for a concurrent phase in
+ * progress to end and blocks collections, parent resumes them, child resets the heap to the
+ * single forking thread (others' mutators are gone; their handles are dropped). */
 UFFDGC_API void uffdgc_atfork_prepare(uffdgc_heap *heap);
 UFFDGC_API void uffdgc_atfork_parent(uffdgc_heap *heap);
 UFFDGC_API void uffdgc_atfork_child(uffdgc_heap *heap);
