@@ -1,0 +1,105 @@
+#!/bin/bash
+# build.sh - build the co-test guest kernel (bzImage), stock or with the series applied
+#
+# Usage: kernel-patches/scripts/build.sh stock|patched [N]
+#   stock     Debian linux-source-6.12 as unpacked by fetch-src.sh
+#   patched   the same plus the patches listed in kernel-patches/series
+#             (the first N only, if N is given: used to build-test every patch on its own)
+# Env:
+#   KBUILD    scratch folder (default /work/kbuild)
+#   JOBS      make -j (default 2); the build always runs under "nice -n 19"
+#
+# Config: tinyconfig + kernel-patches/config/uffd-guest.config + olddefconfig.
+# The tree for "patched" is a git worktree of the baseline ($KBUILD/src-patched) that is
+# reset to the baseline and gets the series with "git am", so only the files the series
+# touches change and rebuilds are incremental.  Out-of-tree build in $KBUILD/out-<variant>,
+# compiler wrapped in ccache ($KBUILD/ccache), LOCALVERSION= (no "+" suffix).
+# Result: $KBUILD/cache/bzImage-<variant>-<key>, key = sha256 of the Debian version, the
+# config fragment and the applied patches; an existing result is reused without building.
+# Prints the path of the bzImage on the last line of stdout.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+KBUILD=${KBUILD:-/work/kbuild}
+JOBS=${JOBS:-2}
+SRC=$KBUILD/linux-source-6.12
+variant=${1:-}
+upto=${2:-}
+
+case "$variant" in
+stock|patched) ;;
+*) echo "usage: $0 stock|patched [N]" >&2; exit 2 ;;
+esac
+[ -f "$SRC/.git/uffdgc-baseline" ] || { echo "build: run fetch-src.sh first" >&2; exit 1; }
+
+patches=()
+if [ "$variant" = patched ]; then
+	while read -r p; do
+		case "$p" in ''|\#*) continue ;; esac
+		patches+=("$HERE/$p")
+	done <"$HERE/series"
+	if [ -n "$upto" ]; then
+		patches=("${patches[@]:0:$upto}")
+		variant=patched$upto
+	fi
+fi
+
+key=$( { cat "$KBUILD/linux-source-6.12.version" "$HERE/config/uffd-guest.config";
+	 for p in "${patches[@]}"; do cat "$p"; done; } | sha256sum | cut -c1-16)
+mkdir -p "$KBUILD/cache"
+img=$KBUILD/cache/bzImage-$variant-$key
+
+# The patched tree is brought to the requested state even when the image is
+# cached: cotest.sh builds the selftests from it.  Only files that differ are
+# rewritten, so this keeps incremental rebuilds incremental.
+tree=$SRC
+if [ "$variant" != stock ]; then
+	tree=$KBUILD/src-patched
+	if [ ! -e "$tree/.git" ]; then
+		git -C "$SRC" worktree add -q --detach "$tree" debian-base
+	fi
+	if [ "$(cat "$tree/.uffdgc-series" 2>/dev/null)" != "$key" ]; then
+		git -C "$tree" am --abort >/dev/null 2>&1 || true
+		git -C "$tree" reset -q --hard debian-base
+		if [ ${#patches[@]} -gt 0 ]; then
+			git -C "$tree" -c user.name=kbuild \
+				-c user.email=kbuild@localhost \
+				am -q --keep-cr "${patches[@]}"
+		fi
+		echo "$key" >"$tree/.uffdgc-series"
+	fi
+fi
+if [ -f "$img" ]; then
+	echo "build: cached $img" >&2
+	echo "$img"
+	exit 0
+fi
+out=$KBUILD/out-${variant%%[0-9]*}
+mkdir -p "$out"
+export CCACHE_DIR=$KBUILD/ccache CCACHE_BASEDIR=$KBUILD CCACHE_NOHASHDIR=1
+mk=(nice -n 19 make -C "$tree" O="$out" CC="ccache gcc" LOCALVERSION= -j"$JOBS")
+
+# Regenerate the config only when the fragment changed (keeps rebuilds incremental).
+fragsum=$(sha256sum "$HERE/config/uffd-guest.config" | cut -c1-16)
+if [ ! -f "$out/.config" ] || [ "$(cat "$out/.fragsum" 2>/dev/null)" != "$fragsum" ]; then
+	"${mk[@]}" -s tinyconfig
+	"$tree/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" \
+		"$HERE/config/uffd-guest.config" >/dev/null
+	"${mk[@]}" -s olddefconfig
+	# every line of the fragment must have survived olddefconfig
+	while read -r line; do
+		case "$line" in CONFIG_*) grep -qx "$line" "$out/.config" ||
+			{ echo "build: config lost: $line" >&2; exit 1; } ;; esac
+	done <"$HERE/config/uffd-guest.config"
+	echo "$fragsum" >"$out/.fragsum"
+fi
+
+start=$(date +%s)
+"${mk[@]}" bzImage >"$out/build.log" 2>&1 || { tail -40 "$out/build.log" >&2; exit 1; }
+if grep -E "warning:|error:" "$out/build.log" >&2; then
+	echo "build: compiler warnings (see above)" >&2
+fi
+cp "$out/arch/x86/boot/bzImage" "$img"
+cp "$out/.config" "$img.config"
+echo "build: $variant ($((${#patches[@]})) patches) built in $(( $(date +%s) - start )) s -> $img" >&2
+echo "$img"
