@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/watchdog.h"
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -44,35 +46,7 @@ inline uffdgc::HeapOptions TestOptions() {
   return uffdgc::HeapOptions().mode(UFFDGC_MODE_STW).verify().heap_limit(32u << 20);
 }
 
-// Aborts with a message if a test hangs (a handshake deadlock would otherwise only show as a
-// ctest timeout).
-class Watchdog {
- public:
-  explicit Watchdog(const char* what, int seconds = 60) {
-    thread_ = std::thread([this, what, seconds] {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (!cv_.wait_for(lock, std::chrono::seconds(seconds), [this] { return done_; })) {
-        std::fprintf(stderr, "WATCHDOG: '%s' did not finish within %d s\n", what, seconds);
-        std::fflush(stderr);
-        std::_Exit(97);
-      }
-    });
-  }
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
+using ::uffdgc::test::Watchdog;
 
 // A heap in stop-the-world mode with the verifier on, the types above registered, and the test
 // thread attached.

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <gtest/gtest.h>
+
+#include "tests/support/watchdog.h"
 #include <unistd.h>
 
 #include <atomic>
@@ -160,37 +162,7 @@ inline uffdgc_heap_stats Stats(uffdgc_heap* heap) {
   return s;
 }
 
-// Aborts the process with a message when a test hangs (a deadlock in the collector's
-// handshake would otherwise only show up as a ctest timeout without a hint).
-class Watchdog {
- public:
-  explicit Watchdog(const char* what, int seconds = 60) : what_(what) {
-    thread_ = std::thread([this, seconds] {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (!cv_.wait_for(lock, std::chrono::seconds(seconds), [this] { return done_; })) {
-        std::fprintf(stderr, "WATCHDOG: '%s' did not finish within %d s (deadlock?)\n", what_,
-                     seconds);
-        std::fflush(stderr);
-        std::_Exit(97);
-      }
-    });
-  }
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
- private:
-  const char* what_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
+using ::uffdgc::test::Watchdog;
 
 // Runs fn on a fresh (unattached) thread and waits for it.
 inline void OnOtherThread(const std::function<void()>& fn) {
