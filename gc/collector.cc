@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <cstdio>
 #include <thread>
@@ -89,7 +90,7 @@ void finish_concurrent_compaction(uffdgc_heap& heap, ConcurrentCompaction& compa
   }
 }
 
-class Cycle {
+class Cycle : public std::enable_shared_from_this<Cycle> {
  public:
   Cycle(uffdgc_heap& heap, uffdgc_mutator* requester) : heap_(heap), requester_(requester) {}
   uffdgc_result run(uint64_t unless_after);
@@ -109,8 +110,15 @@ class Cycle {
   void fill_segment_tails(const CompactionPlan& plan);
   void compact(const CompactionPlan& plan);
   uffdgc_result compact_stop_the_world(const CompactionPlan& plan, const Marker& marker);
+  // Flips and registers; *phase receives the concurrent part (to run on the GC thread once
+  // the world runs again), or stays empty when the pause did all the work.
   uffdgc_result start_concurrent_compaction(std::unique_ptr<CompactionPlan> plan,
-                                            const Marker& marker);
+                                            const Marker& marker, std::function<void()>* phase);
+  uffdgc_result after_marking(Marker& marker, std::function<void()>* phase);
+  void record_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle);
+  uffdgc_result start_marking(uint64_t pause_start, uint64_t tts,
+                              std::unique_lock<std::mutex>& lock);
+  void finish_marking();
   void update_references(const CompactionPlan& plan);
   template <typename Fn>
   void for_each_slot(uint64_t obj, Fn&& fn);
@@ -119,6 +127,7 @@ class Cycle {
   uffdgc_mutator* requester_;
   std::unique_ptr<MarkTables> tables_ = std::make_unique<MarkTables>();
   Marker* marker_ = nullptr;
+  std::unique_ptr<Marker> concurrent_marker_;  // concurrent modes: lives from pause 1 to pause 2
   uint64_t cycle_ = 0;
   uint64_t bytes_before_ = 0;
   uint64_t weak_cleared_ = 0;
@@ -165,6 +174,7 @@ void Cycle::scan_embedder_roots(void (*fn)(uffdgc_root_visitor*, uffdgc_ref*), v
   heap_.config.embedder.scan_roots(&v, heap_.config.embedder.vm);
 }
 
+// Greys the roots: sets their mark bits and pushes them; tracing is the caller's (drain).
 void Cycle::mark() {
   for_each_root([&](uffdgc_ref* slot) { marker_->mark(*slot); });
   for (const auto& [ref, count] : heap_.pins) marker_->mark(ref);
@@ -173,7 +183,6 @@ void Cycle::mark() {
         static_cast<Marker*>(self->ctx)->mark(*slot);
       },
       marker_);
-  marker_->drain();
 }
 
 // Weak containers: a slot whose referent was not marked is cleared (DESIGN.md §2 "Weak
@@ -357,7 +366,8 @@ uffdgc_result Cycle::compact_stop_the_world(const CompactionPlan& plan, const Ma
 // The GC thread then produces the pages while mutators run (§4 step 5) and ends the phase
 // (§4 step 6). Falls back to compacting inside this pause if the kernel refuses a step.
 uffdgc_result Cycle::start_concurrent_compaction(std::unique_ptr<CompactionPlan> plan,
-                                                 const Marker& marker) {
+                                                 const Marker& marker,
+                                                 std::function<void()>* phase) {
   if (!heap_.uffd.valid()) {
     const uint64_t features =
         UFFD_FEATURE_SIGBUS | (heap_.mode == UFFDGC_MODE_MOVE ? UFFD_FEATURE_MOVE : 0);
@@ -417,13 +427,9 @@ uffdgc_result Cycle::start_concurrent_compaction(std::unique_ptr<CompactionPlan>
   auto job = std::make_shared<Job>(Job{std::move(tables_), std::move(plan), std::move(compaction)});
   expect.plan = job->plan.get();
   uffdgc_heap* heap = &heap_;
-  const bool submitted = heap_.gc_thread.submit([heap, job, expect] {
+  *phase = [heap, job, expect] {
     finish_concurrent_compaction(*heap, *job->compaction, *job->plan, expect);
-  });
-  if (!submitted) {
-    // No GC thread could be started: produce everything now, inside the pause.
-    finish_concurrent_compaction(heap_, *job->compaction, *job->plan, expect);
-  }
+  };
   return UFFDGC_OK;
 }
 
@@ -480,10 +486,12 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
                   heap_.objects.bytes(ObjectKind::kLarge);
   event(UFFDGC_EVENT_PAUSE_BEGIN);
   runtime::retire_tlabs(heap_);
+  if (heap_.concurrent()) return start_marking(pause_start, tts, lock);
 
   uffdgc_result result = UFFDGC_OK;
   const uint64_t begin = heap_.moving.begin();
   const uint64_t top = heap_.moving.top();
+  std::function<void()> phase;
   if (!tables_->allocate(begin, std::max<uint64_t>(top - begin, kPage))) {
     result = UFFDGC_ENOMEM;
   } else {
@@ -491,58 +499,176 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
     marker_ = &marker;
     event(UFFDGC_EVENT_PHASE, "mark");
     mark();
-
-    event(UFFDGC_EVENT_PHASE, "weak");
-    if (heap_.config.has_embedder && heap_.config.embedder.process_weak != nullptr) {
-      uffdgc_weak_ctx ctx{&marker, nullptr};
-      for (int round = 0; round < 1000; ++round) {
-        const int again = heap_.config.embedder.process_weak(&ctx, heap_.config.embedder.vm);
-        marker.drain();
-        if (again == 0) break;
-      }
-    }
-    const size_t holders_before_finalization = marker.weak_holders().size();
-    clear_dead_weak_slots(0);
-    process_finalization();
-    clear_dead_weak_slots(holders_before_finalization);
-    heap_.stats.weak_slots_cleared += weak_cleared_;
-    heap_.objects.sweep();
-
-    event(UFFDGC_EVENT_PHASE, "plan");
-    const std::vector<AddressRange> islands = pinned_islands();
-    fill_dead_in_islands(islands);
-    auto plan = std::make_unique<CompactionPlan>(heap_.types, *tables_, begin, top, islands,
-                                                 heap_.moving.from_space_delta(),
-                                                 /*pad_last=*/heap_.concurrent());
-    heap_.stats.pages_compacted_last = plan->pages();
-    if (heap_.concurrent()) {
-      result = start_concurrent_compaction(std::move(plan), marker);
-    } else {
-      result = compact_stop_the_world(*plan, marker);
-    }
-    heap_.stats.live_bytes_last = marker.marked_bytes();
+    marker.drain();
+    result = after_marking(marker, &phase);
     marker_ = nullptr;
   }
-
   heap_.bytes_since_gc = 0;
   ++heap_.stats.collections;
+  record_pause(pause_start, tts, true);
+  lock.unlock();
+  deliver_events();
+  heap_.threads.resume_the_world();
+  if (phase) phase();  // (stop-the-world modes leave it empty)
+  return result;
+}
+
+// Everything from the end of marking to the end of the pause that flips (DESIGN.md §4 steps
+// 3-4): weak references, finalization, sweeping the object spaces, the plan, and then either
+// the whole compaction (stop-the-world) or the flip of a concurrent compaction.
+uffdgc_result Cycle::after_marking(Marker& marker, std::function<void()>* phase) {
+  const uint64_t begin = heap_.moving.begin();
+  const uint64_t top = heap_.moving.top();
+  event(UFFDGC_EVENT_PHASE, "weak");
+  if (heap_.config.has_embedder && heap_.config.embedder.process_weak != nullptr) {
+    uffdgc_weak_ctx ctx{&marker, nullptr};
+    for (int round = 0; round < 1000; ++round) {
+      const int again = heap_.config.embedder.process_weak(&ctx, heap_.config.embedder.vm);
+      marker.drain();
+      if (again == 0) break;
+    }
+  }
+  const size_t holders_before_finalization = marker.weak_holders().size();
+  clear_dead_weak_slots(0);
+  process_finalization();
+  clear_dead_weak_slots(holders_before_finalization);
+  heap_.stats.weak_slots_cleared += weak_cleared_;
+  heap_.objects.sweep();
+
+  event(UFFDGC_EVENT_PHASE, "plan");
+  const std::vector<AddressRange> islands = pinned_islands();
+  fill_dead_in_islands(islands);
+  auto plan = std::make_unique<CompactionPlan>(heap_.types, *tables_, begin, top, islands,
+                                               heap_.moving.from_space_delta(),
+                                               /*pad_last=*/heap_.concurrent());
+  heap_.stats.pages_compacted_last = plan->pages();
+  heap_.stats.live_bytes_last = marker.marked_bytes();
+  if (heap_.concurrent()) return start_concurrent_compaction(std::move(plan), marker, phase);
+  return compact_stop_the_world(*plan, marker);
+}
+
+void Cycle::record_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle) {
   const uint64_t pause = monotonic_ns() - pause_start;
   heap_.stats.pause_ns_last = pause;
   heap_.stats.pause_ns_total += pause;
   heap_.stats.pause_ns_max = std::max(heap_.stats.pause_ns_max, pause);
+  ++heap_.stats.pauses;
   heap_.stats.time_to_safepoint_ns_max = std::max(heap_.stats.time_to_safepoint_ns_max, tts);
-  event(UFFDGC_EVENT_CYCLE_END);
+  if (ends_cycle) event(UFFDGC_EVENT_CYCLE_END);
   event(UFFDGC_EVENT_PAUSE_END, nullptr, pause);
+}
+
+// Pause 1 of a concurrent cycle (DESIGN.md §4 step 1): the snapshot barrier goes on, TLABs are
+// retired and allocation continues on a fresh page (everything from there on is live for this
+// cycle), and the roots are greyed: their mark bits set and pushed, no object read. Then the
+// GC thread traces (step 2) and ends marking in pause 2; this thread waits, parked, until the
+// cycle has flipped, so an allocation that asked for the collection finds the space.
+uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
+                                   std::unique_lock<std::mutex>& lock) {
+  const uint64_t begin = heap_.moving.begin();
+  if (!tables_->allocate(begin, heap_.moving.capacity())) {
+    record_pause(pause_start, tts, true);
+    lock.unlock();
+    deliver_events();
+    heap_.threads.resume_the_world();
+    return UFFDGC_ENOMEM;
+  }
+  const uint64_t top = heap_.moving.top();
+  const uint64_t black = std::min(align_up(top, kPage), heap_.moving.limit());
+  write_filler(top, black);
+  heap_.moving.set_top(black);
+  concurrent_marker_ = std::make_unique<Marker>(heap_, *tables_);
+  concurrent_marker_->set_black_begin(black);
+  marker_ = concurrent_marker_.get();
+  event(UFFDGC_EVENT_PHASE, "mark-start");
+  mark();  // greys the roots; the GC thread drains
+  marker_ = nullptr;
+  heap_.marking.store(true, std::memory_order_seq_cst);
+  heap_.threads.for_each_stopped([](uffdgc_mutator* m) {
+    __atomic_store_n(&m->fast.barrier_flag, 1u, __ATOMIC_SEQ_CST);
+  });
+  record_pause(pause_start, tts, false);
   lock.unlock();
   deliver_events();
+  const uint64_t my_cycle = cycle_;
+  auto self = shared_from_this();
+  if (!heap_.gc_thread.submit([self] { self->finish_marking(); })) {
+    heap_.threads.resume_the_world();
+    return UFFDGC_EINTERNAL;
+  }
   heap_.threads.resume_the_world();
-  return result;
+  heap_.threads.park(requester_);
+  {
+    std::unique_lock<std::mutex> wait(heap_.flip_lock);
+    heap_.flip_cv.wait(wait, [&] { return heap_.flips >= my_cycle; });
+  }
+  heap_.threads.unpark(requester_);
+  return UFFDGC_OK;
+}
+
+// The GC thread's part (DESIGN.md §4 steps 2-5): trace concurrently, end marking in pause 2 by
+// collecting the threads' snapshot buffers (resuming to trace them if there are any, up to a
+// bound after which the pause finishes the few that are left), then the flip in the same pause
+// and the concurrent compaction.
+void Cycle::finish_marking() {
+  Marker& marker = *concurrent_marker_;
+  marker.drain();
+  constexpr int kMaxRounds = 8;
+  uint64_t tts = 0, pause_start = 0;
+  std::unique_lock<std::mutex> lock(heap_.lock, std::defer_lock);
+  std::vector<uffdgc_ref> logged;
+  for (int round = 0;; ++round) {
+    tts = heap_.threads.stop_the_world(nullptr);
+    pause_start = monotonic_ns() - tts;
+    lock.lock();
+    logged.clear();
+    heap_.threads.for_each_stopped([&](uffdgc_mutator* m) {
+      logged.insert(logged.end(), m->snapshot.begin(), m->snapshot.end());
+      m->snapshot.clear();
+    });
+    logged.insert(logged.end(), heap_.orphan_snapshot.begin(), heap_.orphan_snapshot.end());
+    heap_.orphan_snapshot.clear();
+    if (logged.empty() || round == kMaxRounds) break;
+    // Work is left: trace it with the world running, then try again.
+    lock.unlock();
+    heap_.threads.resume_the_world();
+    for (uffdgc_ref r : logged) marker.mark(r);
+    marker.drain();
+  }
+  event(UFFDGC_EVENT_PAUSE_BEGIN);
+  event(UFFDGC_EVENT_PHASE, "mark-end");
+  for (uffdgc_ref r : logged) marker.mark(r);  // the bounded rest, if rounds ran out
+  marker.drain();
+  heap_.marking.store(false, std::memory_order_seq_cst);
+  heap_.threads.for_each_stopped([](uffdgc_mutator* m) {
+    __atomic_store_n(&m->fast.barrier_flag, 0u, __ATOMIC_SEQ_CST);
+  });
+  runtime::retire_tlabs(heap_);
+  // Objects allocated since pause 1 are live: record them in the side tables so they slide
+  // with the rest.
+  marker.blacken(marker.black_begin(), heap_.moving.top());
+  marker_ = &marker;
+  std::function<void()> phase;
+  after_marking(marker, &phase);
+  marker_ = nullptr;
+  heap_.bytes_since_gc = 0;
+  ++heap_.stats.collections;
+  record_pause(pause_start, tts, true);
+  lock.unlock();
+  deliver_events();
+  {
+    std::lock_guard<std::mutex> flipped(heap_.flip_lock);
+    heap_.flips = cycle_;
+  }
+  heap_.flip_cv.notify_all();
+  heap_.threads.resume_the_world();
+  if (phase) phase();
 }
 
 }  // namespace
 
 uffdgc_result collect(uffdgc_heap* heap, uffdgc_mutator* requester, uint64_t unless_after) {
-  return Cycle(*heap, requester).run(unless_after);
+  return std::make_shared<Cycle>(*heap, requester)->run(unless_after);
 }
 
 }  // namespace uffdgc::gc

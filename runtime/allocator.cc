@@ -51,6 +51,8 @@ uint64_t allocate_once(uffdgc_heap& heap, uffdgc_mutator* m, size_t bytes, uint3
     if (ref != 0) {
       heap.bytes_since_gc += bytes;
       heap.stats.bytes_allocated += bytes;
+      // Allocated while a concurrent cycle marks: live for this cycle (black allocation).
+      if (heap.marking.load(std::memory_order_seq_cst)) gc::ObjectSpace::mark(ref);
     }
     return ref;
   }

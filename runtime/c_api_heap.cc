@@ -78,6 +78,10 @@ uffdgc_result uffdgc_mutator_attach(uffdgc_heap* heap, void* vm_thread, uffdgc_m
     delete m;
     return UFFDGC_ESTATE;  // this thread already has a mutator on this heap
   }
+  // Joining while a concurrent cycle marks: the snapshot barrier is on for everyone.
+  if (heap->marking.load(std::memory_order_seq_cst)) {
+    __atomic_store_n(&m->fast.barrier_flag, 1u, __ATOMIC_SEQ_CST);
+  }
   *out = m;
   return UFFDGC_OK;
 }
@@ -94,6 +98,9 @@ uffdgc_result uffdgc_mutator_detach(uffdgc_mutator* m) {
   m->handles.clear();
   m->heap = nullptr;  // later calls with this pointer fail with UFFDGC_ESTATE
   std::lock_guard<std::mutex> lock(heap.lock);
+  // What the barrier logged must still reach the marker (a concurrent cycle may be running).
+  heap.orphan_snapshot.insert(heap.orphan_snapshot.end(), m->snapshot.begin(), m->snapshot.end());
+  m->snapshot.clear();
   heap.retired_mutators.push_back(m);
   return UFFDGC_OK;
 }
@@ -191,10 +198,16 @@ void uffdgc_store_refs(uffdgc_mutator* m, uffdgc_ref holder, uffdgc_ref* dst, co
 }
 
 uffdgc_ref uffdgc_load_weak(uffdgc_mutator* m, uffdgc_ref, const uffdgc_ref* slot) {
-  // Stop-the-world collector: a weak slot is cleared inside the pause, so a plain load never
-  // sees an object found dead. The concurrent collector adds the check here.
+  // Weak slots are cleared inside a pause, so a load never sees an object already found dead.
+  // While a concurrent cycle marks, the loaded referent may be reachable only through this
+  // weak slot: log it like an overwritten reference so the marker keeps it (a load must not
+  // hand out an object the cycle is about to free).
   if (slot == nullptr || !running_owner(m)) return 0;
-  return __atomic_load_n(slot, __ATOMIC_RELAXED);
+  const uffdgc_ref v = __atomic_load_n(slot, __ATOMIC_RELAXED);
+  if (v != 0 && __atomic_load_n(&m->fast.barrier_flag, __ATOMIC_RELAXED) != 0) {
+    m->snapshot.push_back(v);
+  }
+  return v;
 }
 
 // ---- roots ----

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -56,6 +57,11 @@ struct uffdgc_heap {
   std::vector<uffdgc_mutator*> retired_mutators;  // detached: kept so stale pointers fail cleanly
 
   // Concurrent modes only.
+  std::atomic<bool> marking{false};           // the snapshot barrier is on (pause 1 to pause 2)
+  std::vector<uffdgc_ref> orphan_snapshot;    // barrier logs of threads that detached meanwhile
+  std::mutex flip_lock;                       // the requester of a cycle waits for its flip
+  std::condition_variable flip_cv;
+  uint64_t flips = 0;                         // the last cycle that has flipped
   uffdgc::uffd::Userfaultfd uffd;                 // opened lazily per process (fork!)
   uffdgc::uffd::InstallCounters install_counters;
   uffdgc::gc::GcThread gc_thread;

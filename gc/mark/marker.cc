@@ -30,14 +30,47 @@ Marker::Marker(uffdgc_heap& heap, MarkTables& tables) : heap_(heap), tables_(tab
 }
 
 bool Marker::is_marked(uffdgc_ref ref) const {
-  if (heap_.moving.contains(ref)) return tables_.mark.test(ref);
+  if (heap_.moving.in_reservation(ref)) return tables_.mark.test(ref);
   return ObjectSpace::is_marked(ref);
 }
 
 void Marker::mark(uffdgc_ref ref) {
   if (ref == 0) return;
-  const bool newly = heap_.moving.contains(ref) ? tables_.mark.set(ref) : ObjectSpace::mark(ref);
+  bool newly;
+  if (heap_.moving.in_reservation(ref)) {
+    if (ref >= black_begin_) return;  // allocated during marking: live, never traced
+    newly = tables_.mark.set(ref);
+  } else {
+    newly = ObjectSpace::mark(ref);
+  }
   if (newly) stack_.push_back(ref);
+}
+
+void Marker::blacken(uint64_t from, uint64_t to) {
+  for (uint64_t a = from; a < to;) {
+    uint64_t header;
+    __builtin_memcpy(&header, reinterpret_cast<const void*>(a), sizeof(header));
+    const uint64_t size = heap_.types.object_size(reinterpret_cast<const void*>(a));
+    if ((header & UFFDGC_HEADER_TYPE_MASK) >= kFirstUserType && tables_.mark.set(a)) {
+      ++marked_objects_;
+      marked_bytes_ += size;
+      record_live(a, size);
+    }
+    a += size;
+  }
+}
+
+void Marker::record_live(uffdgc_ref obj, uint64_t size) {
+  marked_moving_bytes_ += size;
+  tables_.live.set_range(obj, size);
+  const uint64_t begin = heap_.moving.begin();
+  for (uint64_t a = obj, end = obj + size; a < end;) {
+    const uint64_t chunk = (a - begin) / kChunkSize;
+    const uint64_t chunk_end = begin + (chunk + 1) * kChunkSize;
+    const uint64_t n = (end < chunk_end ? end : chunk_end) - a;
+    tables_.chunk_bytes[chunk] += n;
+    a += n;
+  }
 }
 
 void Marker::drain() {
@@ -50,32 +83,21 @@ void Marker::drain() {
 
 void Marker::scan(uffdgc_ref obj) {
   const auto* p = reinterpret_cast<const uint8_t*>(obj);
-  uint64_t header;
-  __builtin_memcpy(&header, p, sizeof(header));
+  // Mutators may write this object while a concurrent cycle traces it: every word is read
+  // with an atomic load (the embedder owns the header's high bits; slots change under the
+  // snapshot barrier, which logs what they held).
+  const uint64_t header = __atomic_load_n(reinterpret_cast<const uint64_t*>(p), __ATOMIC_RELAXED);
   const TypeDesc* t = heap_.types.of_header(header);
   const uint64_t size = heap_.types.object_size(p);
   ++marked_objects_;
   marked_bytes_ += size;
-  if (heap_.moving.contains(obj)) {
-    marked_moving_bytes_ += size;
-    tables_.live.set_range(obj, size);
-    const uint64_t begin = heap_.moving.begin();
-    for (uint64_t a = obj, end = obj + size; a < end;) {
-      const uint64_t chunk = (a - begin) / kChunkSize;
-      const uint64_t chunk_end = begin + (chunk + 1) * kChunkSize;
-      const uint64_t n = (end < chunk_end ? end : chunk_end) - a;
-      tables_.chunk_bytes[chunk] += n;
-      a += n;
-    }
-  }
+  if (heap_.moving.in_reservation(obj)) record_live(obj, size);
   if (t->weak()) {
     weak_holders_.push_back(obj);  // its slots are cleared or kept after marking, not traced
     return;
   }
   heap_.types.for_each_ref_offset(p, *t, [&](size_t off) {
-    uffdgc_ref v;
-    __builtin_memcpy(&v, p + off, sizeof(v));
-    mark(v);
+    mark(__atomic_load_n(reinterpret_cast<const uffdgc_ref*>(p + off), __ATOMIC_RELAXED));
   });
 }
 

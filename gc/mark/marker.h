@@ -30,6 +30,13 @@ class Marker {
   Marker(uffdgc_heap& heap, MarkTables& tables);
 
   void mark(uffdgc_ref ref);  // greys ref if it is white; 0 is ignored
+  // Concurrent marking: objects at or above `black` in the moving space were allocated after
+  // marking began and are live without being traced (DESIGN.md §4 step 1).
+  void set_black_begin(uint64_t black) { black_begin_ = black; }
+  uint64_t black_begin() const { return black_begin_; }
+  // Records every object of [from, to) (parsed, fillers skipped) as marked, live and counted,
+  // without tracing it: the black allocations of a concurrent cycle.
+  void blacken(uint64_t from, uint64_t to);
   void drain();               // traces until the mark stack is empty
   bool is_marked(uffdgc_ref ref) const;
 
@@ -40,11 +47,13 @@ class Marker {
 
  private:
   void scan(uffdgc_ref obj);
+  void record_live(uffdgc_ref obj, uint64_t size);
 
   uffdgc_heap& heap_;
   MarkTables& tables_;
   std::vector<uffdgc_ref> stack_;
   std::vector<uffdgc_ref> weak_holders_;
+  uint64_t black_begin_ = UINT64_MAX;
   uint64_t marked_bytes_ = 0, marked_moving_bytes_ = 0, marked_objects_ = 0;
 };
 

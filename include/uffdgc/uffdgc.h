@@ -374,6 +374,8 @@ typedef struct uffdgc_heap_stats {
   uint64_t pages_by_mutators;       /* to-space pages produced in the SIGBUS path */
   uint64_t stalls_log2_us[24];      /* mutator stalls in the SIGBUS path: [i] counts stalls of
                                        [2^i, 2^(i+1)) us ([0] also < 1 us) */
+  uint64_t pauses;                  /* pauses so far: one per cycle stop-the-world, two per
+                                       concurrent cycle (mark start, mark end + flip) */
 } uffdgc_heap_stats;
 UFFDGC_API uffdgc_result uffdgc_heap_get_stats(uffdgc_heap *heap, uffdgc_heap_stats *out);
 
@@ -381,8 +383,8 @@ UFFDGC_API uffdgc_result uffdgc_heap_get_stats(uffdgc_heap *heap, uffdgc_heap_st
  * thread, with the world stopped between PAUSE_BEGIN and PAUSE_END: it must not call uffdgc. */
 #define UFFDGC_EVENT_PAUSE_BEGIN 1
 #define UFFDGC_EVENT_PAUSE_END 2
-#define UFFDGC_EVENT_PHASE 3      /* phase: "mark", "weak", "plan", "compact", "update", "flip"
-                                     (concurrent modes), "verify" */
+#define UFFDGC_EVENT_PHASE 3      /* phase: "mark", "weak", "plan", "compact", "update", "verify";
+                                     concurrent modes: "mark-start", "mark-end", "flip" */
 #define UFFDGC_EVENT_CYCLE_END 4  /* bytes_before/bytes_after filled */
 typedef struct uffdgc_event {
   uint32_t struct_size;
