@@ -50,16 +50,17 @@
 //   barrier:1  barrier on: the benchmark sets uffdgc_mutator_fast.barrier_flag = 1 through the
 //              published layout (as the concurrent collector will), every store takes
 //              uffdgc_store_ref_slow(), which pushes the overwritten reference into the mutator's
-//              snapshot buffer (a std::vector that nothing drains in this release). The buffer
+//              snapshot buffer (a std::vector; only a concurrent cycle's mark-end pause drains it,
+//              and this benchmark's heap is in stop-the-world mode). The buffer
 //              grows by one word per store, so the run is bounded: Iterations(16384) = 16.8 M
 //              stores = a 128 MiB buffer, freed with the heap at the end of the run. The
 //              amortised std::vector growth (reallocation + copy + page faults) is included.
 //   barrier:2  barrier on, buffer kept small: every 64 iterations (65536 stores, a 512 KiB
 //              buffer) the timer is paused, the mutator detached and re-attached (a fresh
 //              mutator starts with an empty buffer), the flag set on it, the timer resumed.
-//              This approximates a collector that drains the buffer; the detached mutators
-//              keep their buffers until the heap is destroyed (the library retires, does not
-//              free, detached mutators). Also Iterations(16384).
+//              This approximates a collector that drains the buffer (detach moves the log into
+//              the heap's orphan log, untimed here; it is freed with the heap). Also
+//              Iterations(16384).
 // The flag is reset before the check. Check (untimed): every slot holds exactly the reference
 // last stored into it, no collection ran during the loop; then a collection runs and every slot
 // must still reach the node (by id) it was last given.
