@@ -98,8 +98,12 @@ uffdgc_result uffdgc_mutator_detach(uffdgc_mutator* m) {
   m->handles.clear();
   m->heap = nullptr;  // later calls with this pointer fail with UFFDGC_ESTATE
   std::lock_guard<std::mutex> lock(heap.lock);
-  // What the barrier logged must still reach the marker (a concurrent cycle may be running).
-  heap.orphan_snapshot.insert(heap.orphan_snapshot.end(), m->snapshot.begin(), m->snapshot.end());
+  // What the barrier logged must still reach the marker while a concurrent cycle marks;
+  // outside marking the log means nothing and is dropped.
+  if (heap.marking.load(std::memory_order_seq_cst)) {
+    heap.orphan_snapshot.insert(heap.orphan_snapshot.end(), m->snapshot.begin(),
+                                m->snapshot.end());
+  }
   m->snapshot.clear();
   heap.retired_mutators.push_back(m);
   return UFFDGC_OK;

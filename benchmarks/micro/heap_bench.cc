@@ -58,9 +58,8 @@
 //   barrier:2  barrier on, buffer kept small: every 64 iterations (65536 stores, a 512 KiB
 //              buffer) the timer is paused, the mutator detached and re-attached (a fresh
 //              mutator starts with an empty buffer), the flag set on it, the timer resumed.
-//              This approximates a collector that drains the buffer (detach moves the log into
-//              the heap's orphan log, untimed here; it is freed with the heap). Also
-//              Iterations(16384).
+//              This approximates a collector that drains the buffer (detach drops the log when
+//              no concurrent cycle is marking, untimed here). Also Iterations(16384).
 // The flag is reset before the check. Check (untimed): every slot holds exactly the reference
 // last stored into it, no collection ran during the loop; then a collection runs and every slot
 // must still reach the node (by id) it was last given.
