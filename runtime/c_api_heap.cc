@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -18,7 +19,7 @@ using uffdgc::runtime::MutatorState;
 
 namespace {
 
-constexpr uint32_t kStatsV1 = sizeof(uffdgc_heap_stats);
+constexpr uint32_t kStatsV1 = offsetof(uffdgc_heap_stats, pause_mark_start_ns_last);
 constexpr uint32_t kAttrsV1 = sizeof(uffdgc_attrs);
 
 bool running_owner(const uffdgc_mutator* m) {

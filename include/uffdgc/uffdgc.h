@@ -374,8 +374,21 @@ typedef struct uffdgc_heap_stats {
   uint64_t pages_by_mutators;       /* to-space pages produced in the SIGBUS path */
   uint64_t stalls_log2_us[24];      /* mutator stalls in the SIGBUS path: [i] counts stalls of
                                        [2^i, 2^(i+1)) us ([0] also < 1 us) */
-  uint64_t pauses;                  /* pauses so far: one per cycle stop-the-world, two per
-                                       concurrent cycle (mark start, mark end + flip) */
+  uint64_t pauses;                  /* pauses so far: one per cycle stop-the-world, three per
+                                       concurrent cycle (mark start, mark end, flip) */
+  /* Per-pause detail of the last cycle (0 where the mode has no such pause) */
+  uint64_t pause_mark_start_ns_last, pause_mark_end_ns_last, pause_flip_ns_last;
+  uint64_t mark_end_rounds_last;    /* mark-end pauses that found work and resumed marking */
+  uint64_t cycle_ns_last;           /* wall time from the first pause to the end of the cycle */
+  uint64_t gc_cpu_ns_total;         /* CPU time of the collector: pauses on the requesting
+                                       thread plus the GC thread (CLOCK_THREAD_CPUTIME_ID) */
+  uint64_t rss_before_last, rss_peak_last, rss_after_last; /* process RSS in bytes, sampled
+                                       at cycle start, during compaction, at cycle end */
+  uint64_t pages_recycled;          /* to-space pages built in recycled from-space pages */
+  uint64_t pages_eexist;            /* installs that found the page already there (success) */
+  uint64_t install_eagain_retries;  /* EAGAIN answers retried */
+  uint64_t install_partial;         /* partial MOVEs resumed */
+  uint64_t prefetch_pages;          /* swapped from-space pages prefetched (io_uring) */
 } uffdgc_heap_stats;
 UFFDGC_API uffdgc_result uffdgc_heap_get_stats(uffdgc_heap *heap, uffdgc_heap_stats *out);
 
