@@ -379,6 +379,7 @@ uffdgc_result Cycle::start_concurrent_compaction(std::unique_ptr<CompactionPlan>
       heap_.mode == UFFDGC_MODE_COPY ? uffd::InstallMode::kCopyOnly : uffd::InstallMode::kAuto;
   installer.wake = false;  // SIGBUS mode: nobody sleeps on the range
   installer.counters = &heap_.install_counters;
+  installer.injector = heap_.fault_injector;
   auto compaction = std::make_unique<ConcurrentCompaction>(*plan, installer,
                                                            heap_.moving.from_space_delta());
   if (!compaction->ok() || !runtime::publish_compaction(compaction.get())) {

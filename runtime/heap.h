@@ -14,6 +14,7 @@
 
 #include "gc/gc_thread.h"
 #include "gc/space/moving_space.h"
+#include "gc/uffd/fault_injection.h"
 #include "gc/uffd/install_counters.h"
 #include "gc/uffd/userfaultfd.h"
 #include "gc/space/object_space.h"
@@ -64,6 +65,7 @@ struct uffdgc_heap {
   uint64_t flips = 0;                         // the last cycle that has flipped
   uffdgc::uffd::Userfaultfd uffd;                 // opened lazily per process (fork!)
   uffdgc::uffd::InstallCounters install_counters;
+  uffdgc::uffd::FaultInjector* fault_injector = nullptr;  // tests only: set before any cycle
   uffdgc::gc::GcThread gc_thread;
   bool concurrent() const { return mode == UFFDGC_MODE_MOVE || mode == UFFDGC_MODE_COPY; }
 
