@@ -8,8 +8,20 @@
 
 namespace uffdgc::uffd {
 
+namespace {
+
+// One-shot rules name a call; storm rules need a non-empty window, a period and a chance.
+bool valid(const InjectionRule& r) {
+  if (r.action == InjectedAction::kErrno && r.error == 0) return false;
+  if (r.nth != 0) return true;
+  return r.every != 0 && r.from != 0 && r.from <= r.to && r.threshold != 0;
+}
+
+}  // namespace
+
 bool FaultInjector::add(const InjectionRule& rule) {
-  if (nrules_ >= kMaxRules || rule.nth == 0) return false;
+  if (nrules_ >= kMaxRules || !valid(rule)) return false;
+  rule_fired_[nrules_].store(0, std::memory_order_relaxed);
   rules_[nrules_++] = rule;
   return true;
 }
@@ -17,7 +29,15 @@ bool FaultInjector::add(const InjectionRule& rule) {
 void FaultInjector::clear() {
   nrules_ = 0;
   for (auto& c : calls_) c.store(0, std::memory_order_relaxed);
+  for (auto& f : rule_fired_) f.store(0, std::memory_order_relaxed);
   fired_.store(0, std::memory_order_relaxed);
+}
+
+uint64_t FaultInjector::call_hash(uint64_t seed, uint64_t call) {
+  uint64_t z = seed * 0x9E3779B97F4A7C15ull + call + 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
 }
 
 namespace {
@@ -39,6 +59,52 @@ bool starts_with(const char*& p, const char* word) {
   return true;
 }
 
+// p=F: a decimal probability in (0, 1], as a threshold on a 64-bit hash.
+bool parse_probability(const char*& p, uint64_t* threshold) {
+  if ((*p < '0' || *p > '9') && *p != '.') return false;  // no sign, "inf", "nan", hex
+  char* end = nullptr;
+  errno = 0;
+  const double v = strtod(p, &end);
+  if (end == p || errno != 0 || !(v > 0.0) || v > 1.0) return false;
+  for (const char* q = p; q < end; ++q) {
+    if ((*q < '0' || *q > '9') && *q != '.') return false;
+  }
+  p = end;
+  constexpr double kTwo64 = 18446744073709551616.0;
+  *threshold = v * kTwo64 >= kTwo64 ? UINT64_MAX : static_cast<uint64_t>(v * kTwo64);
+  if (*threshold == 0) *threshold = 1;
+  return true;
+}
+
+// The storm trigger: key=value pairs joined by ',' up to the ':' before the action.
+bool parse_storm(const char*& p, InjectionRule* rule) {
+  rule->nth = 0;
+  for (;;) {
+    uint64_t v = 0;
+    if (starts_with(p, "every=")) {
+      if (!parse_u64(p, &v) || v == 0) return false;
+      rule->every = v;
+    } else if (starts_with(p, "p=")) {
+      if (!parse_probability(p, &rule->threshold)) return false;
+    } else if (starts_with(p, "seed=")) {
+      if (!parse_u64(p, &rule->seed)) return false;
+    } else if (starts_with(p, "from=")) {
+      if (!parse_u64(p, &v) || v == 0) return false;
+      rule->from = v;
+    } else if (starts_with(p, "to=")) {
+      if (!parse_u64(p, &v) || v == 0) return false;
+      rule->to = v;
+    } else if (starts_with(p, "count=")) {
+      if (!parse_u64(p, &v) || v == 0) return false;
+      rule->count = v;
+    } else {
+      return false;
+    }
+    if (*p == ':') return rule->from <= rule->to;
+    if (*p++ != ',') return false;
+  }
+}
+
 bool parse_rule(const char*& p, InjectionRule* rule) {
   if (starts_with(p, "move:")) {
     rule->op = UffdOp::kMove;
@@ -50,7 +116,12 @@ bool parse_rule(const char*& p, InjectionRule* rule) {
     return false;
   }
   uint64_t v = 0;
-  if (!parse_u64(p, &rule->nth) || rule->nth == 0 || *p++ != ':') return false;
+  if (*p >= '0' && *p <= '9') {
+    if (!parse_u64(p, &rule->nth) || rule->nth == 0) return false;
+  } else if (!parse_storm(p, rule)) {
+    return false;
+  }
+  if (*p++ != ':') return false;
   if (starts_with(p, "errno=")) {
     if (!parse_u64(p, &v) || v == 0 || v > 4095) return false;
     rule->action = InjectedAction::kErrno;
@@ -99,7 +170,26 @@ bool FaultInjector::parse(const char* spec) {
     }
   }
   if (nrules_ + n > kMaxRules) return false;
-  for (int i = 0; i < n; ++i) rules_[nrules_++] = parsed[i];
+  for (int i = 0; i < n; ++i) {
+    rule_fired_[nrules_].store(0, std::memory_order_relaxed);
+    rules_[nrules_++] = parsed[i];
+  }
+  return true;
+}
+
+bool FaultInjector::fires(int i, uint64_t call) {
+  const InjectionRule& r = rules_[i];
+  if (r.nth != 0) {
+    if (r.nth != call) return false;
+  } else {
+    if (call < r.from || call > r.to || (call - r.from + 1) % r.every != 0) return false;
+    if (r.threshold != UINT64_MAX && call_hash(r.seed, call) >= r.threshold) return false;
+  }
+  const uint64_t before = rule_fired_[i].fetch_add(1, std::memory_order_relaxed);
+  if (r.count != 0 && before >= r.count) {
+    rule_fired_[i].fetch_sub(1, std::memory_order_relaxed);  // exhausted: not a fire
+    return false;
+  }
   return true;
 }
 
@@ -108,7 +198,7 @@ bool FaultInjector::intercept(UffdOp op, int uffd, uint64_t dst, uint64_t src, u
   const uint64_t call = calls_[static_cast<int>(op)].fetch_add(1, std::memory_order_relaxed) + 1;
   const InjectionRule* rule = nullptr;
   for (int i = 0; i < nrules_; ++i) {
-    if (rules_[i].op == op && rules_[i].nth == call) {
+    if (rules_[i].op == op && fires(i, call)) {
       rule = &rules_[i];
       break;
     }

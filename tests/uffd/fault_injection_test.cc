@@ -3,7 +3,11 @@
 // byte (gc/uffd/fault_injection.h).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <thread>
+#include <vector>
 
 #include "tests/support/installer_fixture.h"
 
@@ -224,6 +228,166 @@ TEST(FaultInjection, ZeroPageForAHoleRetriesAndFailsCleanly) {
     EXPECT_EQ(r.status, InstallStatus::kFatal);
     EXPECT_EQ(r.failed_op, UffdOp::kZeropage);
   }
+}
+
+
+// ---- Storms: rules that fire repeatedly (gc/uffd/fault_injection.h) ----
+
+constexpr size_t kStormPages = 48;
+
+// Installs page by page, as faulting mutators do: one MOVE (or COPY) call per page unless a
+// storm makes the installer retry or fall back.
+void InstallPageByPage(InstallSetup& s) {
+  uffd::PageInstaller& inst = s.installer();
+  for (size_t i = 0; i < s.src.pages(); ++i) {
+    const auto r = inst.install(s.dst.addr() + i * kPageSize, s.src.addr() + i * kPageSize, 1);
+    ASSERT_EQ(r.status, InstallStatus::kDone) << "page " << i << ": " << uffd::install_status_name(r.status)
+                                              << " errno " << r.error;
+  }
+}
+
+TEST(InstallerStorm, EbusyOnEveryThirdMoveCopiesExactlyThosePages) {
+  InstallSetup s(kStormPages, 41);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:every=3:errno=16");
+  InstallPageByPage(s);
+  s.expect_installed_and_source_released();
+  const auto c = s.counts();
+  EXPECT_EQ(c.move_ebusy, kStormPages / 3);
+  EXPECT_EQ(c.pages_copied_on_ebusy, kStormPages / 3);
+  EXPECT_EQ(c.pages_moved, kStormPages - kStormPages / 3);
+  EXPECT_EQ(s.injector.fired_rule(0), kStormPages / 3);
+}
+
+TEST(InstallerStorm, EbusyOnEveryMoveOfARangeCopiesItAll) {
+  InstallSetup s(kStormPages, 42);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:every=1:errno=16");
+  ASSERT_EQ(s.install_all().status, InstallStatus::kDone);
+  s.expect_installed_and_source_released();
+  const auto c = s.counts();
+  EXPECT_EQ(c.pages_copied_on_ebusy, kStormPages);
+  EXPECT_EQ(c.pages_moved, 0u);
+  EXPECT_EQ(c.move_ioctls, kStormPages);
+}
+
+// Partial progress and EAGAIN alternate over one ranged MOVE; a bounded partial storm ends
+// in a real MOVE of the rest.
+TEST(InstallerStorm, AlternatingPartialAndEagainOverOneRange) {
+  InstallSetup s(kStormPages, 43);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:every=2:errno=11,move:count=5:partial=3");
+  ASSERT_EQ(s.install_all().status, InstallStatus::kDone);
+  s.expect_installed_and_source_released();
+  const auto c = s.counts();
+  EXPECT_EQ(c.move_partial, 5u);
+  EXPECT_EQ(c.eagain_retries, 5u);
+  EXPECT_EQ(c.pages_moved + c.pages_moved_unreported, kStormPages);
+  EXPECT_GE(c.move_ioctls, 11u);
+}
+
+TEST(InstallerStorm, EagainWindowIsRetriedThrough) {
+  InstallSetup s(kStormPages, 44);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:from=10,count=500:errno=11");
+  InstallPageByPage(s);
+  s.expect_installed_and_source_released();
+  const auto c = s.counts();
+  EXPECT_EQ(c.eagain_retries, 500u) << "page 10 is retried through the whole window";
+  EXPECT_EQ(c.pages_moved, kStormPages);
+}
+
+TEST(InstallerStorm, RacedInstallOnEverySecondMove) {
+  InstallSetup s(kStormPages, 45);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:every=2:raced");
+  InstallPageByPage(s);
+  s.expect_installed_and_source_released();
+  const auto c = s.counts();
+  EXPECT_EQ(c.pages_already_present, kStormPages / 2);
+  EXPECT_EQ(c.move_eexist, kStormPages / 2);
+  EXPECT_EQ(c.pages_moved, kStormPages / 2);
+}
+
+TEST(InstallerStorm, UnreportedMovesOnEveryThirdRun) {
+  InstallSetup s(kStormPages, 46);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:every=3:unreported=4/1");
+  uffd::PageInstaller& storm = s.installer();
+  for (size_t i = 0; i < kStormPages; i += 8) {  // runs of 8 pages
+    const auto r = storm.install(s.dst.addr() + i * kPageSize, s.src.addr() + i * kPageSize, 8);
+    ASSERT_EQ(r.status, InstallStatus::kDone);
+  }
+  s.expect_installed_and_source_released();
+  const auto c = s.counts();
+  EXPECT_GT(c.pages_moved_unreported, 0u);
+  EXPECT_EQ(c.pages_moved + c.pages_moved_unreported, kStormPages);
+  EXPECT_EQ(c.pages_copied_on_ebusy + c.pages_already_present, 0u);
+}
+
+// A seeded probabilistic storm of everything at once, page by page and in runs, from several
+// threads on disjoint ranges: every fire is accounted for and the content is intact.
+TEST(InstallerStorm, MixedProbabilisticStormFromManyThreads) {
+  constexpr int kThreads = 4;
+  constexpr size_t kPerThread = 64;
+  InstallSetup s(kThreads * kPerThread, 47);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:p=0.25,seed=11:errno=16,move:p=0.3,seed=12:errno=11,"
+           "copy:p=0.3,seed=13:errno=11,move:p=0.2,seed=14:raced");
+  uffd::PageInstaller& inst = s.installer();
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      size_t i = t * kPerThread;
+      const size_t end = i + kPerThread;
+      while (i < end) {
+        const size_t n = std::min<size_t>(end - i, (i % 3 == 0) ? 5 : 1);
+        if (inst.install(s.dst.addr() + i * kPageSize, s.src.addr() + i * kPageSize, n).status !=
+            InstallStatus::kDone) {
+          failures.fetch_add(1);
+        }
+        i += n;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  s.expect_installed_and_source_released();
+  const auto c = s.counts();
+  EXPECT_EQ(c.move_ebusy, s.injector.fired_rule(0));
+  EXPECT_EQ(c.pages_copied_on_ebusy, s.injector.fired_rule(0));
+  EXPECT_EQ(c.eagain_retries, s.injector.fired_rule(1) + s.injector.fired_rule(2));
+  EXPECT_EQ(c.pages_already_present, s.injector.fired_rule(3));
+  EXPECT_EQ(c.pages_moved + c.pages_moved_unreported + c.pages_copied_on_ebusy +
+                c.pages_already_present,
+            kThreads * kPerThread);
+  EXPECT_GT(s.injector.fired_rule(0), 0u);
+  EXPECT_GT(s.injector.fired_rule(1), 0u);
+  EXPECT_GT(s.injector.fired_rule(2), 0u);
+  EXPECT_GT(s.injector.fired_rule(3), 0u);
+}
+
+TEST(InstallerStorm, CopyOnlyModeStorms) {
+  InstallSetup s(kStormPages, 48);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.config.mode = InstallMode::kCopyOnly;
+  s.inject("copy:every=3:errno=11,copy:every=4:raced,copy:every=5,count=4:partial=2");
+  for (size_t i = 0; i < kStormPages; i += 4) {
+    ASSERT_EQ(s.installer()
+                  .install(s.dst.addr() + i * kPageSize, s.src.addr() + i * kPageSize, 4)
+                  .status,
+              InstallStatus::kDone);
+  }
+  s.expect_installed_and_source_released();
+  const auto c = s.counts();
+  EXPECT_EQ(c.eagain_retries, s.injector.fired_rule(0));
+  EXPECT_EQ(c.pages_already_present, s.injector.fired_rule(1));
+  EXPECT_EQ(c.move_partial, s.injector.fired_rule(2));
+  EXPECT_GT(c.eagain_retries, 0u);
+  EXPECT_GT(c.pages_already_present, 0u);
+  EXPECT_GT(c.move_partial, 0u);
+  EXPECT_EQ(c.pages_copied + c.pages_already_present, kStormPages);
 }
 
 }  // namespace
