@@ -1,20 +1,20 @@
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * binary-trees (the Benchmarks Game program), written from its description:
- * with n = max(6, --depth) (default 21), min depth 4:
+ * binary-trees (the Benchmarks Game program), written from its description
+ * (CONTRACT.md section 4.2). With n = --depth (default 18), min depth 4:
  *
- *  1. build a "stretch" tree of depth n+1, check it, drop it;
- *  2. build a long-lived tree of depth n;
+ *  1. build a "stretch" tree of depth n+1 bottom-up, check it, drop it;
+ *  2. build a long-lived tree of depth n (and check it);
  *  3. for d = 4, 6, ..., n: build 2^(n - d + 4) trees of depth d bottom-up,
  *     check each (count its nodes) and drop it;
- *  4. check the long-lived tree.
+ *  4. check the long-lived tree again.
  *
- * Steps 1-2 are setup (before Suite's System.gc()), step 3 is timed.
- * Op = one tree built and checked. With --threads T > 1, the trees of step 3
- * are split into chunks handed out to T threads (any depth on any thread).
- * Checksum = sum of all checks (stretch + every tree + long-lived), which
- * depends only on --depth: sum_d 2^(n-d+4) * (2^(d+1) - 1) + 2^(n+2) - 1 + 2^(n+1) - 1.
+ * All of 1-3 is the measured phase. Op = one tree built and checked (stretch,
+ * long-lived and every tree of step 3). With --threads T > 1 the trees of step
+ * 3 are split into chunks of 64 handed out to T threads (the C programs run
+ * single-threaded). Checksum = sum of all checks of steps 1-3; it depends only
+ * on --depth: treeSize(n+1) + treeSize(n) + sum_d 2^(n-d+4) * treeSize(d).
  */
 final class BinaryTrees extends Workload {
     static final int MIN_DEPTH = 4;
@@ -29,12 +29,11 @@ final class BinaryTrees extends Workload {
     final int maxDepth;
     final int nthreads;
     Node longLived;
-    long stretchCheck;
 
     BinaryTrees(Config cfg) {
         super(cfg);
-        maxDepth = Math.max(MIN_DEPTH + 2, cfg.depth >= 0 ? cfg.depth : 21);
-        nthreads = Math.max(1, cfg.threads);
+        maxDepth = cfg.depth;
+        nthreads = cfg.threads;
     }
 
     static Node bottomUp(int depth) {
@@ -50,88 +49,92 @@ final class BinaryTrees extends Workload {
         return c;
     }
 
+    static long treeSize(int d) { return (1L << (d + 1)) - 1; }
+
     long iterations(int d) { return 1L << (maxDepth - d + MIN_DEPTH); }
 
     @Override
-    void setup() {
-        stretchCheck = check(bottomUp(maxDepth + 1));
-        longLived = bottomUp(maxDepth);
-    }
-
-    @Override
     void run() throws Exception {
-        // Task list: (depth, first, count) chunks, in the program's depth order.
-        int ndepths = (maxDepth - MIN_DEPTH) / 2 + 1;
+        long t = System.nanoTime();
+        long c = check(bottomUp(maxDepth + 1));
+        opHist.record(System.nanoTime() - t);
+        if (c != treeSize(maxDepth + 1)) checkFailures++;
+        long sum = c;
+
+        t = System.nanoTime();
+        longLived = bottomUp(maxDepth);
+        c = check(longLived);
+        opHist.record(System.nanoTime() - t);
+        if (c != treeSize(maxDepth)) checkFailures++;
+        sum += c;
+        ops = 2;
+
+        // Tasks: (depth, count) chunks, in the program's depth order.
         int ntasks = 0;
-        for (int i = 0; i < ndepths; i++) ntasks += (int) ((iterations(MIN_DEPTH + 2 * i) + CHUNK - 1) / CHUNK);
+        for (int d = MIN_DEPTH; d <= maxDepth; d += 2) ntasks += (int) ((iterations(d) + CHUNK - 1) / CHUNK);
         int[] td = new int[ntasks];
         int[] tc = new int[ntasks];
-        int t = 0;
-        for (int i = 0; i < ndepths; i++) {
-            int d = MIN_DEPTH + 2 * i;
+        int k = 0;
+        for (int d = MIN_DEPTH; d <= maxDepth; d += 2) {
             for (long left = iterations(d); left > 0; left -= CHUNK) {
-                td[t] = d;
-                tc[t++] = (int) Math.min(CHUNK, left);
+                td[k] = d;
+                tc[k++] = (int) Math.min(CHUNK, left);
             }
         }
         AtomicInteger next = new AtomicInteger();
         Hist[] hists = new Hist[nthreads];
-        long[] checks = new long[nthreads];
-        long[] opsBy = new long[nthreads];
-        Thread[] th = new Thread[nthreads];
-        Throwable[] err = new Throwable[1];
-        for (int k = 0; k < nthreads; k++) {
-            final int me = k;
-            hists[k] = new Hist();
-            th[k] = new Thread(() -> {
-                Hist h = hists[me];
-                long sum = 0, n = 0;
+        long[] sums = new long[nthreads], opsBy = new long[nthreads], bad = new long[nthreads];
+        Runnable[] work = new Runnable[nthreads];
+        for (int w = 0; w < nthreads; w++) {
+            final int me = w;
+            final Hist h = hists[w] = me == 0 ? opHist : new Hist();
+            work[w] = () -> {
+                long s = 0, n = 0, b = 0;
                 int i;
                 while ((i = next.getAndIncrement()) < td.length) {
                     int d = td[i];
-                    for (int c = tc[i]; c > 0; c--) {
+                    long want = treeSize(d);
+                    for (int r = tc[i]; r > 0; r--) {
                         long t0 = System.nanoTime();
-                        sum += check(bottomUp(d));
+                        long x = check(bottomUp(d));
                         h.record(System.nanoTime() - t0);
+                        if (x != want) b++;
+                        s += x;
                         n++;
                     }
                 }
-                checks[me] = sum;
+                sums[me] = s;
                 opsBy[me] = n;
-            }, "binary-trees-" + k);
-            th[k].setUncaughtExceptionHandler((x, e) -> err[0] = e);
-            th[k].start();
+                bad[me] = b;
+            };
         }
-        for (Thread x : th) x.join();
-        if (err[0] != null) throw new RuntimeException(err[0]);
-        long sum = 0;
-        for (int k = 0; k < nthreads; k++) {
-            opHist.merge(hists[k]);
-            sum += checks[k];
-            ops += opsBy[k];
+        Suite.runThreads("binary-trees", work);
+        for (int w = 0; w < nthreads; w++) {
+            if (w != 0) opHist.merge(hists[w]);
+            sum += sums[w];
+            ops += opsBy[w];
+            checkFailures += bad[w];
         }
         checksum = sum;
     }
 
     @Override
     void finish() {
-        long ll = check(longLived);
-        if (ll != (1L << (maxDepth + 1)) - 1) throw new IllegalStateException("long-lived tree damaged: " + ll);
-        checksum += stretchCheck + ll;
+        if (check(longLived) != treeSize(maxDepth)) checkFailures++;
     }
 
     long expectedChecksum() {
-        long c = (1L << (maxDepth + 2)) - 1 + (1L << (maxDepth + 1)) - 1;
-        for (int d = MIN_DEPTH; d <= maxDepth; d += 2) c += iterations(d) * ((1L << (d + 1)) - 1);
+        long c = treeSize(maxDepth + 1) + treeSize(maxDepth);
+        for (int d = MIN_DEPTH; d <= maxDepth; d += 2) c += iterations(d) * treeSize(d);
         return c;
     }
 
-    @Override
-    int threadsUsed() { return nthreads; }
+    long expectedOps() {
+        long o = 2;
+        for (int d = MIN_DEPTH; d <= maxDepth; d += 2) o += iterations(d);
+        return o;
+    }
 
     @Override
-    double liveMibNominal() {
-        // node: 16-byte header + 2 refs = 32 bytes
-        return ((1L << (maxDepth + 1)) - 1) * 32.0 / (1 << 20);
-    }
+    double liveMib() { return treeSize(maxDepth) * 24.0 / 1048576.0; }
 }

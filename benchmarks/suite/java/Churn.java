@@ -1,409 +1,207 @@
-import java.util.Arrays;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.atomic.AtomicReferenceArray;
-import java.util.concurrent.locks.LockSupport;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * churn / churn-mt: a large live heap of which a fraction is replaced continuously.
+ * churn / churn-mt (CONTRACT.md section 4.3), the same units, drawn from the
+ * same SplitMix64 stream, as the C programs (benchmarks/suite/common.h
+ * draw_unit, native.h build_unit), so a seed gives the same live set on every
+ * collector and in both languages.
  *
- * The live set is a table of units. A unit is a small closed subgraph with a
- * nominal size drawn uniformly from 1-4 KiB: a root node plus further objects,
- * each a small node (7 in 8; 2-4 reference fields, a byte[] payload of 16-256
- * bytes) or an array of references (1 in 8; length log-uniform in 8..1023).
- * Each new object is stored into a randomly chosen free reference slot of the
- * unit built so far (a spanning tree); once the unit is big enough, every
- * remaining free slot gets, with probability 1/2, a reference to a random node
- * of the unit (extra edges and cycles), else stays null.
+ * A unit is an Object[9] (the C model's RefArray(9)): elements 0-7 are the heads
+ * of 8 chains of 1-8 CNodes {next, other, value}; element 8 is a byte[] blob of
+ * 64-2048 bytes (no references) whose first 8 bytes (little-endian) hold the
+ * sum of the unit's node values. A node's `other` points back to the unit
+ * (even position in its chain) or to the blob (odd). Draw order per unit:
+ * blob_len = 64 + 64 * (r % 32); then the 8 chain lengths 1 + r % 8; then one
+ * value r % 1000000 per node, chain by chain (all r unsigned 64-bit).
  *
- * Nominal sizes count as a C program with 8-byte pointers would lay it out:
- * node = 16 + 8 * refs + payload bytes, array = 16 + 8 * length; the table is
- * filled until the units' nominal total reaches --live-mib. The JVM's real
- * footprint differs (compressed oops, object headers, separate payload
- * arrays), hence live_mib_measured in the result.
+ * The live set is a table of ceil(live_mib * 2^20 / 2312) units (2312 = the
+ * nominal unit size), built in order from Rng(seed) before the measured phase.
+ * The hot set is the first max(threads, units * replace_fraction) units.
+ * Op = replace one unit: thread t (Rng(seed + 1000003 * (t + 1))) picks a hot
+ * index i with i % threads == t uniformly, checks the old unit (the chain sum
+ * equals the blob's sum; else check_failures++), builds a fresh unit from its
+ * own stream and stores it in table[i]. The threads share one op budget
+ * (--ops) and stop at --seconds (checked every 64 ops). churn has one thread;
+ * churn-mt has T >= 2 that share the table (units built by one thread sit in
+ * the same table array the others write).
  *
- * Op = replace one randomly chosen unit of the thread's table: walk the old
- * unit and verify its checksum (reads every object: exercises load barriers and
- * catches a GC that broke the graph), build a fresh unit, store it in the slot.
- * With --replace-fraction F > 0 each thread paces its ops to replace F of its
- * units per second; otherwise it runs flat out. The run ends after --seconds
- * (default 10) or, with --ops N, after N ops in total, whichever comes first.
- *
- * churn-mt: --threads T mutators (default 2), each with its own table holding
- * 15/16 / T of the live set, plus a shared AtomicReferenceArray holding the
- * other 1/16. In 1 of 8 ops the fresh unit is swapped into a random shared slot
- * and the unit taken out of it goes into the thread's table instead, so units
- * built by one thread end up referenced from (and later verified and dropped
- * by) another.
- *
- * Checksum = sum of the checks of every unit verified by an op + of every unit
- * live at the end (all verified). For churn with --ops N (and no --seconds) it
- * depends only on --seed, --live-mib and N; with a time bound or with
- * churn-mt it varies run to run.
+ * Checksum = sum of the value sums of every unit checked by an op + of every
+ * unit in the table at the end. With --ops and churn it depends only on the
+ * seed, live_mib, replace_fraction and ops.
  */
 final class Churn extends Workload {
-    static final int UNIT_MIN = 1024, UNIT_MAX = 4096;
-    static final int SHARED_DIV = 16;
-    static final int EXCHANGE_ONE_IN = 8;
+    static final long NOMINAL_UNIT_BYTES = 2312;
+    static final int CHAINS = 8, MAX_CHAIN = 8;
+    static final VarHandle LE_LONG = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
 
-    static final class Node {
-        Object r0, r1, r2, r3;
-        byte[] payload;
-        long mark;
-        int nrefs;
+    static final class CNode {
+        CNode next;
+        Object other; // the unit (even position) or its blob (odd)
+        long value;
+    }
 
-        Object get(int i) {
-            switch (i) {
-                case 0: return r0;
-                case 1: return r1;
-                case 2: return r2;
-                default: return r3;
+    static long units(double liveMib) {
+        double bytes = liveMib * 1048576.0;
+        return (long) ((bytes + NOMINAL_UNIT_BYTES - 1) / NOMINAL_UNIT_BYTES);
+    }
+
+    static long hot(long units, double fraction, int threads) {
+        long h = (long) (units * fraction);
+        if (h < threads) h = threads;
+        if (h > units) h = units;
+        return h;
+    }
+
+    static long pick(Rng r, long hot, int threads, int t) {
+        long per = (hot - t + threads - 1) / threads;
+        return t + (long) threads * Long.remainderUnsigned(r.next(), per);
+    }
+
+    static long threadSeed(long seed, int t) { return seed + 1000003L * (t + 1); }
+
+    /** Build scratch, one per thread. */
+    static final class Builder {
+        final int[] chainLen = new int[CHAINS];
+        final long[] values = new long[CHAINS * MAX_CHAIN];
+
+        Object[] build(Rng r) {
+            int blobLen = (int) (64 + 64 * Long.remainderUnsigned(r.next(), 32));
+            int nodes = 0;
+            for (int c = 0; c < CHAINS; c++) {
+                chainLen[c] = 1 + (int) Long.remainderUnsigned(r.next(), MAX_CHAIN);
+                nodes += chainLen[c];
             }
-        }
-
-        void set(int i, Object o) {
-            switch (i) {
-                case 0: r0 = o; break;
-                case 1: r1 = o; break;
-                case 2: r2 = o; break;
-                default: r3 = o; break;
+            long sum = 0;
+            for (int i = 0; i < nodes; i++) {
+                values[i] = Long.remainderUnsigned(r.next(), 1000000);
+                sum += values[i];
             }
+            Object[] u = new Object[CHAINS + 1];
+            byte[] blob = new byte[blobLen];
+            LE_LONG.set(blob, 0, sum);
+            u[CHAINS] = blob;
+            int v = 0;
+            for (int c = 0; c < CHAINS; c++) {
+                int first = v;
+                v += chainLen[c];
+                CNode head = null;
+                for (int k = chainLen[c] - 1; k >= 0; k--) { // from the tail
+                    CNode n = new CNode();
+                    n.next = head;
+                    n.other = (k & 1) == 0 ? u : blob;
+                    n.value = values[first + k];
+                    head = n;
+                }
+                u[c] = head;
+            }
+            return u;
         }
     }
 
-    static final class Unit {
-        final Node root;
-        final long check;
-        final int bytes;
-
-        Unit(Node root, long check, int bytes) {
-            this.root = root;
-            this.check = check;
-            this.bytes = bytes;
+    /** The unit's value sum if it checks out, else -1. */
+    static long check(Object[] u) {
+        if (u == null || u.length != CHAINS + 1 || !(u[CHAINS] instanceof byte[])) return -1;
+        byte[] blob = (byte[]) u[CHAINS];
+        long sum = 0;
+        for (int c = 0; c < CHAINS; c++) {
+            int k = 0;
+            for (CNode n = (CNode) u[c]; n != null; n = n.next, k++) {
+                if (n.other != ((k & 1) == 0 ? (Object) u : blob)) return -1;
+                sum += n.value;
+            }
         }
+        return sum == (long) LE_LONG.get(blob, 0) ? sum : -1;
     }
 
-    static long nodeValue(long payloadSum, int nrefs) { return payloadSum * 31 + nrefs; }
-
-    static long arrayValue(int len) { return len * 1000003L; }
-
-    /** One mutator: its RNG, table, scratch space and results. */
-    static final class Mutator {
-        final Rng rng;
-        Unit[] units = new Unit[16];
-        int nunits;
-        long liveBytes;
-        final Hist hist = new Hist();
-        long ops, sum;
-        long epoch;
-        // build scratch
-        Node[] nodes = new Node[64];
-        int nn;
-        Object[] slotObj = new Object[1024];
-        int[] slotIdx = new int[1024];
-        int ns;
-        // walk scratch
-        Object[] stack = new Object[1024];
-
-        Mutator(long seed, int id) {
-            rng = new Rng(seed);
-            epoch = (long) (id + 1) << 40;
-        }
-
-        void addUnit(Unit u) {
-            if (nunits == units.length) units = Arrays.copyOf(units, nunits * 2);
-            units[nunits++] = u;
-            liveBytes += u.bytes;
-        }
-
-        private void addSlot(Object o, int idx) {
-            if (ns == slotObj.length) {
-                slotObj = Arrays.copyOf(slotObj, ns * 2);
-                slotIdx = Arrays.copyOf(slotIdx, ns * 2);
-            }
-            slotObj[ns] = o;
-            slotIdx[ns++] = idx;
-        }
-
-        private static void store(Object owner, int idx, Object v) {
-            if (owner instanceof Node) ((Node) owner).set(idx, v);
-            else ((Object[]) owner)[idx] = v;
-        }
-
-        Unit build() {
-            final Rng r = rng;
-            int budget = r.range(UNIT_MIN, UNIT_MAX);
-            nn = 0;
-            ns = 0;
-            Node root = newNode();
-            addSlots(root);
-            int bytes = lastBytes;
-            long check = lastValue, edges = 0;
-            while (bytes < budget) {
-                Object o;
-                if (r.below(8) == 0) {
-                    int e = r.below(7);
-                    int len = (8 << e) + r.below(8 << e);
-                    Object[] a = new Object[len];
-                    bytes += 16 + 8 * len;
-                    check += arrayValue(len);
-                    attach(a);
-                    for (int i = 0; i < len; i++) addSlot(a, i);
-                } else {
-                    Node n = newNode();
-                    bytes += lastBytes;
-                    check += lastValue;
-                    attach(n);
-                    addSlots(n);
-                }
-                edges++;
-            }
-            // Remaining free slots: half get an extra edge to a random node of the unit.
-            Node[] nd = nodes;
-            for (int k = 0; k < ns; k++) {
-                if (r.below(2) == 0) {
-                    store(slotObj[k], slotIdx[k], nd[r.below(nn)]);
-                    edges++;
-                }
-                slotObj[k] = null;
-            }
-            for (int k = 0; k < nn; k++) nd[k] = null;
-            ns = 0;
-            nn = 0;
-            return new Unit(root, check + edges, bytes);
-        }
-
-        private int lastBytes;
-        private long lastValue;
-
-        private void addSlots(Node n) {
-            for (int i = 0, k = n.nrefs; i < k; i++) addSlot(n, i);
-        }
-
-        /** A node with its payload; registers it (not its slots); sets lastBytes/lastValue. */
-        private Node newNode() {
-            final Rng r = rng;
-            Node n = new Node();
-            int nrefs = r.range(2, 4);
-            int plen = r.range(16, 256);
-            long x = r.next();
-            byte b = (byte) x, step = (byte) ((x >>> 8) | 1);
-            byte[] p = new byte[plen];
-            long psum = 0;
-            for (int i = 0; i < plen; i++) {
-                p[i] = b;
-                psum += b & 0xff;
-                b += step;
-            }
-            n.payload = p;
-            n.nrefs = nrefs;
-            lastBytes = 16 + 8 * nrefs + plen;
-            lastValue = nodeValue(psum, nrefs);
-            if (nn == nodes.length) nodes = Arrays.copyOf(nodes, nn * 2);
-            nodes[nn++] = n;
-            return n;
-        }
-
-        /** Store o into a random free slot (taking the slot), before o's own slots exist. */
-        private void attach(Object o) {
-            int k = rng.below(ns);
-            store(slotObj[k], slotIdx[k], o);
-            ns--;
-            slotObj[k] = slotObj[ns];
-            slotIdx[k] = slotIdx[ns];
-            slotObj[ns] = null;
-        }
-
-        /** Recompute a unit's check by walking it (nodes may be reached twice, arrays once). */
-        long walk(Unit u) {
-            long ep = ++epoch;
-            long check = 0, edges = 0;
-            Object[] st = stack;
-            int sp = 0;
-            st[sp++] = u.root;
-            while (sp > 0) {
-                Object o = st[--sp];
-                st[sp] = null;
-                if (o instanceof Node) {
-                    Node n = (Node) o;
-                    if (n.mark == ep) continue;
-                    n.mark = ep;
-                    byte[] p = n.payload;
-                    long psum = 0;
-                    for (byte b : p) psum += b & 0xff;
-                    int nr = n.nrefs;
-                    check += nodeValue(psum, nr);
-                    if (sp + nr > st.length) st = stack = Arrays.copyOf(st, st.length * 2);
-                    for (int i = 0; i < nr; i++) {
-                        Object c = n.get(i);
-                        if (c != null) {
-                            edges++;
-                            st[sp++] = c;
-                        }
-                    }
-                } else {
-                    Object[] a = (Object[]) o;
-                    check += arrayValue(a.length);
-                    if (sp + a.length > st.length) st = stack = Arrays.copyOf(st, Math.max(st.length * 2, sp + a.length));
-                    for (Object c : a) {
-                        if (c != null) {
-                            edges++;
-                            st[sp++] = c;
-                        }
-                    }
-                }
-            }
-            return check + edges;
-        }
-
-        long verify(Unit u) {
-            long c = walk(u);
-            if (c != u.check)
-                throw new IllegalStateException("unit damaged: check " + c + " != " + u.check);
-            return c;
-        }
-    }
-
-    final boolean multi;
     final int nthreads;
-    Mutator[] muts;
-    AtomicReferenceArray<Unit> shared;
-    long sharedBytes;
-    long totalUnits;
-    double builtMib;
+    final long nunits, nhot;
+    Object[][] table;
 
-    Churn(Config cfg, boolean multi) {
+    Churn(Config cfg) {
         super(cfg);
-        this.multi = multi;
-        int t = cfg.threads > 0 ? cfg.threads : (multi ? 2 : 1);
-        if (!multi && t > 1) {
-            System.err.println("churn: single mutator (use churn-mt for --threads " + t + ")");
-            t = 1;
-        }
-        nthreads = t;
+        nthreads = cfg.threads;
+        nunits = units(cfg.liveMib);
+        nhot = hot(nunits, cfg.replaceFraction, nthreads);
+        if (nunits > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("--live-mib too large");
     }
 
     @Override
-    void setup() throws Exception {
-        long total = (long) (cfg.liveMib * (1 << 20));
-        long sharedTarget = multi ? total / SHARED_DIV : 0;
-        long perThread = (total - sharedTarget) / nthreads;
-        muts = new Mutator[nthreads];
-        Thread[] th = new Thread[nthreads];
-        Throwable[] err = new Throwable[1];
-        for (int k = 0; k < nthreads; k++) {
-            Mutator m = muts[k] = new Mutator(Rng.stream(cfg.seed, k), k);
-            th[k] = new Thread(() -> {
-                do m.addUnit(m.build());
-                while (m.liveBytes < perThread);
-            }, "churn-build-" + k);
-            th[k].setUncaughtExceptionHandler((x, e) -> err[0] = e);
-            th[k].start();
-        }
-        if (multi) {
-            Mutator sm = new Mutator(Rng.stream(cfg.seed, nthreads), nthreads);
-            do sm.addUnit(sm.build());
-            while (sm.liveBytes < sharedTarget);
-            shared = new AtomicReferenceArray<>(Arrays.copyOf(sm.units, sm.nunits));
-            sharedBytes = sm.liveBytes;
-            totalUnits += sm.nunits;
-        }
-        for (Thread x : th) x.join();
-        if (err[0] != null) throw new RuntimeException(err[0]);
-        long bytes = sharedBytes;
-        for (Mutator m : muts) {
-            m.units = Arrays.copyOf(m.units, m.nunits);
-            bytes += m.liveBytes;
-            totalUnits += m.nunits;
-        }
-        builtMib = bytes / (double) (1 << 20);
-        if (cfg.verbose)
-            System.err.printf("churn: %d units, %.1f MiB nominal, %d threads%n", totalUnits, builtMib, nthreads);
+    boolean liveBeforeRun() { return true; }
+
+    @Override
+    void setup() {
+        long b0 = System.nanoTime();
+        table = new Object[(int) nunits][];
+        Rng r = new Rng(cfg.seed);
+        Builder b = new Builder();
+        for (int i = 0; i < nunits; i++) table[i] = b.build(r);
+        buildS = (System.nanoTime() - b0) / 1e9;
+        if (cfg.verbose) System.err.printf("churn: %d units (%d hot), built in %.2f s%n", nunits, nhot, buildS);
     }
 
     @Override
     void run() throws Exception {
-        boolean hasOps = cfg.maxOps >= 0;
-        double secs = cfg.seconds >= 0 ? cfg.seconds : (hasOps ? -1 : 10);
-        CountDownLatch go = new CountDownLatch(1);
-        Thread[] th = new Thread[nthreads];
-        Throwable[] err = new Throwable[1];
-        for (int k = 0; k < nthreads; k++) {
-            final Mutator m = muts[k];
-            final long limit = hasOps ? cfg.maxOps / nthreads + (k < cfg.maxOps % nthreads ? 1 : 0) : Long.MAX_VALUE;
-            th[k] = new Thread(() -> {
-                try {
-                    go.await();
-                } catch (InterruptedException e) {
-                    return;
-                }
-                mutate(m, limit, secs);
-            }, "churn-" + k);
-            th[k].setUncaughtExceptionHandler((x, e) -> err[0] = e);
-            th[k].start();
-        }
-        go.countDown();
-        for (Thread x : th) x.join();
-        if (err[0] != null) throw new RuntimeException(err[0]);
-        for (Mutator m : muts) {
-            opHist.merge(m.hist);
-            ops += m.ops;
-            checksum += m.sum;
-        }
-    }
-
-    private void mutate(Mutator m, long limit, double secs) {
-        final Rng r = m.rng;
-        final Unit[] units = m.units;
-        final int n = units.length;
-        final AtomicReferenceArray<Unit> sh = shared;
         final long start = System.nanoTime();
-        final long deadline = secs >= 0 ? start + (long) (secs * 1e9) : Long.MAX_VALUE;
-        final boolean paced = cfg.replaceFraction > 0;
-        final long interval = paced ? Math.max(1, (long) (1e9 / (cfg.replaceFraction * n))) : 0;
-        long next = start;
-        long ops = 0, sum = 0;
-        if (limit == 0 || start >= deadline) return;
-        while (true) {
-            if (paced) {
-                next += interval;
-                long now;
-                while ((now = System.nanoTime()) < next) {
-                    if (now >= deadline) break;
-                    LockSupport.parkNanos(Math.min(next, deadline) - now);
+        final long deadline = cfg.seconds > 0 ? start + (long) (cfg.seconds * 1e9) : Long.MAX_VALUE;
+        final long budget = cfg.ops;
+        final AtomicLong claimed = new AtomicLong();
+        final AtomicBoolean stop = new AtomicBoolean();
+        final Hist[] hists = new Hist[nthreads];
+        final long[] opsBy = new long[nthreads], sums = new long[nthreads], bad = new long[nthreads];
+        final Object[][] tab = table;
+        Runnable[] work = new Runnable[nthreads];
+        for (int w = 0; w < nthreads; w++) {
+            final int t = w;
+            final Hist h = hists[w] = t == 0 ? opHist : new Hist();
+            work[w] = () -> {
+                Rng r = new Rng(threadSeed(cfg.seed, t));
+                Builder b = new Builder();
+                long n = 0, s = 0, f = 0;
+                while (true) { // Budget.claim()
+                    if (stop.get()) break;
+                    if (budget != 0 && claimed.getAndIncrement() >= budget) {
+                        stop.set(true);
+                        break;
+                    }
+                    long t0 = System.nanoTime();
+                    int i = (int) pick(r, nhot, nthreads, t);
+                    long c = check(tab[i]);
+                    if (c < 0) f++;
+                    else s += c;
+                    tab[i] = b.build(r);
+                    long t1 = System.nanoTime();
+                    h.record(t1 - t0);
+                    n++;
+                    if ((n & 63) == 0 && t1 >= deadline) stop.set(true);
                 }
-                if (now >= deadline) break;
-                if (now - next > Probe.RESYNC_NS) next = now;
-            }
-            int i = r.below(n);
-            long t0 = System.nanoTime();
-            Unit old = units[i];
-            sum += m.verify(old);
-            Unit u = m.build();
-            if (sh != null && r.below(EXCHANGE_ONE_IN) == 0) u = sh.getAndSet(r.below(sh.length()), u);
-            units[i] = u;
-            long t1 = System.nanoTime();
-            m.hist.record(t1 - t0);
-            ops++;
-            if (ops >= limit || t1 >= deadline) break;
+                opsBy[t] = n;
+                sums[t] = s;
+                bad[t] = f;
+            };
         }
-        m.ops = ops;
-        m.sum = sum;
+        Suite.runThreads("churn", work);
+        for (int w = 0; w < nthreads; w++) {
+            if (w != 0) opHist.merge(hists[w]);
+            ops += opsBy[w];
+            checksum += sums[w];
+            checkFailures += bad[w];
+        }
+        completed = budget == 0 || ops >= budget;
     }
 
     @Override
     void finish() {
-        Mutator v = new Mutator(0, nthreads + 1);
-        long s = 0;
-        for (Mutator m : muts)
-            for (Unit u : m.units) s += v.verify(u);
-        if (shared != null)
-            for (int i = 0; i < shared.length(); i++) s += v.verify(shared.get(i));
-        checksum += s;
+        for (Object[] u : table) {
+            long c = check(u);
+            if (c < 0) checkFailures++;
+            else checksum += c;
+        }
     }
 
     @Override
-    int threadsUsed() { return nthreads; }
-
-    @Override
-    double liveMibNominal() { return builtMib; }
+    double liveMib() { return cfg.liveMib; }
 }

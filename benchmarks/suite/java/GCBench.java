@@ -1,9 +1,10 @@
 /**
- * GCBench (after the Ellis/Kovac/Boehm benchmark), written from its description:
+ * GCBench (after the Ellis/Kovac/Boehm benchmark), written from its description
+ * (CONTRACT.md section 4.1). With D = --depth (default 16):
  *
- *  1. build and drop a "stretch" tree of depth D+2 (sizes the heap);
- *  2. build a long-lived complete binary tree of depth D and a long-lived
- *     array of 500000 doubles (a[i] = 1/i) that stay reachable throughout;
+ *  1. build a "stretch" tree of depth D+2 bottom-up, check its size, drop it;
+ *  2. build a long-lived complete binary tree of depth D top-down and a
+ *     long-lived array of 500000 doubles (a[i] = 1/i); both stay reachable;
  *  3. for depth d = 4, 6, ..., D: build numIters(d) short-lived trees of depth
  *     d top-down (allocate a node, then fill its children in place), then the
  *     same number bottom-up (children first, then the parent), dropping each;
@@ -11,10 +12,10 @@
  *     so every depth allocates about the same number of nodes;
  *  4. check the long-lived tree and array are intact.
  *
- * Steps 1-2 are setup (before Suite's System.gc()); step 3 is timed.
- * Op = one short-lived tree built. Single-threaded (--threads is ignored).
- * Checksum = nodes built in step 3 + nodes of the long-lived tree (walked at the
- * end) + nodes of the stretch tree + the array's length; fully deterministic.
+ * All of 1-3 is the measured phase (as in the C programs). Op = one tree
+ * built: the stretch tree, the long-lived tree, and every short-lived tree.
+ * Single-threaded (--threads is ignored). Checksum = nodes allocated in all
+ * trees + the array's length; it depends only on --depth.
  */
 final class GCBench extends Workload {
     static final int ARRAY_SIZE = 500_000;
@@ -29,18 +30,16 @@ final class GCBench extends Workload {
         Node(Node l, Node r) { left = l; right = r; }
     }
 
-    final int maxDepth, stretchDepth, longLivedDepth, minDepth;
+    final int maxDepth, stretchDepth, longLivedDepth;
     Node longLived;
     double[] array;
-    long built; // nodes allocated in short-lived trees
-    long stretchNodes;
+    long built; // nodes allocated
 
     GCBench(Config cfg) {
         super(cfg);
-        maxDepth = cfg.depth >= 0 ? cfg.depth : 16;
+        maxDepth = cfg.depth;
         stretchDepth = maxDepth + 2;
         longLivedDepth = maxDepth;
-        minDepth = Math.min(MIN_DEPTH, maxDepth);
     }
 
     static long treeSize(int d) { return (1L << (d + 1)) - 1; }
@@ -56,6 +55,13 @@ final class GCBench extends Workload {
         built += 2;
         populate(depth, n.left);
         populate(depth, n.right);
+    }
+
+    Node topDown(int depth) {
+        Node n = new Node();
+        built++;
+        populate(depth, n);
+        return n;
     }
 
     /** Bottom-up: children first, then the parent that points at them. */
@@ -75,38 +81,34 @@ final class GCBench extends Workload {
     }
 
     @Override
-    void setup() {
-        long before = built;
+    void run() {
+        long t = System.nanoTime();
         Node stretch = makeTree(stretchDepth);
-        stretchNodes = count(stretch);
-        built = before;
+        opHist.record(System.nanoTime() - t);
+        if (count(stretch) != treeSize(stretchDepth)) checkFailures++;
         stretch = null;
 
-        longLived = new Node();
-        populate(longLivedDepth, longLived);
-        built = 0;
-        array = new double[ARRAY_SIZE];
-        for (int i = 0; i < ARRAY_SIZE / 2; i++) array[i] = 1.0 / i;
-    }
+        t = System.nanoTime();
+        longLived = topDown(longLivedDepth);
+        opHist.record(System.nanoTime() - t);
+        long n = 2;
 
-    @Override
-    void run() {
-        long n = 0;
-        for (int d = minDepth; d <= maxDepth; d += 2) {
+        array = new double[ARRAY_SIZE];
+        for (int i = 0; i < ARRAY_SIZE; i++) array[i] = 1.0 / i;
+
+        for (int d = MIN_DEPTH; d <= maxDepth; d += 2) {
             long iters = numIters(d);
             for (long k = 0; k < iters; k++) {
                 long t0 = System.nanoTime();
-                Node t = new Node();
-                built++;
-                populate(d, t);
-                t = null;
+                Node tree = topDown(d);
                 opHist.record(System.nanoTime() - t0);
+                tree = null;
             }
             for (long k = 0; k < iters; k++) {
                 long t0 = System.nanoTime();
-                Node t = makeTree(d);
-                t = null;
+                Node tree = makeTree(d);
                 opHist.record(System.nanoTime() - t0);
+                tree = null;
             }
             n += 2 * iters;
             if (cfg.verbose) System.err.printf("gcbench: depth %d: %d trees each way%n", d, iters);
@@ -116,22 +118,23 @@ final class GCBench extends Workload {
 
     @Override
     void finish() {
-        long ll = count(longLived);
-        if (ll != treeSize(longLivedDepth)) throw new IllegalStateException("long-lived tree damaged: " + ll);
-        if (array[1000] != 1.0 / 1000) throw new IllegalStateException("long-lived array damaged");
-        checksum = built + ll + stretchNodes + array.length;
+        if (count(longLived) != treeSize(longLivedDepth) || array[1000] != 1.0 / 1000) checkFailures++;
+        checksum = built + array.length;
     }
 
-    /** Expected checksum (for the self-test). */
+    /** Expected checksum and ops (for the self-test). */
     long expectedChecksum() {
         long c = treeSize(longLivedDepth) + treeSize(stretchDepth) + ARRAY_SIZE;
-        for (int d = minDepth; d <= maxDepth; d += 2) c += 2 * numIters(d) * treeSize(d);
+        for (int d = MIN_DEPTH; d <= maxDepth; d += 2) c += 2 * numIters(d) * treeSize(d);
         return c;
     }
 
-    @Override
-    double liveMibNominal() {
-        // node: 16-byte header + 2 refs + 2 ints = 40 bytes; array: 16 + 8 per double
-        return (treeSize(longLivedDepth) * 40.0 + 16 + 8.0 * ARRAY_SIZE) / (1 << 20);
+    long expectedOps() {
+        long o = 2;
+        for (int d = MIN_DEPTH; d <= maxDepth; d += 2) o += 2 * numIters(d);
+        return o;
     }
+
+    @Override
+    double liveMib() { return (treeSize(longLivedDepth) * 32.0 + ARRAY_SIZE * 8.0) / 1048576.0; }
 }

@@ -58,6 +58,7 @@ final class Hist {
 
     /** Unit self-check of the bucket math; returns null if fine, else a message. */
     static String selfCheck() {
+        if (SIZE != 8 + 60 * 8) return "size";
         Hist h = new Hist();
         for (long v : new long[] {0, 1, 7, 8, 9, 15, 16, 17, 1000, 1023, 1024, -5})
             h.record(v);

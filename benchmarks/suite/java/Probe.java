@@ -1,14 +1,15 @@
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * Latency probe: a daemon thread that wants to wake every 1 ms and records how
- * late it actually woke (ns) into its own histogram. If it falls more than 1 s
- * behind it resyncs to now (so one long stall is one big sample, not a
- * thousand). Read hist only after stop() returned.
+ * Latency probe (CONTRACT.md section 2), as the C programs' suite::Probe: a
+ * daemon thread that loops { intended = now + 1 ms; sleep until intended;
+ * record max(0, now - intended) } and so measures how late a thread that wants
+ * to run gets to run (safepoints, GC pauses, CPU contention). A stall of S ms
+ * gives one sample of about S ms. LockSupport.parkNanos may return early
+ * (spuriously); it is re-armed until intended. Read hist only after shutdown().
  */
 final class Probe extends Thread {
     static final long PERIOD_NS = 1_000_000L;
-    static final long RESYNC_NS = 1_000_000_000L;
 
     final Hist hist = new Hist();
     private volatile boolean stop;
@@ -20,23 +21,24 @@ final class Probe extends Thread {
 
     @Override
     public void run() {
-        long intended = System.nanoTime();
         while (!stop) {
-            intended += PERIOD_NS;
+            long intended = System.nanoTime() + PERIOD_NS;
             long now;
             while ((now = System.nanoTime()) < intended) LockSupport.parkNanos(intended - now);
-            long late = now - intended;
-            hist.record(Math.max(0, late));
-            if (late > RESYNC_NS) intended = now;
+            hist.record(now - intended);
         }
     }
 
     void shutdown() {
         stop = true;
-        try {
-            join();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        boolean interrupted = false;
+        while (isAlive()) {
+            try {
+                join();
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
         }
+        if (interrupted) Thread.currentThread().interrupt();
     }
 }

@@ -1,8 +1,7 @@
 /**
- * One benchmark program. Suite drives it: setup() builds the long-lived data
- * (not timed), then Suite forces one System.gc() and measures the used heap,
- * starts the latency probe and the clock, calls run(), stops both, and calls
- * finish() (final verification, not timed).
+ * One benchmark program. Suite drives it (see Suite.run): setup() is not timed;
+ * run() is the measured phase (the probe records during it); finish() does the
+ * final verification, not timed.
  */
 abstract class Workload {
     final Config cfg;
@@ -10,18 +9,23 @@ abstract class Workload {
     final Hist opHist = new Hist();
     long ops;
     long checksum;
+    /** Units/trees whose check failed (corrupted data); reported, never thrown. */
+    long checkFailures;
+    /** False when an --ops bound was not reached. */
+    boolean completed = true;
+    double buildS;
 
     Workload(Config cfg) { this.cfg = cfg; }
 
-    abstract void setup() throws Exception;
+    void setup() throws Exception {}
 
     abstract void run() throws Exception;
 
     void finish() throws Exception {}
 
-    /** Nominal live size in MiB (see README: 8-byte references, 16-byte headers). */
-    abstract double liveMibNominal();
+    /** The live size the C programs report for the same run (MiB, nominal layout). */
+    abstract double liveMib();
 
-    /** Threads that actually mutate. */
-    int threadsUsed() { return 1; }
+    /** Churn builds its live set in setup(): Suite measures it before run(); else after. */
+    boolean liveBeforeRun() { return false; }
 }
