@@ -67,6 +67,8 @@ public final class Suite {
         double liveMibMeasured = -1;
         Hist probe = new Hist();
         long gcCount, gcTimeMs;
+        /** JVM uptime (s) at the start and end of the measured phase: the clock of -Xlog's "uptime". */
+        double phaseStartUptimeS = -1, phaseEndUptimeS = -1;
         String error;
 
         Result(Config cfg) { this.cfg = cfg; }
@@ -84,6 +86,7 @@ public final class Suite {
             j.raw("completed", String.valueOf(w != null && w.completed && error == null));
             j.num("heap_mib", heapMib()).num("depth", cfg.depth).num("replace_fraction", cfg.replaceFraction);
             j.raw("seed", Long.toUnsignedString(cfg.seed)).num("checksum", w == null ? 0 : w.checksum);
+            j.num("phase_start_uptime_s", phaseStartUptimeS).num("phase_end_uptime_s", phaseEndUptimeS);
             j.num("gc_count", gcCount).num("gc_time_ms", gcTimeMs).str("java_version", System.getProperty("java.version"));
             if (error != null) j.str("error", error);
             else if (w != null && w.checkFailures != 0) j.str("error", "the workload found corrupted data");
@@ -106,11 +109,13 @@ public final class Suite {
         long[] gc0 = gcTotals();
         Probe probe = new Probe();
         probe.start();
+        r.phaseStartUptimeS = uptimeS();
         long t0 = System.nanoTime();
         try {
             w.run();
         } finally {
             long t1 = System.nanoTime();
+            r.phaseEndUptimeS = uptimeS();
             probe.shutdown();
             r.wallS = (t1 - t0) / 1e9;
             r.probe = probe.hist;
@@ -121,6 +126,9 @@ public final class Suite {
         if (!w.liveBeforeRun()) r.liveMibMeasured = gcAndMeasure();
         w.finish();
     }
+
+    /** ms resolution; the same origin (JVM start) as the [N.NNNs] uptime decoration of -Xlog. */
+    static double uptimeS() { return ManagementFactory.getRuntimeMXBean().getUptime() / 1000.0; }
 
     static double gcAndMeasure() {
         System.gc();
