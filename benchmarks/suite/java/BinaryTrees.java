@@ -91,17 +91,22 @@ final class BinaryTrees extends Workload {
             work[w] = () -> {
                 long s = 0, n = 0, b = 0;
                 int i;
-                while ((i = next.getAndIncrement()) < td.length) {
-                    int d = td[i];
-                    long want = treeSize(d);
-                    for (int r = tc[i]; r > 0; r--) {
-                        long t0 = System.nanoTime();
-                        long x = check(bottomUp(d));
-                        h.record(System.nanoTime() - t0);
-                        if (x != want) b++;
-                        s += x;
-                        n++;
+                try {
+                    while ((i = next.getAndIncrement()) < td.length) {
+                        int d = td[i];
+                        long want = treeSize(d);
+                        for (int r = tc[i]; r > 0; r--) {
+                            long t0 = System.nanoTime();
+                            long x = check(bottomUp(d));
+                            h.record(System.nanoTime() - t0);
+                            if (x != want) b++;
+                            s += x;
+                            n++;
+                        }
                     }
+                } catch (Throwable e) { // e.g. OutOfMemoryError: stop the others too
+                    next.set(td.length);
+                    throw e;
                 }
                 sums[me] = s;
                 opsBy[me] = n;
@@ -134,6 +139,9 @@ final class BinaryTrees extends Workload {
         for (int d = MIN_DEPTH; d <= maxDepth; d += 2) o += iterations(d);
         return o;
     }
+
+    @Override
+    void release() { longLived = null; }
 
     @Override
     double liveMib() { return treeSize(maxDepth) * 24.0 / 1048576.0; }

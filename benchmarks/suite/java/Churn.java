@@ -161,22 +161,27 @@ final class Churn extends Workload {
                 Rng r = new Rng(threadSeed(cfg.seed, t));
                 Builder b = new Builder();
                 long n = 0, s = 0, f = 0;
-                while (true) { // Budget.claim()
-                    if (stop.get()) break;
-                    if (budget != 0 && claimed.getAndIncrement() >= budget) {
-                        stop.set(true);
-                        break;
+                try {
+                    while (true) { // Budget.claim()
+                        if (stop.get()) break;
+                        if (budget != 0 && claimed.getAndIncrement() >= budget) {
+                            stop.set(true);
+                            break;
+                        }
+                        long t0 = System.nanoTime();
+                        int i = (int) pick(r, nhot, nthreads, t);
+                        long c = check(tab[i]);
+                        if (c < 0) f++;
+                        else s += c;
+                        tab[i] = b.build(r);
+                        long t1 = System.nanoTime();
+                        h.record(t1 - t0);
+                        n++;
+                        if ((n & 63) == 0 && t1 >= deadline) stop.set(true);
                     }
-                    long t0 = System.nanoTime();
-                    int i = (int) pick(r, nhot, nthreads, t);
-                    long c = check(tab[i]);
-                    if (c < 0) f++;
-                    else s += c;
-                    tab[i] = b.build(r);
-                    long t1 = System.nanoTime();
-                    h.record(t1 - t0);
-                    n++;
-                    if ((n & 63) == 0 && t1 >= deadline) stop.set(true);
+                } catch (Throwable e) { // e.g. OutOfMemoryError: stop the others too
+                    stop.set(true);
+                    throw e;
                 }
                 opsBy[t] = n;
                 sums[t] = s;
@@ -201,6 +206,9 @@ final class Churn extends Workload {
             else checksum += c;
         }
     }
+
+    @Override
+    void release() { table = null; }
 
     @Override
     double liveMib() { return cfg.liveMib; }

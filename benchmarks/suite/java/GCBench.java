@@ -136,5 +136,11 @@ final class GCBench extends Workload {
     }
 
     @Override
+    void release() {
+        longLived = null;
+        array = null;
+    }
+
+    @Override
     double liveMib() { return (treeSize(longLivedDepth) * 32.0 + ARRAY_SIZE * 8.0) / 1048576.0; }
 }

@@ -42,6 +42,7 @@ public final class Suite {
         try {
             run(r);
         } catch (Throwable t) {
+            if (r.w != null) r.w.release();
             r.error = String.valueOf(t);
             t.printStackTrace();
         }

@@ -23,6 +23,9 @@ abstract class Workload {
 
     void finish() throws Exception {}
 
+    /** Drops the live data (after a failure such as OutOfMemoryError, so the JSON line can be written). */
+    abstract void release();
+
     /** The live size the C programs report for the same run (MiB, nominal layout). */
     abstract double liveMib();
 
