@@ -22,8 +22,18 @@
 //    the heap walk (exactly the reachable objects plus queued finalizable ones), and the
 //    finalization queue (every unreachable finalizable object exactly once, intact).
 //
+// The mode-parameterised variant (GraphStressModes: MOVE, COPY and STW with 2, 4 and 8 threads)
+// adds, besides the workers: a collector thread that runs cycles back to back
+// (uffdgc_collect in a loop), churn threads that attach, build and check a private structure
+// and detach again, many of them deliberately while a concurrent cycle is marking (detached
+// threads' barrier logs), some parked across a cycle, some detaching with a scope still open,
+// and workers that park across a cycle now and then and re-check their subgraph afterwards.
+// The helpers stop at the round barrier too, so the checker's full verification still sees a
+// quiescent heap.
+//
 // Seed: printed; UFFDGC_TEST_SEED=<n> replays it (exactly for the single-thread test).
-// Duration: UFFDGC_STRESS_SECONDS (default 12 s single-thread + 25 s multi-thread).
+// Duration: UFFDGC_STRESS_SECONDS (default 12 s single-thread + 25 s multi-thread, 7 s per
+// mode/thread-count combination).
 // UFFDGC_STRESS_DEBUG=1 prints the live graph size per thread after every verification.
 #include <algorithm>
 #include <cinttypes>
@@ -39,7 +49,7 @@
 namespace heaptest {
 namespace {
 
-constexpr int kMaxWorkers = 4;
+constexpr int kMaxWorkers = 8;
 constexpr int kHandles = 8;
 constexpr int kVmRoots = 4;
 constexpr int kVmWeak = 4;  // slot 0 always retained (strong), 1.. truly weak
@@ -128,7 +138,8 @@ struct Worker {
   uint64_t seen_cycles = 0;
   uint64_t live_estimate = 0;  // own objects reachable at the last full verification
   // counters
-  uint64_t ops = 0, allocs = 0, own_checks = 0, weak_reads_cleared = 0, resurrections = 0;
+  uint64_t ops = 0, allocs = 0, own_checks = 0, weak_reads_cleared = 0, resurrections = 0,
+           parked_across = 0;
 };
 
 struct Stress {
@@ -141,7 +152,13 @@ struct Stress {
   uffdgc_ref vm_roots[kMaxWorkers][kVmRoots] = {};
   uffdgc_ref vm_weak[kMaxWorkers][kVmWeak] = {};
   bool vm_dead[kMaxWorkers][kVmWeak] = {};
-  std::atomic<uint64_t> cycles{0};
+  std::atomic<uint64_t> cycles{0};      // PAUSE_END events
+  std::atomic<uint64_t> cycle_ends{0};  // CYCLE_END events
+  std::atomic<bool> marking{false};     // between the "mark-start" phase and CYCLE_END
+  bool park_across = false;             // workers park across a cycle now and then
+  uint32_t churn_type = 0;              // churn threads' private nodes (not in our_types)
+  std::atomic<uint64_t> churn_sessions{0}, churn_attach_marking{0}, churn_detach_marking{0},
+      churn_parked_across{0}, churn_checks{0}, collector_cycles{0};
   // Shared array.
   uffdgc_global* shared_global = nullptr;
   Model shared_model;  // holds only the shared array node (id 1)
@@ -214,7 +231,25 @@ void UpdateWeak(uffdgc_weak_ctx* ctx, void* vm) {
   }
 }
 void CountCycles(const uffdgc_event* e, void* arg) {
-  if (e->kind == UFFDGC_EVENT_PAUSE_END) static_cast<Stress*>(arg)->cycles.fetch_add(1);
+  Stress* s = static_cast<Stress*>(arg);
+  if (e->kind == UFFDGC_EVENT_PAUSE_END) s->cycles.fetch_add(1);
+  if (e->kind == UFFDGC_EVENT_PHASE && e->phase != nullptr &&
+      std::strcmp(e->phase, "mark-start") == 0) {
+    s->marking.store(true);
+  }
+  if (e->kind == UFFDGC_EVENT_CYCLE_END) {
+    s->marking.store(false);
+    s->cycle_ends.fetch_add(1);
+  }
+}
+
+// Waits (bounded) until at least one more cycle has ended.
+void AwaitCycleEnd(Stress& s, uint64_t before, int max_ms = 250) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(max_ms);
+  while (s.cycle_ends.load() == before && !s.failed.load() &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::microseconds(300));
+  }
 }
 
 struct Ref {
@@ -726,7 +761,18 @@ class Mutator {
     }
   }
 
+  // Parks across (at least) one cycle, then re-checks everything this thread owns.
+  void ParkAcrossACycle() {
+    const uint64_t before = s_.cycle_ends.load();
+    uffdgc_mutator_park(w_.m);
+    AwaitCycleEnd(s_, before);
+    uffdgc_mutator_unpark(w_.m);
+    ++w_.parked_across;
+    VerifyOwn();
+  }
+
   void Step() {
+    if (s_.park_across && R(500) == 0) ParkAcrossACycle();
     uint64_t p = R(100);
     const bool big = w_.live_estimate > 4000;
     if (p < 35) AllocAndAttach();
@@ -967,13 +1013,122 @@ double SecondsFromEnv(double def) {
   return def;
 }
 
-void RunStress(int workers_n, double seconds, int ops_per_round) {
+// ---- churn threads: attach, build and check a private chain, detach ----
+
+struct ChurnThread {
+  Stress& s;
+  std::mt19937_64 rng;
+  uint64_t base;  // id prefix (never a model id: those start at 1 << kIdShift per worker)
+  uint64_t next = 1;
+
+  uint64_t R(uint64_t n) { return n == 0 ? 0 : rng() % n; }
+
+  // Polls (a running thread must) until a concurrent cycle is marking, up to max_ms.
+  void AwaitMarking(uffdgc_mutator* m, int max_ms) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(max_ms);
+    while (!s.marking.load() && std::chrono::steady_clock::now() < until) {
+      if (m != nullptr) uffdgc_poll(m);
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
+
+  // head -> ... via slot 0; slot 1 is null or the next node; ids listed head first.
+  bool Check(uffdgc_ref r, const std::vector<uint64_t>& ids, const std::vector<bool>& dup,
+             const char* when) {
+    s.churn_checks.fetch_add(1);
+    for (size_t k = 0; k < ids.size(); ++k) {
+      if (r == 0 || Id(r) != ids[k] || TypeOf(r) != s.churn_type ||
+          Word(r, kNodeScalar) != ScalarFor(ids[k])) {
+        s.Fail(std::string("churn thread ") + when + ": node " + std::to_string(k) + " (" +
+               Hex(ids[k]) + ") wrong at " + Hex(r) + (r ? " id " + Hex(Id(r)) : ""));
+        return false;
+      }
+      const uffdgc_ref nx = *Slot(r, kNodeRefs[0]);
+      if (*Slot(r, kNodeRefs[1]) != (dup[k] ? nx : 0) || *Slot(r, kNodeRefs[2]) != 0) {
+        s.Fail(std::string("churn thread ") + when + ": node " + Hex(ids[k]) + " slots wrong");
+        return false;
+      }
+      r = nx;
+    }
+    if (r != 0) s.Fail(std::string("churn thread ") + when + ": chain too long");
+    return r == 0;
+  }
+
+  void Session(const std::function<bool()>& round_over) {
+    if (R(2) == 0) AwaitMarking(nullptr, 30);  // attach while a cycle marks, if one does soon
+    const bool marking_before = s.marking.load();
+    uffdgc_mutator* m = nullptr;
+    if (uffdgc_mutator_attach(s.heap, this, &m) != UFFDGC_OK) {
+      s.Fail("churn thread: attach failed");
+      return;
+    }
+    s.churn_sessions.fetch_add(1);
+    if (marking_before && s.marking.load()) s.churn_attach_marking.fetch_add(1);
+    uffdgc_handle_scope scope;
+    uffdgc_handle_scope_open(m, &scope);
+    uffdgc_ref* head = uffdgc_handle_new(m, 0);
+    std::vector<uint64_t> ids;
+    std::vector<bool> dup;
+    const uint64_t n = 10 + R(120);
+    for (uint64_t i = 0; i < n && !round_over(); ++i) {
+      uffdgc_ref r = 0;
+      if (uffdgc_alloc(m, s.churn_type, 0, UFFDGC_ALLOC_DEFAULT, &r) != UFFDGC_OK) {
+        s.Fail("churn thread: allocation failed");
+        break;
+      }
+      const uint64_t id = base | next++;
+      Word(r, kIdOffset) = id;
+      Word(r, kNodeScalar) = ScalarFor(id);
+      const bool d = !ids.empty() && R(4) == 0;
+      uffdgc_store_ref(m, r, Slot(r, kNodeRefs[0]), *head);
+      if (d) uffdgc_store_ref(m, r, Slot(r, kNodeRefs[1]), *head);
+      // Overwrite a non-null slot (logged by the snapshot barrier while marking), then clear.
+      uffdgc_store_ref(m, r, Slot(r, kNodeRefs[2]), *head);
+      uffdgc_store_ref(m, r, Slot(r, kNodeRefs[2]), 0);
+      *head = r;
+      ids.insert(ids.begin(), id);
+      dup.insert(dup.begin(), d);
+      uffdgc_poll(m);
+    }
+    Check(*head, ids, dup, "after building");
+    if (R(3) == 0) {  // parked across a cycle
+      const uint64_t before = s.cycle_ends.load();
+      uffdgc_mutator_park(m);
+      AwaitCycleEnd(s, before);
+      uffdgc_mutator_unpark(m);
+      s.churn_parked_across.fetch_add(1);
+      Check(*head, ids, dup, "after parking across a cycle");
+    }
+    if (R(2) == 0) AwaitMarking(m, 30);  // detach while a cycle marks, if one does soon
+    if (R(2) == 0) uffdgc_handle_scope_close(m, &scope);  // else the handles die with m
+    const bool marking_at_detach = s.marking.load();
+    if (uffdgc_mutator_detach(m) != UFFDGC_OK) s.Fail("churn thread: detach failed");
+    if (marking_at_detach) s.churn_detach_marking.fetch_add(1);
+  }
+};
+
+struct StressConfig {
+  int workers = 1;
+  double seconds = 10;
+  int ops_per_round = 600;
+  int mode = -1;             // UFFDGC_MODE_*; -1: Options() (stop-the-world or UFFDGC_TEST_MODE)
+  bool collector_thread = false;
+  int churn_threads = 0;
+  bool park_across = false;
+};
+
+void RunStress(const StressConfig& cfg) {
+  const int workers_n = cfg.workers;
+  const double seconds = cfg.seconds;
+  const int ops_per_round = cfg.ops_per_round;
   Stress s;
   g_stress = &s;
   s.seed = SeedFromEnv();
   s.workers_n = workers_n;
-  std::printf("graph stress: %d thread(s), %.0f s, UFFDGC_TEST_SEED=%" PRIu64 "\n", workers_n,
-              seconds, s.seed);
+  s.park_across = cfg.park_across;
+  std::printf("graph stress: %d thread(s)%s%s, %.0f s, UFFDGC_TEST_SEED=%" PRIu64 "\n",
+              workers_n, cfg.collector_thread ? " + back-to-back collector" : "",
+              cfg.churn_threads > 0 ? " + attach/detach churn" : "", seconds, s.seed);
   std::fflush(stdout);
   ::testing::Test::RecordProperty("seed", std::to_string(s.seed));
 
@@ -983,14 +1138,25 @@ void RunStress(int workers_n, double seconds, int ops_per_round) {
   emb.scan_roots = &ScanRoots;
   emb.process_weak = &ProcessWeak;
   emb.update_weak = &UpdateWeak;
-  uffdgc_heap_options o = Options(64u << 20);
-  o.nonmoving_limit = 48u << 20;
+  const size_t scale = workers_n > 4 ? 2 : 1;
+  uffdgc_heap_options o = Options(scale * (64u << 20));
+  if (cfg.mode >= 0) o.mode = static_cast<uint32_t>(cfg.mode);
+  o.nonmoving_limit = scale * (48u << 20);
   o.trigger_allocated = 2u << 20;
   o.large_object_threshold = kLargeThreshold;
   o.tlab_size = 16 << 10;
   o.embedder = &emb;
-  ASSERT_EQ(uffdgc_heap_create(&o, &s.heap), UFFDGC_OK);
+  const uffdgc_result created = uffdgc_heap_create(&o, &s.heap);
+  if (created == UFFDGC_EUNSUPPORTED) {
+    GTEST_SKIP() << uffdgc_mode_name(o.mode) << " mode is not supported here (uffdgc-probe)";
+  }
+  ASSERT_EQ(created, UFFDGC_OK);
+  ASSERT_EQ(Stats(s.heap).mode, o.mode);
   ASSERT_EQ(RegisterStandardTypes(s.heap, &s.types), UFFDGC_OK);
+  {
+    uffdgc_type_info churn = TypeInfo(0, kNodeSize, kNodeRefs, 3, "ChurnNode");
+    ASSERT_EQ(uffdgc_type_register(s.heap, &churn, &s.churn_type), UFFDGC_OK);
+  }
   s.our_types = {s.types.node,  s.types.leaf, s.types.ref_array,  s.types.bytes, s.types.weak,
                  s.types.final_leaf, s.types.nm_node, s.types.traced};
   ASSERT_EQ(uffdgc_set_event_listener(s.heap, &CountCycles, &s), UFFDGC_OK);
@@ -1016,6 +1182,20 @@ void RunStress(int workers_n, double seconds, int ops_per_round) {
   uint64_t round = 0;
   bool stop = false;
   std::atomic<int> setup_done{0};
+  // Helpers (collector and churn threads) run until every worker has reached the barrier,
+  // then arrive themselves; the checker waits for everyone.
+  std::atomic<int> workers_arrived{0};
+  const int helpers_n = (cfg.collector_thread ? 1 : 0) + cfg.churn_threads;
+  auto round_over = [&] { return workers_arrived.load() == workers_n || s.failed.load(); };
+  // Arrive and wait for the next round; false when the run is over.
+  auto helper_barrier = [&](uint64_t* my_round) {
+    std::unique_lock<std::mutex> lock(mu);
+    ++arrived;
+    cv.notify_all();
+    cv.wait(lock, [&] { return round > *my_round || stop; });
+    *my_round = round;
+    return !stop;
+  };
 
   std::vector<std::thread> threads;
   for (int wi = 0; wi < workers_n; ++wi) {
@@ -1060,6 +1240,7 @@ void RunStress(int workers_n, double seconds, int ops_per_round) {
         {
           std::unique_lock<std::mutex> lock(mu);
           ++arrived;
+          workers_arrived.fetch_add(1);
           cv.notify_all();
           cv.wait(lock, [&] { return round > my_round || stop; });
           my_round = round;
@@ -1077,6 +1258,44 @@ void RunStress(int workers_n, double seconds, int ops_per_round) {
   }
   ASSERT_EQ(uffdgc_mutator_park(main_m), UFFDGC_OK);
   while (setup_done.load() < workers_n) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (cfg.collector_thread) {
+    threads.emplace_back([&] {
+      uffdgc_mutator* m = nullptr;
+      if (uffdgc_mutator_attach(s.heap, nullptr, &m) != UFFDGC_OK) {
+        s.Fail("collector thread: attach failed");
+        return;
+      }
+      uint64_t my_round = 0;
+      for (;;) {
+        while (!round_over()) {
+          const uffdgc_result r = uffdgc_collect(m);
+          if (r != UFFDGC_OK) s.Fail(std::string("collector thread: ") + uffdgc_result_name(r));
+          s.collector_cycles.fetch_add(1);
+          uffdgc_poll(m);
+          // Stop-the-world cycles back to back would leave the workers no time at all.
+          if (o.mode == UFFDGC_MODE_STW) {
+            uffdgc_mutator_park(m);
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            uffdgc_mutator_unpark(m);
+          }
+        }
+        uffdgc_mutator_park(m);
+        if (!helper_barrier(&my_round)) break;
+        uffdgc_mutator_unpark(m);
+      }
+      uffdgc_mutator_detach(m);
+    });
+  }
+  for (int ci = 0; ci < cfg.churn_threads; ++ci) {
+    threads.emplace_back([&, ci] {
+      ChurnThread churn{s, std::mt19937_64(s.seed * 0xD1B54A32D192ED03ull + ci + 1),
+                        (static_cast<uint64_t>(ci) + 1) << 32};
+      uint64_t my_round = 0;
+      do {
+        while (!round_over()) churn.Session(round_over);
+      } while (helper_barrier(&my_round));
+    });
+  }
 
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
@@ -1084,7 +1303,8 @@ void RunStress(int workers_n, double seconds, int ops_per_round) {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu);
-      if (!cv.wait_for(lock, std::chrono::seconds(120), [&] { return arrived == workers_n; })) {
+      if (!cv.wait_for(lock, std::chrono::seconds(120),
+                       [&] { return arrived == workers_n + helpers_n; })) {
         std::fprintf(stderr, "graph stress: workers did not reach the round barrier (deadlock?) "
                              "seed %" PRIu64 "\n", s.seed);
         std::_Exit(98);
@@ -1099,6 +1319,7 @@ void RunStress(int workers_n, double seconds, int ops_per_round) {
     bool done = s.failed.load() || std::chrono::steady_clock::now() >= deadline;
     {
       std::lock_guard<std::mutex> lock(mu);
+      workers_arrived.store(0);
       ++round;
       stop = done;
     }
@@ -1109,8 +1330,9 @@ void RunStress(int workers_n, double seconds, int ops_per_round) {
   EXPECT_EQ(uffdgc_mutator_unpark(main_m), UFFDGC_OK);
 
   uffdgc_heap_stats st = Stats(s.heap);
-  uint64_t ops = 0, allocs = 0, own = 0, wcl = 0, res = 0, live = 0;
+  uint64_t ops = 0, allocs = 0, own = 0, wcl = 0, res = 0, live = 0, parked = 0;
   for (int wi = 0; wi < workers_n; ++wi) {
+    parked += s.workers[wi]->parked_across;
     ops += s.workers[wi]->ops;
     allocs += s.workers[wi]->allocs;
     own += s.workers[wi]->own_checks;
@@ -1125,11 +1347,35 @@ void RunStress(int workers_n, double seconds, int ops_per_round) {
               " resurrections, %" PRIu64 " objects live at the end\n",
               rounds, ops, allocs, st.collections, own, s.verifications, s.objects_verified,
               s.popped, s.weak_cleared_checked, wcl, res, live);
+  if (helpers_n > 0 || cfg.park_across) {
+    std::printf("graph stress: %" PRIu64 " back-to-back collections by the collector thread, "
+                "%" PRIu64 " churn sessions (%" PRIu64 " attached and %" PRIu64
+                " detached while marking, %" PRIu64 " parked across a cycle, %" PRIu64
+                " chain checks), workers parked across a cycle %" PRIu64 " times\n",
+                s.collector_cycles.load(), s.churn_sessions.load(),
+                s.churn_attach_marking.load(), s.churn_detach_marking.load(),
+                s.churn_parked_across.load(), s.churn_checks.load(), parked);
+  }
+  std::fflush(stdout);
   for (const std::string& f : s.failures) ADD_FAILURE() << f;
   if (!s.failures.empty()) ADD_FAILURE() << "replay with UFFDGC_TEST_SEED=" << s.seed;
   EXPECT_GT(st.collections, rounds) << "allocation should have triggered collections too";
   EXPECT_GT(s.popped, 0u);
   EXPECT_GT(s.weak_cleared_checked + wcl, 0u);
+  if (cfg.collector_thread) {
+    EXPECT_GT(s.collector_cycles.load(), 0u);
+  }
+  if (cfg.churn_threads > 0) {
+    EXPECT_GT(s.churn_sessions.load(), 0u);
+    EXPECT_GT(s.churn_parked_across.load(), 0u);
+    if (o.mode == UFFDGC_MODE_MOVE || o.mode == UFFDGC_MODE_COPY) {
+      EXPECT_GT(s.churn_attach_marking.load() + s.churn_detach_marking.load(), 0u)
+          << "no churn thread attached or detached while a cycle was marking";
+    }
+  }
+  if (cfg.park_across) {
+    EXPECT_GT(parked, 0u);
+  }
 
   EXPECT_EQ(uffdgc_global_destroy(s.heap, s.shared_global), UFFDGC_OK);
   EXPECT_EQ(uffdgc_mutator_detach(main_m), UFFDGC_OK);
@@ -1138,12 +1384,55 @@ void RunStress(int workers_n, double seconds, int ops_per_round) {
 }
 
 TEST(GraphStress, SingleThreadReplayable) {
-  RunStress(1, SecondsFromEnv(12), 2000);
+  StressConfig c;
+  c.workers = 1;
+  c.seconds = SecondsFromEnv(12);
+  c.ops_per_round = 2000;
+  RunStress(c);
 }
 
 TEST(GraphStress, ThreeThreadsWithSharedStructure) {
-  RunStress(3, SecondsFromEnv(25), 600);
+  StressConfig c;
+  c.workers = 3;
+  c.seconds = SecondsFromEnv(25);
+  c.ops_per_round = 600;
+  RunStress(c);
 }
+
+// Every mode with 2, 4 and 8 workers, a back-to-back collector thread, two attach/detach churn
+// threads and workers parking across cycles.
+struct ModeThreads {
+  uint32_t mode;
+  int workers;
+};
+
+class GraphStressModes : public ::testing::TestWithParam<ModeThreads> {};
+
+TEST_P(GraphStressModes, BackToBackCyclesWithChurn) {
+  Watchdog dog("GraphStressModes", 500);
+  StressConfig c;
+  c.workers = GetParam().workers;
+  c.mode = static_cast<int>(GetParam().mode);
+  c.seconds = SecondsFromEnv(7);
+  c.ops_per_round = c.workers > 4 ? 300 : 600;
+  c.collector_thread = true;
+  c.churn_threads = 2;
+  c.park_across = true;
+  RunStress(c);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Modes, GraphStressModes,
+    ::testing::Values(ModeThreads{UFFDGC_MODE_MOVE, 2}, ModeThreads{UFFDGC_MODE_MOVE, 4},
+                      ModeThreads{UFFDGC_MODE_MOVE, 8}, ModeThreads{UFFDGC_MODE_COPY, 2},
+                      ModeThreads{UFFDGC_MODE_COPY, 4}, ModeThreads{UFFDGC_MODE_COPY, 8},
+                      ModeThreads{UFFDGC_MODE_STW, 2}, ModeThreads{UFFDGC_MODE_STW, 4},
+                      ModeThreads{UFFDGC_MODE_STW, 8}),
+    [](const ::testing::TestParamInfo<ModeThreads>& param_info) {
+      const uint32_t m = param_info.param.mode;
+      return std::string(m == UFFDGC_MODE_MOVE ? "Move" : m == UFFDGC_MODE_COPY ? "Copy" : "Stw") +
+             "_" + std::to_string(param_info.param.workers) + "Threads";
+    });
 
 }  // namespace
 }  // namespace heaptest
