@@ -1,6 +1,7 @@
 /**
- * SplitMix64: tiny, fast, and trivial to reproduce in C (the C/C++ workloads
- * can use the same generator for identical streams from the same seed).
+ * SplitMix64, bit for bit the C programs' suite::Rng (benchmarks/suite/common.h),
+ * so a seed gives the same stream in both languages. Callers reduce with
+ * Long.remainderUnsigned, as C's `r() % n` on uint64_t.
  */
 final class Rng {
     private long s;
@@ -13,13 +14,4 @@ final class Rng {
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
         return z ^ (z >>> 31);
     }
-
-    /** Uniform in [0, n), n > 0 (Lemire's multiply-high reduction of the top 32 bits). */
-    int below(int n) { return (int) (((next() >>> 32) * n) >>> 32); }
-
-    /** Uniform in [lo, hi] inclusive. */
-    int range(int lo, int hi) { return lo + below(hi - lo + 1); }
-
-    /** Stream i derived from a seed (independent per thread). */
-    static long stream(long seed, int i) { return new Rng(seed ^ (0x632BE59BD9B4E019L * (i + 1))).next(); }
 }
