@@ -147,6 +147,13 @@ bool SwapPrefetcher::init(const PrefetchOptions& options) {
     disable("io_uring without IORING_OP_MADVISE (kernel < 5.6)", EOPNOTSUPP);
     return false;
   }
+  if (options_.max_workers != 0) {
+    unsigned limits[2] = {options_.max_workers, 0};  // {bounded, unbound}; 0 = leave as is
+    const int wrc = io_uring_register_iowq_max_workers(ring_, limits);
+    // EINVAL: kernel < 5.15 (unknown opcode); EFAULT cannot happen (our array). Not fatal:
+    // the default limit applies.
+    if (wrc < 0) max_workers_error_ = -wrc;
+  }
   if (options_.skip_resident_chunks) {
     pagemap_fd_ = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     // ENOENT (no procfs), EACCES/EPERM (hardened /proc): prefetch every chunk instead.

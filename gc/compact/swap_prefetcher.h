@@ -44,6 +44,11 @@ struct PrefetchOptions {
   // Costs a pread per chunk; saves the io-wq round trip for resident chunks (the usual case:
   // the heap is not in swap). See the "resident" rows of the benchmark.
   bool skip_resident_chunks = false;
+  // Most io-wq workers serving this ring at once (IORING_REGISTER_IOWQ_MAX_WORKERS, bounded
+  // class: MADVISE has no file, so it runs as bounded work). 0 keeps the kernel's default,
+  // min(depth, 4 * online CPUs). Swap-in by the workers takes CPU from mutators; a collector on
+  // a small machine may want 1. Kernels before 5.15 ignore it (see max_workers_error()).
+  unsigned max_workers = 0;
 };
 
 struct PrefetchCounters {
@@ -81,6 +86,9 @@ class SwapPrefetcher {
   // owned by this object.
   const char* unavailable_reason() const { return reason_; }
   int init_error() const { return init_error_; }  // errno behind the failure, 0 if none
+  // errno of IORING_REGISTER_IOWQ_MAX_WORKERS when max_workers was set and refused (EINVAL:
+  // kernel < 5.15); the prefetcher works anyway with the default worker limit.
+  int max_workers_error() const { return max_workers_error_; }
 
   // Queues MADV_WILLNEED for the pages of [begin, end) (rounded out to pages), in chunks of
   // chunk_bytes, the highest chunk first (the cursor falls towards begin). Never waits: when
@@ -118,6 +126,7 @@ class SwapPrefetcher {
   unsigned queued_ = 0;     // SQEs filled in but not submitted yet
   int pagemap_fd_ = -1;     // skip_resident_chunks only
   int init_error_ = 0;
+  int max_workers_error_ = 0;
   char reason_[160] = "not initialised";
 
   std::atomic<uint64_t> ranges_{0}, chunks_{0}, pages_advised_{0}, chunks_skipped_{0},

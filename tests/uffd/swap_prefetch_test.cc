@@ -175,6 +175,22 @@ TEST_F(SwapPrefetch, SkipResidentChunksAdvisesOnlyChunksWithSwappedPages) {
   EXPECT_EQ(first_mismatch(r.data(), kPages, 73), -1);
 }
 
+TEST_F(SwapPrefetch, OneWorkerStillSwapsEverythingIn) {
+  constexpr size_t kPages = 2048;
+  Region r(kPages, kChunk);
+  ASSERT_EQ(page_out(r, 77), "");
+  SwapPrefetcher pf;
+  PrefetchOptions o;
+  o.max_workers = 1;
+  INIT_OR_SKIP(pf, o);
+  EXPECT_EQ(pf.max_workers_error(), 0) << "IORING_REGISTER_IOWQ_MAX_WORKERS refused";
+  EXPECT_EQ(pf.advise(r.addr(), r.addr() + r.bytes()), r.addr());
+  pf.wait_idle();
+  EXPECT_EQ(pf.counters().errors, 0u);
+  EXPECT_LT(touch_and_count_major(r.data(), kPages), static_cast<long>(kPages / 10));
+  EXPECT_EQ(first_mismatch(r.data(), kPages, 77), -1);
+}
+
 // ---- (b) unmapped and partially mapped ranges -----------------------------------------------
 
 TEST(SwapPrefetchErrors, UnmappedChunksReportEnomemEachAndNothingCrashes) {
