@@ -44,9 +44,65 @@
 //   errors, swapped (fraction of the region swapped out before the walk), zram_ratio
 //   (orig/compressed bytes of /dev/zram0 after the page-out, when zram0 is the swap device).
 //
-// MEASURED (6.18.44, 2 vCPUs, 2 GiB lz4 zram set up by SystemState, Release build):
-//   see the table at the end of this comment, filled in from a run of
-//   sudo build/pf-release/benchmarks/uffdgc_bench_swap_prefetch --benchmark_repetitions=1
+// MEASURED (6.18.44, 2 vCPUs, 2 GiB zram set up by SystemState, Release, 256 MiB, 3 iterations
+// per row; heap data compresses 1.98x in zram, random 1.00x):
+//   build/pf-release/benchmarks/uffdgc_bench_swap_prefetch --benchmark_out=o.json \
+//       --benchmark_out_format=json
+// CAVEAT: both runs so far shared the 2 vCPUs with other engineers' stress tests (load average
+// 5); times moved by up to 2x between two runs of the same row (see "resident/uring_skip",
+// which submits nothing). Neither column is settled: rerun on an idle machine before drawing
+// conclusions from single rows. (x) = speed-up vs "off".
+//   | data | work_ns | prefetch | window | ns/page | majflt/page | chunks | dropped |
+//   |---|---|---|---|---|---|---|---|
+//   | random | 0 | off | - | 2233 | 1.000 | 0 | 0 |
+//   | random | 0 | sync | 1 MiB | 2864 (0.78x) | 0.000 | 0 | 0 |
+//   | random | 0 | uring | 64 KiB | 2690 (0.83x) | 0.496 | 10534 | 25096 |
+//   | random | 0 | uring | 1 MiB | 4180 (0.53x) | 0.392 | 2044 | 0 |
+//   | random | 0 | uring | 8 MiB | 3464 (0.64x) | 0.158 | 1148 | 0 |
+//   | random | 0 | uring_skip | 1 MiB | 2562 (0.87x) | 0.434 | 1819 | 0 |
+//   | random | 0 | uring_1worker | 8 MiB | 2751 (0.81x) | 0.248 | 1148 | 0 |
+//   | random | 1000 | off | - | 3788 | 1.000 | 0 | 0 |
+//   | random | 1000 | sync | 1 MiB | 3920 (0.97x) | 0.000 | 0 | 0 |
+//   | random | 1000 | uring | 64 KiB | 5903 (0.64x) | 0.350 | 15617 | 6337 |
+//   | random | 1000 | uring | 1 MiB | 4304 (0.88x) | 0.266 | 2044 | 0 |
+//   | random | 1000 | uring | 8 MiB | 2616 (1.45x) | 0.001 | 1148 | 0 |
+//   | random | 1000 | uring_skip | 1 MiB | 3621 (1.05x) | 0.308 | 2044 | 0 |
+//   | random | 1000 | uring_1worker | 8 MiB | 3872 (0.98x) | 0.016 | 1148 | 0 |
+//   | heap | 0 | off | - | 4172 | 1.000 | 0 | 0 |
+//   | heap | 0 | sync | 1 MiB | 5807 (0.72x) | 0.000 | 0 | 0 |
+//   | heap | 0 | uring | 64 KiB | 4938 (0.84x) | 0.491 | 12031 | 19628 |
+//   | heap | 0 | uring | 1 MiB | 7036 (0.59x) | 0.445 | 2044 | 7 |
+//   | heap | 0 | uring | 8 MiB | 6162 (0.68x) | 0.427 | 1145 | 8271 |
+//   | heap | 0 | uring_skip | 1 MiB | 6974 (0.60x) | 0.468 | 1774 | 914 |
+//   | heap | 0 | uring_1worker | 8 MiB | 11254 (0.37x) | 0.450 | 1026 | 192026 |
+//   | heap | 1000 | off | - | 7901 | 1.000 | 0 | 0 |
+//   | heap | 1000 | sync | 1 MiB | 5828 (1.36x) | 0.000 | 0 | 0 |
+//   | heap | 1000 | uring | 64 KiB | 7432 (1.06x) | 0.416 | 13732 | 12854 |
+//   | heap | 1000 | uring | 1 MiB | 11856 (0.67x) | 0.402 | 1931 | 14645 |
+//   | heap | 1000 | uring | 8 MiB | 11699 (0.68x) | 0.258 | 1129 | 43389 |
+//   | heap | 1000 | uring_skip | 1 MiB | 9180 (0.86x) | 0.343 | 2044 | 0 |
+//   | heap | 1000 | uring_1worker | 8 MiB | 16183 (0.49x) | 0.264 | 1089 | 133507 |
+//   | resident | 0 | off | - | 1101 | 0.000 | 0 | 0 |
+//   | resident | 0 | uring | 1 MiB | 503 (2.19x) | 0.000 | 1844 | 25831 |
+//   | resident | 0 | uring_skip | 1 MiB | 658 (1.67x) | 0.000 | 0 | 0 |
+//   | resident | 1000 | off | - | 2574 | 0.000 | 0 | 0 |
+//   | resident | 1000 | uring | 1 MiB | 3377 (0.76x) | 0.000 | 1880 | 21139 |
+//   | resident | 1000 | uring_skip | 1 MiB | 5219 (0.49x) | 0.000 | 0 | 0 |
+// Run 1 (same binary without the 1worker rows, same load) for the rows that matter:
+//   heap/1000/off 10307, uring 8 MiB 5885 (1.75x, majflt 0.035), uring_skip 1 MiB 5711 (1.80x);
+//   random/1000/off 3256, uring 8 MiB 3478 (0.94x, majflt 0.025); heap/0/uring 8 MiB 12295
+//   (0.48x); resident/1000: off 1404, uring 1463, uring_skip 1492.
+// READING: the prefetch can take the swap-in off the walker (majflt/page 1.0 -> 0.001-0.25
+// with an 8 MiB window when the walker does ~1 us of work per page, when the io-wq workers get
+// a CPU; heap/0 8 MiB was 0.066 in run 1 but 0.427 in run 2); a 64 KiB-1 MiB window is
+// too short: the walker catches up with the io-wq workers and ~0.3-0.5 of the pages are still
+// major faults). Whether that buys wall time depends on a free CPU for the io-wq workers: on
+// these 2 busy vCPUs the best rows are 1.45-1.8x, the worst 0.5x (the workers preempt the
+// walker; "dropped" > 0 means the 64-deep ring was full of requests whose worker did not get
+// the CPU for milliseconds). madvise(MADV_WILLNEED) by the walker itself ("sync") removes the
+// major faults but is slower than just faulting when the walker has nothing else to do
+// (0.72-0.78x): the zram fault path (SWP_SYNCHRONOUS_IO) skips the swap cache, WILLNEED goes
+// through it and still leaves a minor fault per page.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
