@@ -46,7 +46,7 @@
 //
 // MEASURED (6.18.44, 2 vCPUs, 2 GiB zram set up by SystemState, Release, 256 MiB, 3 iterations
 // per row; heap data compresses 1.98x in zram, random 1.00x):
-//   build/pf-release/benchmarks/uffdgc_bench_swap_prefetch --benchmark_out=o.json \
+//   build/pf-release/benchmarks/uffdgc_bench_swap_prefetch --benchmark_out=o.json
 //       --benchmark_out_format=json
 // CAVEAT: both runs so far shared the 2 vCPUs with other engineers' stress tests (load average
 // 5); times moved by up to 2x between two runs of the same row (see "resident/uring_skip",
