@@ -11,10 +11,10 @@
 // safepoint delays a Java thread's.
 //
 // Besides the contract's fields it prints: `pauses` (every pause of the measured phase with its
-// kind = the first PHASE event after PAUSE_BEGIN), `cycles` (per collection, from the stats
-// the collector keeps about its last cycle, sampled by a monitor thread every 2 ms: a cycle
-// that ends within 2 ms of the next may be missed there, never in `pauses`), and `gc` (the
-// final uffdgc_heap_stats, every field, zeros included).
+// kind = the first PHASE event after PAUSE_BEGIN), `cycles` (per collection, the stats the
+// collector keeps about its last cycle as a monitor thread last saw them -- every 2 ms -- before
+// the next cycle began: a cycle followed within 2 ms by the next may show partial values there,
+// never in `pauses`), and `gc` (the final uffdgc_heap_stats, every field, zeros included).
 #include <pthread.h>
 
 #include <atomic>
@@ -219,10 +219,16 @@ struct Monitor {
     th = std::thread([this] {
       uint64_t seen = 0;
       while (!stop.load(std::memory_order_acquire)) {
+        // The heap's "last cycle" fields are final only once the cycle's compaction ended:
+        // keep the newest sample per collection count (overwritten until the next cycle starts).
         const uffdgc_heap_stats s = get_stats();
-        if (s.collections != seen) {
+        if (s.collections != 0) {
+          if (s.collections != seen && per_cycle.size() < per_cycle.capacity()) {
+            per_cycle.push_back(s);
+          } else if (!per_cycle.empty() && s.collections == seen) {
+            per_cycle.back() = s;
+          }
           seen = s.collections;
-          if (per_cycle.size() < per_cycle.capacity()) per_cycle.push_back(s);
         }
         timespec ts{0, 2000000};
         nanosleep(&ts, nullptr);
