@@ -18,7 +18,7 @@
 //
 // A Watchdog turns any deadlock into a failure; children run under alarm().
 // Under ThreadSanitizer a child must not start threads (a multi-threaded parent), so there the
-// child checks and allocates but does not collect.
+// child checks the heap, runs a checkpoint and tears it down, but neither allocates nor collects.
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -244,12 +244,7 @@ class ForkDuringCycle : public HeapFixture, public ::testing::WithParamInterface
       err = CheckChain();
       if (!err.empty()) std::fprintf(stderr, "child after collecting: %s\n", err.c_str());
       CHILD_CHECK(err.empty());
-    } else {
-      for (int i = 0; i < 100; ++i) {
-        uffdgc_ref g = 0;
-        CHILD_CHECK(uffdgc_alloc(mut_, types_.bytes, 1000, 0, &g) == UFFDGC_OK);
-      }
-    }
+    }  // (under TSan even an allocation may start a cycle, hence a thread: none there)
     CHILD_CHECK(uffdgc_handle_scope_close(mut_, &scope_) == UFFDGC_OK);
     CHILD_CHECK(uffdgc_mutator_detach(mut_) == UFFDGC_OK);
     CHILD_CHECK(uffdgc_heap_destroy(heap_) == UFFDGC_OK);
@@ -350,7 +345,7 @@ TEST_P(ForkDuringCycle, RepeatedForksFromAnUnattachedThread) {
         alarm(60);
         uffdgc_mutator* m = nullptr;
         CHILD_CHECK(uffdgc_mutator_attach(heap_, nullptr, &m) == UFFDGC_OK);
-        for (int k = 0; k < (UFFDGC_TEST_TSAN ? 50 : 3000); ++k) {
+        for (int k = 0; k < (UFFDGC_TEST_TSAN ? 0 : 3000); ++k) {
           uffdgc_ref g = 0;
           CHILD_CHECK(uffdgc_alloc(m, types_.bytes, 500, 0, &g) == UFFDGC_OK);
         }
