@@ -1,5 +1,6 @@
 #include "runtime/allocator.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "gc/collector.h"
@@ -51,8 +52,10 @@ uint64_t allocate_once(uffdgc_heap& heap, uffdgc_mutator* m, size_t bytes, uint3
     if (ref != 0) {
       heap.bytes_since_gc += bytes;
       heap.stats.bytes_allocated += bytes;
-      // Allocated while a concurrent cycle marks: live for this cycle (black allocation).
-      if (heap.marking.load(std::memory_order_seq_cst)) gc::ObjectSpace::mark(ref);
+      // Allocated while a concurrent cycle runs: live for this cycle (black allocation).
+      if (heap.objects_black.load(std::memory_order_relaxed)) {
+        gc::ObjectSpace::mark(ref, heap.mark_epoch);
+      }
     }
     return ref;
   }
@@ -66,6 +69,26 @@ uint64_t allocate_once(uffdgc_heap& heap, uffdgc_mutator* m, size_t bytes, uint3
 }
 
 }  // namespace
+
+void flush_pending_fillers(uffdgc_heap& heap) {
+  for (const auto& [begin, end] : heap.pending_fillers) gc::write_filler(begin, end);
+  heap.pending_fillers.clear();
+}
+
+uint64_t cut_allocation(uffdgc_heap& heap) {
+  heap.threads.for_each_stopped([&](uffdgc_mutator* m) {
+    if (m->fast.tlab_limit > m->fast.tlab_cursor) {
+      heap.pending_fillers.emplace_back(m->fast.tlab_cursor, m->fast.tlab_limit);
+    }
+    m->fast.tlab_cursor = 0;
+    m->fast.tlab_limit = 0;
+  });
+  const uint64_t top = heap.moving.top();
+  const uint64_t cut = std::min(gc::align_up(top, gc::kPage), heap.moving.limit());
+  if (cut > top) heap.pending_fillers.emplace_back(top, cut);
+  heap.moving.set_top(cut);
+  return cut;
+}
 
 void retire_tlabs(uffdgc_heap& heap) {
   heap.threads.for_each_stopped([](uffdgc_mutator* m) {

@@ -20,4 +20,9 @@ uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uin
 // moving space parses to its top. World stopped by the caller, heap lock held.
 void retire_tlabs(uffdgc_heap& heap);
 
+// Like retire_tlabs, and the top moves up to a page boundary, but no heap page is written:
+// the fillers go to heap.pending_fillers (DESIGN.md §4: pauses touch no heap page). Returns
+// the new top: everything allocated from now on lies at or above it. World stopped, heap lock.
+uint64_t cut_allocation(uffdgc_heap& heap);
+
 }  // namespace uffdgc::runtime

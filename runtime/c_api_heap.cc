@@ -10,6 +10,7 @@
 
 #include "gc/collector.h"
 #include "gc/heap_geometry.h"
+#include "gc/mark/marker.h"
 #include "gc/space/filler.h"
 #include "runtime/allocator.h"
 #include "runtime/heap.h"
@@ -104,8 +105,10 @@ uffdgc_result uffdgc_mutator_detach(uffdgc_mutator* m) {
   if (heap.marking.load(std::memory_order_seq_cst)) {
     heap.orphan_snapshot.insert(heap.orphan_snapshot.end(), m->snapshot.begin(),
                                 m->snapshot.end());
+    heap.orphan_slots.insert(heap.orphan_slots.end(), m->slot_log.begin(), m->slot_log.end());
   }
   m->snapshot.clear();
+  m->slot_log.clear();
   heap.retired_mutators.push_back(m);
   return UFFDGC_OK;
 }
@@ -178,13 +181,28 @@ size_t uffdgc_object_size(uffdgc_mutator* m, uffdgc_ref ref) {
 
 // Snapshot-at-the-beginning: log the value being overwritten while marking runs (the
 // concurrent collector turns barrier_flag on; DESIGN.md §2 "Barriers").
+// The barrier's slow path, while a concurrent cycle runs (DESIGN.md §2 "Barriers", §4):
+//  * marking: log the value being overwritten (snapshot-at-the-beginning);
+//  * pause 1 to the flip: log the slot itself if the flip must rewrite it and the GC thread's
+//    scan may already have passed it: slots of objects that do not slide (object spaces,
+//    pinned islands) and of objects allocated after marking ended (above slot_log_from).
+//    The flip pause rewrites exactly those slots, so it never scans a heap.
 void uffdgc_store_ref_slow(uffdgc_mutator* m, uffdgc_ref, uffdgc_ref* slot, uffdgc_ref value) {
   if (slot == nullptr || !running_owner(m)) return;  // misuse: refuse rather than corrupt
   if (__atomic_load_n(&m->fast.barrier_flag, __ATOMIC_RELAXED) != 0) {
-    const uffdgc_ref old = __atomic_load_n(slot, __ATOMIC_RELAXED);
-    if (old != 0) m->snapshot.push_back(old);
+    uffdgc_heap& heap = *m->heap;
+    if (heap.phase.load(std::memory_order_acquire) == uffdgc::gc::CyclePhase::kMarking) {
+      const uffdgc_ref old = __atomic_load_n(slot, __ATOMIC_RELAXED);
+      if (old != 0) m->snapshot.push_back(old);
+    }
+    const auto where = reinterpret_cast<uint64_t>(slot);
+    if (!heap.moving.in_reservation(where) ||
+        where >= heap.slot_log_from.load(std::memory_order_acquire) ||
+        heap.log_all_slots.load(std::memory_order_acquire)) {
+      m->slot_log.push_back(slot);
+    }
   }
-  __atomic_store_n(slot, value, __ATOMIC_RELAXED);
+  __atomic_store_n(slot, value, __ATOMIC_RELEASE);  // publishes the object (see inline.h)
 }
 
 void uffdgc_store_refs(uffdgc_mutator* m, uffdgc_ref holder, uffdgc_ref* dst, const uffdgc_ref* src,
@@ -202,15 +220,27 @@ void uffdgc_store_refs(uffdgc_mutator* m, uffdgc_ref holder, uffdgc_ref* dst, co
   }
 }
 
+// Weak loads while a concurrent cycle runs (DESIGN.md §2 "Weak references"): during marking
+// the referent may be reachable only through this weak slot, so it is handed to the marker
+// (under weak_lock, which the end of marking also takes: no referent slips past it); once
+// marking is complete an unmarked referent is dead and the load gives 0, even before the GC
+// thread has cleared the slot, so nothing found dead is resurrected.
 uffdgc_ref uffdgc_load_weak(uffdgc_mutator* m, uffdgc_ref, const uffdgc_ref* slot) {
-  // Weak slots are cleared inside a pause, so a load never sees an object already found dead.
-  // While a concurrent cycle marks, the loaded referent may be reachable only through this
-  // weak slot: log it like an overwritten reference so the marker keeps it (a load must not
-  // hand out an object the cycle is about to free).
   if (slot == nullptr || !running_owner(m)) return 0;
   const uffdgc_ref v = __atomic_load_n(slot, __ATOMIC_RELAXED);
-  if (v != 0 && __atomic_load_n(&m->fast.barrier_flag, __ATOMIC_RELAXED) != 0) {
-    m->snapshot.push_back(v);
+  if (v == 0 || __atomic_load_n(&m->fast.barrier_flag, __ATOMIC_RELAXED) == 0) return v;
+  uffdgc_heap& heap = *m->heap;
+  using uffdgc::gc::CyclePhase;
+  if (heap.phase.load(std::memory_order_acquire) == CyclePhase::kMarking) {
+    std::lock_guard<std::mutex> lock(heap.weak_lock);
+    if (heap.phase.load(std::memory_order_acquire) == CyclePhase::kMarking) {
+      heap.weak_loaded.push_back(v);
+      return v;
+    }
+  }
+  if (heap.phase.load(std::memory_order_acquire) == CyclePhase::kReclaiming) {
+    const uffdgc::gc::Marker* marker = heap.cycle_marker.load(std::memory_order_acquire);
+    if (marker != nullptr && !marker->is_marked(v)) return 0;
   }
   return v;
 }
@@ -260,8 +290,16 @@ uffdgc_result uffdgc_global_destroy(uffdgc_heap* heap, uffdgc_global* g) {
 uffdgc_result uffdgc_pin(uffdgc_mutator* m, uffdgc_ref ref) {
   if (const uffdgc_result r = check_mutator(m, true); r != UFFDGC_OK) return r;
   if (!is_heap_object(*m->heap, ref)) return UFFDGC_EINVAL;
-  std::lock_guard<std::mutex> lock(m->heap->lock);
-  ++m->heap->pins[ref];
+  uffdgc_heap& heap = *m->heap;
+  std::lock_guard<std::mutex> lock(heap.lock);
+  if (heap.pins[ref]++ == 0 && heap.moving.in_reservation(ref)) {
+    // A concurrent cycle that already planned its compaction must plan again (the flip
+    // checks the epoch), and stores into the new island must reach the flip.
+    ++heap.pin_epoch;
+    if (heap.marking.load(std::memory_order_seq_cst)) {
+      heap.log_all_slots.store(true, std::memory_order_seq_cst);
+    }
+  }
   return UFFDGC_OK;
 }
 
@@ -300,6 +338,7 @@ uffdgc_result uffdgc_heap_walk(uffdgc_mutator* m,
   heap.threads.stop_the_world(m);
   {
     std::lock_guard<std::mutex> lock(heap.lock);
+    uffdgc::runtime::flush_pending_fillers(heap);
     uffdgc::runtime::retire_tlabs(heap);
     bool stop = false;
     for (uint64_t a = heap.moving.begin(); a < heap.moving.top() && !stop;) {
@@ -333,6 +372,9 @@ uffdgc_result uffdgc_heap_get_stats(uffdgc_heap* heap, uffdgc_heap_stats* out) {
   s.pages_moved = installed.pages_moved + installed.pages_moved_unreported;
   s.pages_copied = installed.pages_copied;
   s.pages_copied_on_ebusy = installed.pages_copied_on_ebusy;
+  s.pages_eexist = installed.pages_already_present;
+  s.install_eagain_retries = installed.eagain_retries;
+  s.install_partial = installed.move_partial;
   std::memcpy(out, &s, std::min<size_t>(out->struct_size, sizeof(s)));  // an older, shorter struct
   return UFFDGC_OK;
 }
@@ -381,6 +423,11 @@ void uffdgc_atfork_child(uffdgc_heap* heap) {
   // both are recreated on demand.
   new (&heap->lock) std::mutex();
   new (&heap->event_lock) std::mutex();
+  new (&heap->weak_lock) std::mutex();
+  new (&heap->flip_lock) std::mutex();
+  // A cycle's requester may have been inside flip_cv.wait (woken, not yet returned) at fork:
+  // the child's copy of the condition variable would carry that waiter forever.
+  new (&heap->flip_cv) std::condition_variable();
   heap->gc_thread.forget_in_child();
   heap->uffd = uffdgc::uffd::Userfaultfd();
   for (uffdgc_mutator* gone : heap->threads.reset_in_child(pthread_self())) {

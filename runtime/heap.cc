@@ -21,7 +21,8 @@ namespace {
 
 constexpr uint32_t kHeapOptionsV1 = sizeof(uffdgc_heap_options);
 constexpr uint32_t kEmbedderV1 = sizeof(uffdgc_embedder);
-constexpr uint32_t kKnownHeapFlags = UFFDGC_HEAP_VERIFY | UFFDGC_HEAP_EXTERNAL_SIGNALS;
+constexpr uint32_t kKnownHeapFlags =
+    UFFDGC_HEAP_VERIFY | UFFDGC_HEAP_EXTERNAL_SIGNALS | UFFDGC_HEAP_NO_SWAP_PREFETCH;
 
 }  // namespace
 

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gc/cycle_phase.h"
 #include "gc/gc_thread.h"
 #include "gc/space/moving_space.h"
 #include "gc/uffd/fault_injection.h"
@@ -22,6 +23,10 @@
 #include "runtime/handles.h"
 #include "runtime/thread_registry.h"
 #include "uffdgc/uffdgc.h"
+
+namespace uffdgc::gc {
+class Marker;
+}
 
 struct uffdgc_heap {
   struct Config {
@@ -57,9 +62,26 @@ struct uffdgc_heap {
   void* event_arg = nullptr;
   std::vector<uffdgc_mutator*> retired_mutators;  // detached: kept so stale pointers fail cleanly
 
-  // Concurrent modes only.
-  std::atomic<bool> marking{false};           // the snapshot barrier is on (pause 1 to pause 2)
+  // Concurrent modes only (DESIGN.md §4). The barrier is on from pause 1 to pause 3; what its
+  // slow path does depends on the phase.
+  std::atomic<bool> marking{false};           // barrier on: pause 1 to pause 3 (the flip)
+  std::atomic<uffdgc::gc::CyclePhase> phase{uffdgc::gc::CyclePhase::kIdle};
   std::vector<uffdgc_ref> orphan_snapshot;    // barrier logs of threads that detached meanwhile
+  std::vector<uffdgc_ref*> orphan_slots;      // slot logs of threads that detached meanwhile
+  // Stores into slots outside the moving space, at or above this address, or anywhere in it
+  // while log_all_slots is set (pins exist: islands) have their slot logged for the flip.
+  std::atomic<uint64_t> slot_log_from{UINT64_MAX};
+  std::atomic<bool> log_all_slots{false};
+  std::atomic<const uffdgc::gc::Marker*> cycle_marker{nullptr};  // weak loads test liveness
+  std::mutex weak_lock;                       // weak loads vs the end of marking
+  std::vector<uffdgc_ref> weak_loaded;        // referents handed out by weak loads (marking)
+  // Fillers owed to ranges that nobody allocates in any more (retired buffers, padding): the
+  // pauses record them instead of writing heap pages; written under the heap lock before
+  // anything parses the space (flush_pending_fillers).
+  std::vector<std::pair<uint64_t, uint64_t>> pending_fillers;
+  uint64_t pin_epoch = 0;                     // changes with every new pin (heap lock)
+  uint32_t mark_epoch = 0;                    // cycle number for object-space marks (heap lock)
+  std::atomic<bool> objects_black{false};     // object-space allocations are marked live
   std::mutex flip_lock;                       // the requester of a cycle waits for its flip
   std::condition_variable flip_cv;
   uint64_t flips = 0;                         // the last cycle that has flipped
@@ -75,6 +97,9 @@ struct uffdgc_heap {
 };
 
 namespace uffdgc::runtime {
+
+// Writes the fillers the pauses recorded. Heap lock held.
+void flush_pending_fillers(uffdgc_heap& heap);
 
 // Validates options and builds a heap; the C entry point is a thin wrapper.
 uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out);

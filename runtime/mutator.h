@@ -43,6 +43,7 @@ struct uffdgc_mutator {
   // Owner thread only (or the collector while the owner is stopped).
   uffdgc::runtime::HandleStack handles;
   std::vector<uffdgc_ref> snapshot;  // overwritten references logged by the barrier
+  std::vector<uffdgc_ref*> slot_log;  // slots the flip must rewrite (store_ref_slow)
 };
 
 static_assert(offsetof(uffdgc_mutator, fast) == 0, "inline.h reads the mutator's first bytes");

@@ -56,9 +56,47 @@ uint64_t CompactionPlan::post_address(uint64_t pre) const {
 }
 
 uint64_t CompactionPlan::forward(uint64_t ref) const {
+  if (block_.contains_src(ref)) return ref - block_.delta();
   if (ref < begin_ || ref >= top_) return ref;
   if (tables_.chunk_bytes[(ref - begin_) / kChunkSize] == kIsland) return ref;
   return post_address(ref);
+}
+
+bool CompactionPlan::moves(uint64_t ref) const {
+  if (ref < begin_) return false;
+  if (ref >= top_) return true;  // the black block
+  return tables_.chunk_bytes[(ref - begin_) / kChunkSize] != kIsland;
+}
+
+bool CompactionPlan::in_island(uint64_t addr) const {
+  for (const AddressRange& r : islands_) {
+    if (addr >= r.begin && addr < r.end) return true;
+  }
+  return false;
+}
+
+uint64_t CompactionPlan::block_dst_begin() const {
+  if (!segments_.empty() && segments_.back().end == top_) return segments_.back().to_space_end();
+  return top_;  // the space below the block ends with an island (or is empty)
+}
+
+void CompactionPlan::set_block(uint64_t src_end, uint64_t* first_objects) {
+  block_.src_begin = top_;
+  block_.src_end = src_end;
+  block_.dst_begin = block_dst_begin();
+  block_first_ = first_objects;
+}
+
+void CompactionPlan::index_block(uint64_t from, uint64_t to, int64_t read_delta,
+                                 uint64_t* first_objects) const {
+  for (uint64_t a = from; a < to;) {
+    const auto* copy = reinterpret_cast<const uint8_t*>(static_cast<int64_t>(a) + read_delta);
+    const uint64_t size = types_.object_size(copy);
+    for (uint64_t p = align_up(a, kPage); p < a + size; p += kPage) {
+      first_objects[(p - top_) / kPage] = a;
+    }
+    a += size;
+  }
 }
 
 const Segment* CompactionPlan::segment_of_page(uint64_t page_addr) const {
@@ -87,12 +125,43 @@ uint64_t CompactionPlan::pre_address_of(const Segment& s, uint64_t post) const {
 }
 
 uint64_t CompactionPlan::source_begin(uint64_t page_addr) const {
+  if (block_.contains_dst(page_addr)) {
+    return block_first_[(page_addr + block_.delta() - block_.src_begin) / kPage];
+  }
   const Segment* s = segment_of_page(page_addr);
   if (s == nullptr || page_addr >= s->live_end) return page_addr;
   return pre_address_of(*s, page_addr);
 }
 
+// A black-block page: its source page copied whole, then the references of every object
+// that overlaps it rewritten (objects parsed from the first one covering the page start).
+void CompactionPlan::compact_block_page(uint64_t page_addr, uint8_t* out) const {
+  const uint64_t src = page_addr + block_.delta();
+  std::memcpy(out, from(src), kPage);
+  for (uint64_t obj = block_first_[(src - block_.src_begin) / kPage];
+       obj < src + kPage && obj < block_.src_end;) {
+    const uint8_t* copy = from(obj);
+    uint64_t header;
+    std::memcpy(&header, copy, sizeof(header));
+    const TypeDesc* t = types_.of_header(header);
+    types_.for_each_ref_offset(copy, *t, [&](size_t off) {
+      const uint64_t slot = obj + off;
+      if (slot < src || slot >= src + kPage) return;
+      uint8_t* p = out + (slot - src);
+      uint64_t v;
+      std::memcpy(&v, p, sizeof(v));
+      v = forward(v);
+      std::memcpy(p, &v, sizeof(v));
+    });
+    obj += types_.object_size(copy);
+  }
+}
+
 void CompactionPlan::compact_page(uint64_t page_addr, uint8_t* out) const {
+  if (block_.contains_dst(page_addr)) {
+    compact_block_page(page_addr, out);
+    return;
+  }
   const uint64_t page_end = page_addr + kPage;
   const Segment* s = segment_of_page(page_addr);
   if (s == nullptr || page_addr >= s->live_end) {  // nothing slides here: an empty tail page

@@ -35,6 +35,21 @@ struct Segment {
   uint64_t to_space_end() const { return (live_end + 4095) & ~uint64_t{4095}; }
 };
 
+// Objects allocated since a concurrent cycle's first pause (DESIGN.md §4 step 1): all live,
+// never marked, lying above every marked object. They slide as one block by whole pages onto
+// the end of the compacted segments, so their new addresses need no side table (pre - delta)
+// and the flip pause needs to read none of them. Producing a block page needs the object that
+// covers the start of its source page: a per-page table the GC thread fills by parsing the
+// block, partly before the flip, the rest (what was allocated in between) just after it.
+struct BlackBlock {
+  uint64_t src_begin = 0, src_end = 0;  // page-aligned pre-compaction range
+  uint64_t dst_begin = 0;               // page-aligned: where it slides to
+  uint64_t delta() const { return src_begin - dst_begin; }
+  uint64_t dst_end() const { return dst_begin + (src_end - src_begin); }
+  bool contains_src(uint64_t a) const { return a >= src_begin && a < src_end; }
+  bool contains_dst(uint64_t a) const { return a >= dst_begin && a < dst_end(); }
+};
+
 class CompactionPlan {
  public:
   // islands: sorted, disjoint, page-aligned ranges inside [begin, page_ceil(top)) that stay in
@@ -53,7 +68,25 @@ class CompactionPlan {
 
   // Where a pre-compaction address ends up (identity in islands and outside the space).
   uint64_t forward(uint64_t ref) const;
-  // Fills `out` (4 KiB) with the to-space page at page_addr (inside some segment's to-space).
+  // For a ref inside the moving space: true if its object moves or may move (it lies in a
+  // segment, or at or above the start of the black block, whose end is known at the flip).
+  bool moves(uint64_t ref) const;
+  // True if addr lies in a pinned island.
+  bool in_island(uint64_t addr) const;
+
+  // The black block (concurrent cycles). The table has one entry per source page; it must
+  // stay valid while the plan is used. set_block is called once, in the flip pause.
+  uint64_t block_src_begin() const { return top_; }
+  uint64_t block_dst_begin() const;
+  void set_block(uint64_t src_end, uint64_t* first_objects);
+  const BlackBlock& block() const { return block_; }
+  // Records the first objects of [from, to) (page-aligned, inside the block, parsed at
+  // from + read_delta: 0 in place, the from-space delta after the flip). GC thread.
+  void index_block(uint64_t from, uint64_t to, int64_t read_delta, uint64_t* first_objects) const;
+  void publish_block_index() { __atomic_store_n(&block_ready_, 1u, __ATOMIC_RELEASE); }
+  bool block_ready() const { return __atomic_load_n(&block_ready_, __ATOMIC_ACQUIRE) != 0; }
+  // Fills `out` (4 KiB) with the to-space page at page_addr (inside some segment's to-space or
+  // the block's destination; a block page only once block_ready()).
   void compact_page(uint64_t page_addr, uint8_t* out) const;
   // The lowest pre-compaction address that to-space page `page_addr` reads: once every page
   // at or above page_addr is installed, the from-space from page_ceil(this) up is free.
@@ -64,6 +97,7 @@ class CompactionPlan {
   const Segment* segment_of_page(uint64_t page_addr) const;
   uint64_t post_address(uint64_t pre) const;
   uint64_t pre_address_of(const Segment& s, uint64_t post) const;
+  void compact_block_page(uint64_t page_addr, uint8_t* out) const;
   const uint8_t* from(uint64_t pre) const {
     return reinterpret_cast<const uint8_t*>(static_cast<int64_t>(pre) + delta_);
   }
@@ -75,6 +109,9 @@ class CompactionPlan {
   std::vector<AddressRange> islands_;
   std::vector<Segment> segments_;
   uint64_t live_bytes_ = 0, pages_ = 0, new_top_ = 0;
+  BlackBlock block_;
+  const uint64_t* block_first_ = nullptr;
+  uint32_t block_ready_ = 0;
 };
 
 }  // namespace uffdgc::gc

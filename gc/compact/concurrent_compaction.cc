@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "gc/heap_geometry.h"
 #include "gc/uffd/aligned_mapping.h"
 #include "runtime/monotonic_clock.h"
+#include "runtime/process_stats.h"
 
 namespace uffdgc::gc {
 
@@ -31,15 +33,40 @@ void backoff(unsigned round) {
 
 }  // namespace
 
+namespace {
+
+// The to-space: from the first segment (or the block) to the end of the block (or the last
+// segment).
+uint64_t to_space_begin(const CompactionPlan& plan) {
+  if (!plan.segments().empty()) return plan.segments().front().start;
+  return plan.block().dst_begin;
+}
+
+uint64_t to_space_end(const CompactionPlan& plan) {
+  if (plan.block().dst_end() > plan.block().dst_begin) return plan.block().dst_end();
+  return plan.segments().empty() ? 0 : plan.segments().back().to_space_end();
+}
+
+// The end of the from-space that compaction reads.
+uint64_t from_space_end(const CompactionPlan& plan) {
+  if (plan.block().src_end > plan.block().src_begin) return plan.block().src_end;
+  return plan.segments().empty() ? 0 : align_up(plan.segments().back().end, kPage);
+}
+
+}  // namespace
+
 ConcurrentCompaction::ConcurrentCompaction(const CompactionPlan& plan,
                                            const uffd::InstallerConfig& installer,
-                                           int64_t from_space_delta)
+                                           int64_t from_space_delta,
+                                           std::vector<AddressRange> flipped)
     : plan_(plan),
-      begin_(plan.segments().empty() ? 0 : plan.segments().front().start),
-      end_(plan.segments().empty() ? 0 : plan.segments().back().to_space_end()),
+      begin_(to_space_begin(plan)),
+      end_(to_space_end(plan)),
       installer_(installer),
       delta_(from_space_delta),
-      released_floor_(plan.segments().empty() ? 0 : align_up(plan.segments().back().end, kPage)) {
+      released_floor_(from_space_end(plan)),
+      recycle_top_(released_floor_),
+      flipped_(std::move(flipped)) {
   const uint64_t pages = (end_ - begin_) / kPage;
   void* states = mmap(nullptr, align_up(pages + 1, kPage), PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -54,6 +81,11 @@ ConcurrentCompaction::ConcurrentCompaction(const CompactionPlan& plan,
   for (const Segment& s : plan.segments()) {
     std::memset(states_ + (s.start - begin_) / kPage, kUnprocessed,
                 (s.to_space_end() - s.start) / kPage);
+  }
+  const BlackBlock& b = plan.block();
+  if (b.dst_end() > b.dst_begin) {
+    std::memset(states_ + (b.dst_begin - begin_) / kPage, kUnprocessed,
+                (b.dst_end() - b.dst_begin) / kPage);
   }
 }
 
@@ -100,6 +132,10 @@ bool ConcurrentCompaction::handle_fault(uint64_t addr, uffd::InstallResult* fail
   for (unsigned round = 0;; ++round) {
     const uint8_t state = load_state(index);
     if (state == kInstalled) break;
+    if (state == kUnprocessed && plan_.block().contains_dst(page) && !plan_.block_ready()) {
+      backoff(round);  // the GC thread is still indexing the black block (just after the flip)
+      continue;
+    }
     if (state == kUnprocessed && claim(index)) {
       uint8_t* buffer = take_scratch();
       plan_.compact_page(page, buffer);
@@ -119,17 +155,58 @@ bool ConcurrentCompaction::handle_fault(uint64_t addr, uffd::InstallResult* fail
   return true;
 }
 
-// Frees the from-space from `from` (a pre-compaction address, rounded up to a page) to the
-// current floor, once the span is worth a madvise.
+// From-space pages whose objects have all been compacted are free. The GC thread recycles
+// them (DESIGN.md §4 step 5): it builds the next run of to-space pages in them and MOVEs them
+// into place, so the run's pages are neither freshly faulted in nor freed and faulted again.
+// What it cannot use (beyond a window below the compaction cursor) is released.
 void ConcurrentCompaction::release_from_space(uint64_t from) {
   from = align_up(from, kPage);
-  if (from >= released_floor_ || released_floor_ - from < kReleaseBatch) return;
-  madvise(reinterpret_cast<void*>(static_cast<int64_t>(from) + delta_), released_floor_ - from,
-          MADV_DONTNEED);
-  released_floor_ = from;
+  if (from >= released_floor_) return;
+  released_floor_ = from;  // [from, recycle_top_) is free from-space
+  const uint64_t keep = kRecycleWindow;
+  if (recycle_top_ - released_floor_ > keep + kReleaseBatch) {
+    const uint64_t cut = released_floor_ + keep;
+    madvise(reinterpret_cast<void*>(static_cast<int64_t>(cut) + delta_), recycle_top_ - cut,
+            MADV_DONTNEED);
+    recycle_top_ = cut;
+  }
+}
+
+// Pages for a run of `pages` to-space pages built at absolute alignment `lo % kRunBytes`: a
+// free from-space range (recycled, taken from the top of the free range so it stays
+// contiguous), or the GC thread's own buffer at the start of the phase.
+uint8_t* ConcurrentCompaction::run_buffer(uint64_t lo, uint64_t run_floor, uint64_t pages) {
+  const uint64_t bytes = pages * kPage;
+  if (recycle_top_ - released_floor_ >= bytes + kRunBytes) {
+    // Keep the run's offset inside a 64K frame, so a whole-folio run stays folio aligned.
+    uint64_t start = align_down(recycle_top_ - bytes, kRunBytes) + (lo - run_floor);
+    if (start + bytes > recycle_top_) start -= kRunBytes;
+    const bool one_mapping = std::any_of(flipped_.begin(), flipped_.end(), [&](const AddressRange& r) {
+      return start >= r.begin && start + bytes <= r.end;
+    });
+    if (start >= released_floor_ && one_mapping) {
+      recycle_top_ = start;  // [start, old top) is consumed: MOVE empties it
+      recycled_pages_ += pages;
+      return reinterpret_cast<uint8_t*>(static_cast<int64_t>(start) + delta_);
+    }
+  }
+  return gc_buffer_ + (lo - run_floor);
 }
 
 bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
+  peak_rss_ = runtime::resident_bytes();
+  // Swapped-out from-space below the cursor is brought in asynchronously (io_uring MADVISE),
+  // a window ahead of the pages being produced; resident chunks are not submitted.
+  PrefetchOptions options;
+  options.skip_resident_chunks = true;
+  options.max_workers = 1;  // swap-in by io-wq takes CPU from mutators: one worker at most
+  const bool prefetch = prefetch_ && prefetcher_.init(options);
+  PrefetchWindow window(&prefetcher_, kPrefetchWindow);
+  const uint64_t from_floor =
+      static_cast<uint64_t>(static_cast<int64_t>(plan_.segments().empty()
+                                                     ? plan_.block().src_begin
+                                                     : plan_.segments().front().start) +
+                            delta_);
   uint64_t hi = end_;  // every page at or above hi is installed
   while (hi > begin_) {
     // The run: aligned to 64K in absolute addresses, so a full run can move one whole folio.
@@ -142,9 +219,13 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
       hi -= kPage;
       continue;
     }
-    uint8_t* buffer = gc_buffer_ + (lo - run_floor);
+    if (prefetch) {
+      window.ahead_of(static_cast<uint64_t>(static_cast<int64_t>(plan_.source_begin(lo)) + delta_),
+                      from_floor);
+    }
+    uint8_t* buffer = run_buffer(lo, run_floor, (hi - lo) / kPage);
     for (uint64_t page = lo; page < hi; page += kPage) {
-      plan_.compact_page(page, gc_buffer_ + (page - run_floor));
+      plan_.compact_page(page, buffer + (page - lo));
     }
     const uffd::InstallResult r =
         installer_.install(lo, reinterpret_cast<uint64_t>(buffer), (hi - lo) / kPage);
@@ -154,15 +235,21 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
     }
     for (uint64_t page = lo; page < hi; page += kPage) publish((page - begin_) / kPage);
     hi = lo;
+    if (++runs_ % kRssSampleRuns == 0) peak_rss_ = std::max(peak_rss_, runtime::resident_bytes());
     // Pages below hi read the from-space only below source_begin(hi).
     if (hi > begin_) release_from_space(plan_.source_begin(hi));
   }
-  release_from_space(begin_);
-  if (released_floor_ > begin_) {
-    madvise(reinterpret_cast<void*>(static_cast<int64_t>(begin_) + delta_),
-            released_floor_ - begin_, MADV_DONTNEED);
-    released_floor_ = begin_;
+  if (prefetch) prefetcher_.wait_idle();
+  // Whatever is left of the from-space (recycled pages that were never used, pages below
+  // the last run's sources) goes back to the kernel.
+  const uint64_t from_begin = std::min(begin_, plan_.segments().empty()
+                                                   ? plan_.block().src_begin
+                                                   : plan_.segments().front().start);
+  if (recycle_top_ > from_begin) {
+    madvise(reinterpret_cast<void*>(static_cast<int64_t>(from_begin) + delta_),
+            recycle_top_ - from_begin, MADV_DONTNEED);
   }
+  released_floor_ = recycle_top_ = from_begin;
   return true;
 }
 

@@ -3,15 +3,18 @@
 // atomic state word; whoever claims it first (CAS unprocessed -> producing) compacts it with
 // CompactionPlan::compact_page into a scratch buffer and installs it with the PageInstaller;
 // everyone else waits until it is installed. The GC thread walks the pages from high to low in
-// aligned runs of up to 16 pages (one ranged MOVE per run, a whole 64K folio when aligned) and
-// frees the from-space behind its cursor. Mutators get here from the SIGBUS handler
+// aligned runs of up to 16 pages (one ranged MOVE per run, a whole 64K folio when aligned),
+// builds each run in from-space pages it has finished reading (recycling), and frees the rest
+// of the from-space behind its cursor. Mutators get here from the SIGBUS handler
 // (runtime/sigbus_handler.h): handle_fault() is async-signal-safe.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "gc/compact/compaction_plan.h"
+#include "gc/compact/swap_prefetcher.h"
 #include "gc/uffd/page_installer.h"
 
 namespace uffdgc::gc {
@@ -24,8 +27,10 @@ class ConcurrentCompaction {
 
   // Covers the to-space pages of every segment of `plan` (which outlives this object); pages
   // in between (islands, segment tails) start out installed. Not signal-safe.
+  // flipped: the pre-compaction ranges the flip moved to the from-space, one mapping each
+  // (a MOVE source must lie inside one mapping, so recycled runs never straddle two).
   ConcurrentCompaction(const CompactionPlan& plan, const uffd::InstallerConfig& installer,
-                       int64_t from_space_delta);
+                       int64_t from_space_delta, std::vector<AddressRange> flipped);
   ~ConcurrentCompaction();
   bool ok() const { return states_ != nullptr && scratch_ != nullptr && gc_buffer_ != nullptr; }
 
@@ -37,12 +42,20 @@ class ConcurrentCompaction {
   // GC thread: produce every page still unprocessed, wait for the ones mutators produce,
   // free the from-space as the cursor passes. Returns false on an install failure.
   bool run_gc_thread(uffd::InstallResult* failure);
+  // Before run_gc_thread: prefetch swapped-out from-space ahead of the cursor (GC thread).
+  static constexpr uint64_t kPrefetchWindow = 8ull << 20;
+  void enable_prefetch() { prefetch_ = true; }
+  uint64_t pages_prefetched() const { return prefetcher_.counters().pages_advised; }
 
   // Mutator stalls in the fault path, by duration: bucket i counts stalls in [2^i, 2^(i+1)) us
   // (bucket 0 also takes < 1 us).
   static constexpr int kStallBuckets = 24;
   uint64_t stall_count(int bucket) const { return stalls_[bucket].load(std::memory_order_relaxed); }
   uint64_t pages_by_mutators() const { return by_mutators_.load(std::memory_order_relaxed); }
+  uint64_t pages_recycled() const { return recycled_pages_; }  // after run_gc_thread
+  uint64_t peak_rss() const { return peak_rss_; }              // sampled by run_gc_thread
+  // Free from-space kept for recycling below the cursor; the rest is released at once.
+  static constexpr uint64_t kRecycleWindow = 4ull << 20;
 
  private:
   uint8_t load_state(uint64_t index) const {
@@ -58,6 +71,7 @@ class ConcurrentCompaction {
   void give_scratch(uint8_t* slot);
   void record_stall(uint64_t ns);
   void release_from_space(uint64_t from);
+  uint8_t* run_buffer(uint64_t lo, uint64_t run_floor, uint64_t pages);
   void wait_installed(uint64_t index) const;
 
   const CompactionPlan& plan_;
@@ -70,7 +84,17 @@ class ConcurrentCompaction {
   std::atomic<uint64_t> scratch_free_{~uint64_t{0}};  // bit i: slot i is free
   std::atomic<uint64_t> stalls_[kStallBuckets] = {};
   std::atomic<uint64_t> by_mutators_{0};
-  uint64_t released_floor_;  // from-space is freed from here up (GC thread only)
+  // GC thread only: the from-space from released_floor_ up is no longer read; of that,
+  // [released_floor_, recycle_top_) is kept for recycling and everything above is released
+  // (or was moved into the to-space).
+  uint64_t released_floor_;
+  uint64_t recycle_top_;
+  uint64_t recycled_pages_ = 0;
+  std::vector<AddressRange> flipped_;
+  bool prefetch_ = false;
+  SwapPrefetcher prefetcher_;  // GC thread only (not async-signal-safe)
+  static constexpr uint64_t kRssSampleRuns = 64;  // one /proc read per 4 MiB compacted
+  uint64_t runs_ = 0, peak_rss_ = 0;
 };
 
 }  // namespace uffdgc::gc

@@ -25,13 +25,14 @@ MarkTables::~MarkTables() {
   if (chunk_bytes != nullptr) munmap(chunk_bytes, chunk_map_bytes);
 }
 
-Marker::Marker(uffdgc_heap& heap, MarkTables& tables) : heap_(heap), tables_(tables) {
+Marker::Marker(uffdgc_heap& heap, MarkTables& tables)
+    : heap_(heap), tables_(tables), epoch_(heap.mark_epoch) {
   stack_.reserve(4096);
 }
 
 bool Marker::is_marked(uffdgc_ref ref) const {
-  if (heap_.moving.in_reservation(ref)) return tables_.mark.test(ref);
-  return ObjectSpace::is_marked(ref);
+  if (heap_.moving.in_reservation(ref)) return ref >= black_begin_ || tables_.mark.test(ref);
+  return ObjectSpace::is_marked(ref, epoch_);
 }
 
 void Marker::mark(uffdgc_ref ref) {
@@ -41,7 +42,7 @@ void Marker::mark(uffdgc_ref ref) {
     if (ref >= black_begin_) return;  // allocated during marking: live, never traced
     newly = tables_.mark.set(ref);
   } else {
-    newly = ObjectSpace::mark(ref);
+    newly = ObjectSpace::mark(ref, epoch_);
   }
   if (newly) stack_.push_back(ref);
 }
@@ -57,6 +58,12 @@ void Marker::blacken(uint64_t from, uint64_t to) {
       record_live(a, size);
     }
     a += size;
+  }
+}
+
+void Marker::recount_chunks() {
+  for (uint64_t c = 0; c + 1 < tables_.chunks; ++c) {
+    tables_.chunk_bytes[c] = kWordSize * static_cast<uint64_t>(__builtin_popcountll(tables_.live.word(c)));
   }
 }
 
@@ -97,7 +104,9 @@ void Marker::scan(uffdgc_ref obj) {
     return;
   }
   heap_.types.for_each_ref_offset(p, *t, [&](size_t off) {
-    mark(__atomic_load_n(reinterpret_cast<const uffdgc_ref*>(p + off), __ATOMIC_RELAXED));
+    // Acquire: pairs with the mutator's releasing store, so a new object's header and
+    // object-space prefix are visible before the marker reads them.
+    mark(__atomic_load_n(reinterpret_cast<const uffdgc_ref*>(p + off), __ATOMIC_ACQUIRE));
   });
 }
 

@@ -38,7 +38,11 @@ class Marker {
   // without tracing it: the black allocations of a concurrent cycle.
   void blacken(uint64_t from, uint64_t to);
   void drain();               // traces until the mark stack is empty
+  bool idle() const { return stack_.empty(); }
+  // Live in this cycle: marked, or allocated after marking began. Any thread.
   bool is_marked(uffdgc_ref ref) const;
+  // Rebuilds the live bytes per chunk from the live-words bitmap (a plan consumes them).
+  void recount_chunks();
 
   const std::vector<uffdgc_ref>& weak_holders() const { return weak_holders_; }
   uint64_t marked_bytes() const { return marked_bytes_; }
@@ -54,6 +58,7 @@ class Marker {
   std::vector<uffdgc_ref> stack_;
   std::vector<uffdgc_ref> weak_holders_;
   uint64_t black_begin_ = UINT64_MAX;
+  uint32_t epoch_;  // object-space marks of this cycle (heap.mark_epoch at construction)
   uint64_t marked_bytes_ = 0, marked_moving_bytes_ = 0, marked_objects_ = 0;
 };
 

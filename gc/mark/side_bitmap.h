@@ -1,7 +1,8 @@
 // One bit per 8-byte word of the moving space (DESIGN.md §3 "Side tables"): used for the mark
 // bitmap (object starts) and the live-words bitmap (every word of every live object). Backed
 // by an anonymous mapping that is released after each cycle, so it costs RSS only during a
-// collection. Reads are plain loads: async-signal-safe.
+// collection. Reads are relaxed atomic loads (async-signal-safe): while a concurrent cycle
+// processes weak references, mutators test mark bits that the GC thread is still setting.
 #pragma once
 
 #include <atomic>
@@ -25,15 +26,17 @@ class SideBitmap {
   uint64_t addr_of(uint64_t bit) const { return base_ + (bit << 3); }
   bool test(uint64_t addr) const {
     const uint64_t b = bit_of(addr);
-    return (words_[b >> 6] >> (b & 63)) & 1;
+    return (__atomic_load_n(&words_[b >> 6], __ATOMIC_RELAXED) >> (b & 63)) & 1;
   }
-  // Sets the bit; returns true if it was clear. Not atomic: marking is single-threaded.
+  // Sets the bit; returns true if it was clear. One writer (marking is single-threaded), so a
+  // load and a store suffice; both atomic because mutators may test() meanwhile.
   bool set(uint64_t addr) {
     const uint64_t b = bit_of(addr);
     const uint64_t mask = uint64_t{1} << (b & 63);
-    const bool was_clear = (words_[b >> 6] & mask) == 0;
-    words_[b >> 6] |= mask;
-    return was_clear;
+    const uint64_t w = __atomic_load_n(&words_[b >> 6], __ATOMIC_RELAXED);
+    if ((w & mask) != 0) return false;
+    __atomic_store_n(&words_[b >> 6], w | mask, __ATOMIC_RELAXED);
+    return true;
   }
   // Sets every bit for [addr, addr + bytes).
   void set_range(uint64_t addr, uint64_t bytes);
@@ -41,7 +44,7 @@ class SideBitmap {
   uint64_t next_set(uint64_t addr, uint64_t limit) const;
   // Last set bit at or before addr, not below floor: its address, or UINT64_MAX.
   uint64_t prev_set(uint64_t addr, uint64_t floor) const;
-  uint64_t word(uint64_t index) const { return words_[index]; }
+  uint64_t word(uint64_t index) const { return __atomic_load_n(&words_[index], __ATOMIC_RELAXED); }
 
  private:
   uint64_t* words_ = nullptr;

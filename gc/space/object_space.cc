@@ -3,7 +3,6 @@
 #include <sys/mman.h>
 
 #include <cstdlib>
-#include <vector>
 
 #include "gc/heap_geometry.h"
 
@@ -43,15 +42,11 @@ void ObjectSpace::free_object(uint64_t, ObjectPrefix* p) {
   }
 }
 
-uint64_t ObjectSpace::sweep() {
+uint64_t ObjectSpace::sweep(uint32_t epoch) {
   uint64_t freed = 0;
   std::vector<uint64_t> dead;
   for (auto& [ref, p] : objects_) {
-    if (p->mark != 0) {
-      p->mark = 0;
-    } else {
-      dead.push_back(ref);
-    }
+    if (!is_marked(ref, epoch)) dead.push_back(ref);
   }
   for (uint64_t ref : dead) {
     ObjectPrefix* p = objects_[ref];
@@ -61,6 +56,13 @@ uint64_t ObjectSpace::sweep() {
     free_object(ref, p);
   }
   return freed;
+}
+
+std::vector<uint64_t> ObjectSpace::snapshot() const {
+  std::vector<uint64_t> refs;
+  refs.reserve(objects_.size());
+  for (const auto& [ref, p] : objects_) refs.push_back(ref);
+  return refs;
 }
 
 }  // namespace uffdgc::gc

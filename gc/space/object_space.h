@@ -2,13 +2,19 @@
 // non-moving objects come from calloc, large ones are direct mappings (released to the kernel
 // the moment they die). Each object is preceded by a 16-byte side header holding its size and
 // mark, so marking never needs a lookup. The registry (address -> header) serves sweeping,
-// heap walks, validation and the verifier. Guarded by the heap lock, except mark/is_marked
-// which run with the world stopped.
+// heap walks, validation and the verifier. Guarded by the heap lock, except mark/is_marked.
+//
+// A mark is the number of the cycle that found the object live (an epoch), not a bit: the
+// sweep never has to clear marks, and objects allocated between a concurrent cycle's sweep and
+// its flip carry the cycle's epoch (live for weak loads) yet count as unmarked next cycle.
+// One writer (the marking thread, or an allocator holding the heap lock while the marker
+// runs elsewhere); readers may be mutators, so every access is a relaxed atomic.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <unordered_map>
+#include <vector>
 
 namespace uffdgc::gc {
 
@@ -34,17 +40,21 @@ class ObjectSpace {
   uint64_t allocate(uint64_t size, ObjectKind kind);
   bool contains(uint64_t ref) const { return objects_.count(ref) != 0; }
   static ObjectPrefix* prefix(uint64_t ref) { return reinterpret_cast<ObjectPrefix*>(ref) - 1; }
-  // Sets the mark; true if it was clear. World stopped.
-  static bool mark(uint64_t ref) {
+  // Marks ref live in cycle `epoch`; true if it was not yet.
+  static bool mark(uint64_t ref, uint32_t epoch) {
     ObjectPrefix* p = prefix(ref);
-    if (p->mark != 0) return false;
-    p->mark = 1;
+    if (__atomic_load_n(&p->mark, __ATOMIC_RELAXED) == epoch) return false;
+    __atomic_store_n(&p->mark, epoch, __ATOMIC_RELAXED);
     return true;
   }
-  static bool is_marked(uint64_t ref) { return prefix(ref)->mark != 0; }
+  static bool is_marked(uint64_t ref, uint32_t epoch) {
+    return __atomic_load_n(&prefix(ref)->mark, __ATOMIC_RELAXED) == epoch;
+  }
 
-  // Frees unmarked objects, clears the marks of the rest. Returns bytes freed.
-  uint64_t sweep();
+  // Frees the objects not marked in cycle `epoch`. Returns bytes freed.
+  uint64_t sweep(uint32_t epoch);
+  // Every object, for a scan without the lock (objects die only in sweep, on the GC thread).
+  std::vector<uint64_t> snapshot() const;
   uint64_t bytes(ObjectKind kind) const {
     return kind == ObjectKind::kLarge ? large_bytes_ : nonmoving_bytes_;
   }

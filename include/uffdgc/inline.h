@@ -65,7 +65,7 @@ static inline void uffdgc_store_ref(uffdgc_mutator *mutator, uffdgc_ref holder, 
     uffdgc_store_ref_slow(mutator, holder, slot, value);
     return;
   }
-  __atomic_store_n(slot, value, __ATOMIC_RELAXED);
+  __atomic_store_n(slot, value, __ATOMIC_RELEASE); /* publishes the new object (a plain mov) */
 }
 
 /* A safepoint poll: a load, a test, a branch. Mutator, running. */
@@ -76,9 +76,10 @@ static inline void uffdgc_poll(uffdgc_mutator *mutator) {
   }
 }
 
-/* Reads a reference field (no read barrier exists; this is for symmetry and atomicity). */
+/* Reads a reference field (no read barrier exists; this is for symmetry and atomicity; the
+ * acquire pairs with uffdgc_store_ref's release and costs nothing on x86-64 or arm64's ldar). */
 static inline uffdgc_ref uffdgc_load_ref(const uffdgc_ref *slot) {
-  return __atomic_load_n(slot, __ATOMIC_RELAXED);
+  return __atomic_load_n(slot, __ATOMIC_ACQUIRE);
 }
 
 #ifdef __cplusplus

@@ -223,6 +223,9 @@ typedef struct uffdgc_embedder {
 /* The runtime owns SIGBUS: uffdgc installs no handler; the runtime's handler must call
  * uffdgc_handle_sigbus() first for every SIGBUS. */
 #define UFFDGC_HEAP_EXTERNAL_SIGNALS (1u << 1)
+/* Concurrent compaction does not prefetch swapped-out from-space pages ahead of its cursor
+ * (io_uring MADV_WILLNEED, 8 MiB window; only chunks with pages in swap are submitted). */
+#define UFFDGC_HEAP_NO_SWAP_PREFETCH (1u << 2)
 
 typedef struct uffdgc_heap_options {
   uint32_t struct_size;          /* sizeof(uffdgc_heap_options) */
@@ -389,6 +392,9 @@ typedef struct uffdgc_heap_stats {
   uint64_t install_eagain_retries;  /* EAGAIN answers retried */
   uint64_t install_partial;         /* partial MOVEs resumed */
   uint64_t prefetch_pages;          /* swapped from-space pages prefetched (io_uring) */
+  uint64_t flips_finished_in_pause; /* concurrent cycles whose flip pause had to finish the
+                                       cycle stop-the-world (pins in the black block, pins
+                                       that kept the plan stale, userfaultfd refused) */
 } uffdgc_heap_stats;
 UFFDGC_API uffdgc_result uffdgc_heap_get_stats(uffdgc_heap *heap, uffdgc_heap_stats *out);
 

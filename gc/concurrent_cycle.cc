@@ -1,0 +1,503 @@
+// The concurrent cycle of the move and copy modes (DESIGN.md §4): three pauses, none of which
+// reads or writes a heap page, and everything else on the GC thread while mutators run.
+//
+//   pause 1 (mark start)  cut allocation (black block from here), snapshot the roots' values,
+//                         barrier on. Fillers owed to retired buffers are recorded, not written.
+//   concurrent marking    trace from the root snapshot and the threads' barrier logs.
+//   pause 2 (mark end)    take the threads' logs, cut allocation again; nothing else. If the
+//                         logs (and the referents weak loads handed out) hold an unmarked
+//                         object, marking resumes and pause 2 comes again: it never traces.
+//   concurrent reclaim    weak references, finalization, sweep of the object spaces, the plan,
+//                         the scan of the slots outside the sliding region (object spaces,
+//                         pinned islands) that refer into it, the black block's index.
+//   pause 3 (flip)        rewrite those slots and the ones stored since (the barrier logged
+//                         them) and the roots, barrier off, mremap, register.
+//   concurrent compaction the GC thread and faulting mutators produce the to-space pages.
+#include <algorithm>
+#include <cstdio>
+#include <sys/mman.h>
+
+#include "gc/compact/concurrent_compaction.h"
+#include "gc/cycle.h"
+#include "gc/heap_geometry.h"
+#include "gc/space/filler.h"
+#include "gc/uffd/kernel_abi.h"
+#include "gc/verify.h"
+#include "runtime/allocator.h"
+#include "runtime/monotonic_clock.h"
+#include "runtime/process_stats.h"
+#include "runtime/sigbus_handler.h"
+
+namespace uffdgc::gc {
+
+namespace {
+
+// Pins taken between the plan and the flip make the plan stale; after this many fresh plans
+// the flip pause finishes the cycle itself (stop-the-world) rather than let pins starve it.
+constexpr int kMaxReplans = 8;
+
+void write_fillers(const std::vector<std::pair<uint64_t, uint64_t>>& fillers, int64_t delta) {
+  for (const auto& [begin, end] : fillers) {
+    write_filler(static_cast<uint64_t>(static_cast<int64_t>(begin) + delta),
+                 static_cast<uint64_t>(static_cast<int64_t>(end) + delta));
+  }
+}
+
+}  // namespace
+
+Cycle::~Cycle() {
+  if (block_index_ != nullptr) munmap(block_index_, block_index_bytes_);
+}
+
+// Pause 1 (DESIGN.md §4 step 1), on the requesting thread with the world stopped and the heap
+// lock held. The requester then waits, parked, until the flip, so an allocation that asked for
+// the collection finds the space.
+uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
+                                   std::unique_lock<std::mutex>& lock) {
+  const uint64_t begin = heap_.moving.begin();
+  block_index_bytes_ = align_up(heap_.moving.capacity() / kPage * sizeof(uint64_t) + 1, kPage);
+  void* index = mmap(nullptr, block_index_bytes_, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (index == MAP_FAILED || !tables_->allocate(begin, heap_.moving.capacity())) {
+    if (index != MAP_FAILED) munmap(index, block_index_bytes_);
+    end_pause(pause_start, tts, true, lock);
+    return UFFDGC_ENOMEM;
+  }
+  block_index_ = static_cast<uint64_t*>(index);
+  event(UFFDGC_EVENT_PHASE, "mark-start");
+  black_begin_ = runtime::cut_allocation(heap_);
+  indexed_to_ = parsable_to_ = black_begin_;
+  marker_ = std::make_unique<Marker>(heap_, *tables_);
+  marker_->set_black_begin(black_begin_);
+  // The roots' values, not their objects: the GC thread greys them.
+  for_each_root([&](uffdgc_ref* slot) {
+    if (*slot != 0) root_snapshot_.push_back(*slot);
+  });
+  for (const auto& [ref, count] : heap_.pins) root_snapshot_.push_back(ref);
+  scan_embedder_roots(
+      [](uffdgc_root_visitor* self, uffdgc_ref* slot) {
+        if (*slot != 0) static_cast<std::vector<uffdgc_ref>*>(self->ctx)->push_back(*slot);
+      },
+      &root_snapshot_);
+  heap_.objects_black.store(true, std::memory_order_relaxed);
+  heap_.log_all_slots.store(!heap_.pins.empty(), std::memory_order_seq_cst);
+  heap_.cycle_marker.store(marker_.get(), std::memory_order_release);
+  heap_.phase.store(CyclePhase::kMarking, std::memory_order_seq_cst);
+  heap_.marking.store(true, std::memory_order_seq_cst);
+  heap_.threads.for_each_stopped([](uffdgc_mutator* m) {
+    __atomic_store_n(&m->fast.barrier_flag, 1u, __ATOMIC_SEQ_CST);
+  });
+  const uint64_t my_cycle = cycle_;
+  auto self = shared_from_this();
+  const bool submitted = heap_.gc_thread.submit([self] { self->concurrent_phases(); });
+  heap_.stats.pause_mark_start_ns_last = monotonic_ns() - pause_start;
+  end_pause(pause_start, tts, false, lock);
+  heap_.threads.park(requester_);
+  if (!submitted) concurrent_phases();  // no GC thread (pthread_create failed): run it here
+  {
+    std::unique_lock<std::mutex> wait(heap_.flip_lock);
+    heap_.flip_cv.wait(wait, [&] { return heap_.flips >= my_cycle; });
+  }
+  heap_.threads.unpark(requester_);
+  return UFFDGC_OK;
+}
+
+// The GC thread's part of the cycle.
+void Cycle::concurrent_phases() {
+  const uint64_t cpu_start = runtime::thread_cpu_ns();
+  mark_concurrently();
+  reclaim_concurrently();
+  const bool concurrent_compaction = plan_and_flip();
+  {
+    std::lock_guard<std::mutex> flipped(heap_.flip_lock);
+    heap_.flips = cycle_;
+  }
+  heap_.flip_cv.notify_all();
+  if (concurrent_compaction) compact_concurrently();
+  std::lock_guard<std::mutex> lock(heap_.lock);
+  heap_.stats.gc_cpu_ns_total += runtime::thread_cpu_ns() - cpu_start;
+  heap_.stats.cycle_ns_last = monotonic_ns() - cycle_start_ns_;
+  heap_.stats.rss_after_last = runtime::resident_bytes();
+  heap_.stats.rss_peak_last = std::max(heap_.stats.rss_peak_last, heap_.stats.rss_after_last);
+}
+
+// Concurrent marking and the mark-end pauses (DESIGN.md §4 steps 2-3).
+void Cycle::mark_concurrently() {
+  Marker& marker = *marker_;
+  {
+    std::lock_guard<std::mutex> lock(heap_.lock);
+    runtime::flush_pending_fillers(heap_);
+  }
+  for (uffdgc_ref r : root_snapshot_) marker.mark(r);
+  std::vector<uffdgc_ref>().swap(root_snapshot_);
+  marker.drain();
+  std::vector<std::vector<uffdgc_ref>> logs;
+  for (;;) {
+    const uint64_t tts = heap_.threads.stop_the_world(nullptr);
+    const uint64_t pause_start = monotonic_ns() - tts;
+    std::unique_lock<std::mutex> lock(heap_.lock);
+    event(UFFDGC_EVENT_PAUSE_BEGIN);
+    event(UFFDGC_EVENT_PHASE, "mark-end");
+    // Hand the logs over by swapping vectors: O(threads), whatever the mutation rate.
+    logs.clear();
+    heap_.threads.for_each_stopped([&](uffdgc_mutator* m) {
+      logs.emplace_back();
+      logs.back().swap(m->snapshot);
+      m->slot_log.clear();  // the slot scan comes after marking: it sees these stores
+    });
+    logs.emplace_back();
+    logs.back().swap(heap_.orphan_snapshot);
+    heap_.orphan_slots.clear();
+    parsable_to_ = runtime::cut_allocation(heap_);
+    heap_.stats.pause_mark_end_ns_last = monotonic_ns() - pause_start;
+    end_pause(pause_start, tts, false, lock);
+
+    lock.lock();
+    runtime::flush_pending_fillers(heap_);
+    lock.unlock();
+    for (const auto& log : logs) {
+      for (uffdgc_ref r : log) marker.mark(r);
+    }
+    if (!marker.idle()) {
+      ++mark_end_rounds_;
+      marker.drain();
+      continue;
+    }
+    // Every object the logs named was marked already: marking was complete at that pause, but
+    // for referents that weak loads handed out. Those are checked under weak_lock, which weak
+    // loads take while marking: after the phase changes, they answer from the mark bits.
+    std::lock_guard<std::mutex> weak(heap_.weak_lock);
+    for (uffdgc_ref r : heap_.weak_loaded) marker.mark(r);
+    heap_.weak_loaded.clear();
+    if (marker.idle()) {
+      heap_.phase.store(CyclePhase::kReclaiming, std::memory_order_seq_cst);
+      break;
+    }
+    ++mark_end_rounds_;
+    marker.drain();
+  }
+  std::lock_guard<std::mutex> lock(heap_.lock);
+  heap_.stats.mark_end_rounds_last = mark_end_rounds_;
+}
+
+// Weak references, finalization and the sweep, with mutators running (DESIGN.md §4 after
+// step 3). Weak loads see 0 for unmarked referents from the moment marking ended.
+void Cycle::reclaim_concurrently() {
+  Marker& marker = *marker_;
+  event(UFFDGC_EVENT_PHASE, "weak");
+  process_embedder_weak(marker);
+  const size_t holders_before_finalization = marker.weak_holders().size();
+  clear_dead_weak_slots(marker, 0);
+  process_finalization(marker, /*lock_held=*/false);
+  clear_dead_weak_slots(marker, holders_before_finalization);
+  std::lock_guard<std::mutex> lock(heap_.lock);
+  heap_.stats.weak_slots_cleared += weak_cleared_;
+  heap_.stats.live_bytes_last = marker.marked_bytes();
+  heap_.objects.sweep(heap_.mark_epoch);
+}
+
+// The slots outside the sliding region that refer into it: object spaces and pinned islands.
+// Read with the world running; a store that lands after the read is in some thread's slot log.
+std::vector<uffdgc_ref*> Cycle::scan_non_sliding_slots(const CompactionPlan& plan) {
+  std::vector<uffdgc_ref*> slots;
+  auto visit = [&](uffdgc_ref* slot) {
+    const uffdgc_ref v = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if (heap_.moving.in_reservation(v) && plan.moves(v)) slots.push_back(slot);
+  };
+  std::vector<uint64_t> objects;
+  {
+    std::lock_guard<std::mutex> lock(heap_.lock);
+    objects = heap_.objects.snapshot();
+  }
+  for (uint64_t ref : objects) for_each_slot(ref, visit);
+  for (const AddressRange& r : plan.islands()) {
+    for (uint64_t a = tables_->mark.next_set(r.begin, r.end); a < r.end;
+         a = tables_->mark.next_set(a + kWordSize, r.end)) {
+      for_each_slot(a, visit);
+    }
+  }
+  std::sort(slots.begin(), slots.end());
+  return slots;
+}
+
+// Plans the compaction, then stops the world for the flip; a pin taken meanwhile means
+// planning again. Returns true when the concurrent compaction is to run, false when the flip
+// pause finished the cycle itself.
+bool Cycle::plan_and_flip() {
+  const uint64_t begin = heap_.moving.begin();
+  for (int attempt = 0;; ++attempt) {
+    event(UFFDGC_EVENT_PHASE, "plan");
+    std::vector<uffdgc_ref> pins;
+    {
+      std::lock_guard<std::mutex> lock(heap_.lock);
+      pins = pinned_refs();
+      planned_pin_epoch_ = heap_.pin_epoch;
+    }
+    const std::vector<AddressRange> islands = pinned_islands(pins, black_begin_);
+    {
+      std::lock_guard<std::mutex> lock(heap_.lock);  // heap walks parse the islands
+      fill_dead_in_islands(islands, black_begin_);
+    }
+    if (attempt > 0) marker_->recount_chunks();
+    plan_ = std::make_unique<CompactionPlan>(heap_.types, *tables_, begin, black_begin_, islands,
+                                             heap_.moving.from_space_delta(),
+                                             /*pad_last=*/true);
+    plan_->index_block(indexed_to_, parsable_to_, 0, block_index_);
+    indexed_to_ = parsable_to_;
+    scanned_slots_ = scan_non_sliding_slots(*plan_);
+
+    const uint64_t tts = heap_.threads.stop_the_world(nullptr);
+    const uint64_t pause_start = monotonic_ns() - tts;
+    std::unique_lock<std::mutex> lock(heap_.lock);
+    bool pinned_in_block = false;
+    for (const auto& [ref, count] : heap_.pins) {
+      pinned_in_block |= heap_.moving.in_reservation(ref) && ref >= black_begin_;
+    }
+    if (heap_.pin_epoch != planned_pin_epoch_ && attempt < kMaxReplans && !pinned_in_block) {
+      lock.unlock();
+      heap_.threads.resume_the_world();  // (not a pause of the cycle: nothing was done)
+      continue;
+    }
+    event(UFFDGC_EVENT_PAUSE_BEGIN);
+    if (heap_.pin_epoch != planned_pin_epoch_ || pinned_in_block) {
+      finish_in_flip_pause();
+      heap_.stats.pause_flip_ns_last = monotonic_ns() - pause_start;
+      end_pause(pause_start, tts, true, lock);
+      return false;
+    }
+    flip_pause(pause_start, tts);
+    const bool concurrent = !finished_in_pause_;
+    heap_.stats.pause_flip_ns_last = monotonic_ns() - pause_start;
+    end_pause(pause_start, tts, true, lock);
+    return concurrent;
+  }
+}
+
+// The barrier goes off and the cycle's mutator-visible state is reset. World stopped.
+void Cycle::end_barrier() {
+  heap_.marking.store(false, std::memory_order_seq_cst);
+  heap_.phase.store(CyclePhase::kIdle, std::memory_order_seq_cst);
+  heap_.cycle_marker.store(nullptr, std::memory_order_release);
+  heap_.log_all_slots.store(false, std::memory_order_seq_cst);
+  heap_.objects_black.store(false, std::memory_order_relaxed);
+  heap_.threads.for_each_stopped([](uffdgc_mutator* m) {
+    __atomic_store_n(&m->fast.barrier_flag, 0u, __ATOMIC_SEQ_CST);
+    m->snapshot.clear();
+    m->slot_log.clear();
+  });
+  heap_.orphan_snapshot.clear();
+  heap_.orphan_slots.clear();
+  std::lock_guard<std::mutex> weak(heap_.weak_lock);
+  heap_.weak_loaded.clear();
+}
+
+// The flip fallback: a pin in the black block or pins that kept the plan stale. The cycle
+// ends inside this pause, stop-the-world (it reads the heap; counted in the statistics).
+void Cycle::finish_in_flip_pause() {
+  event(UFFDGC_EVENT_PHASE, "flip-stw");
+  ++heap_.stats.flips_finished_in_pause;
+  end_barrier();
+  runtime::flush_pending_fillers(heap_);
+  runtime::retire_tlabs(heap_);
+  const uint64_t begin = heap_.moving.begin();
+  const uint64_t top = heap_.moving.top();
+  marker_->recount_chunks();
+  marker_->blacken(black_begin_, top);
+  const std::vector<AddressRange> islands = pinned_islands(pinned_refs(), top);
+  fill_dead_in_islands(islands, top);
+  CompactionPlan plan(heap_.types, *tables_, begin, top, islands, heap_.moving.from_space_delta(),
+                      /*pad_last=*/false);
+  heap_.stats.pages_compacted_last = plan.pages();
+  if (compact_stop_the_world(plan, *marker_, true) != UFFDGC_OK) abort();  // mremap refused: heap torn
+  heap_.bytes_since_gc = 0;
+  ++heap_.stats.collections;
+  finished_in_pause_ = true;
+}
+
+// Registers the to-space (segments and the black block's destination) with userfaultfd.
+// On failure nothing stays registered.
+bool Cycle::register_to_space(const CompactionPlan& plan) {
+  std::vector<AddressRange> ranges;
+  for (const Segment& seg : plan.segments()) {
+    if (seg.to_space_end() > seg.start) ranges.push_back({seg.start, seg.to_space_end()});
+  }
+  const BlackBlock& b = plan.block();
+  if (b.dst_end() > b.dst_begin) {
+    if (!ranges.empty() && ranges.back().end == b.dst_begin) {
+      ranges.back().end = b.dst_end();
+    } else {
+      ranges.push_back({b.dst_begin, b.dst_end()});
+    }
+  }
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const int err = heap_.uffd.register_missing(reinterpret_cast<void*>(ranges[i].begin),
+                                                ranges[i].end - ranges[i].begin);
+    if (err != 0) {
+      for (size_t j = 0; j < i; ++j) {
+        heap_.uffd.unregister(reinterpret_cast<void*>(ranges[j].begin),
+                              ranges[j].end - ranges[j].begin);
+      }
+      return false;
+    }
+  }
+  return true;
+}
+
+// Pause 3 (DESIGN.md §4 step 4). World stopped, heap lock held. Reads and writes no heap page
+// of the moving space; the only heap words it writes are the slots it was told about: those
+// of non-moving objects that refer into the sliding region.
+void Cycle::flip_pause(uint64_t pause_start, uint64_t tts) {
+  (void)pause_start;
+  (void)tts;
+  event(UFFDGC_EVENT_PHASE, "flip");
+  CompactionPlan& plan = *plan_;
+  if (!heap_.uffd.valid()) {
+    const uint64_t features =
+        UFFD_FEATURE_SIGBUS | (heap_.mode == UFFDGC_MODE_MOVE ? UFFD_FEATURE_MOVE : 0);
+    if (heap_.uffd.open(features) != 0) {
+      finish_in_flip_pause();
+      return;
+    }
+  }
+  // Everything allocated up to now joins the black block; fillers owed inside it are written
+  // into the from-space after the flip.
+  const uint64_t flip_top = runtime::cut_allocation(heap_);
+  block_fillers_.swap(heap_.pending_fillers);
+  plan.set_block(flip_top, block_index_);
+
+  // The slots the scan found and the ones stored since (logged by the barrier), each once.
+  std::vector<uffdgc_ref*> logged;
+  heap_.threads.for_each_stopped([&](uffdgc_mutator* m) {
+    logged.insert(logged.end(), m->slot_log.begin(), m->slot_log.end());
+  });
+  logged.insert(logged.end(), heap_.orphan_slots.begin(), heap_.orphan_slots.end());
+  std::sort(logged.begin(), logged.end());
+  std::vector<uffdgc_ref*> slots;
+  slots.reserve(scanned_slots_.size() + logged.size());
+  std::set_union(scanned_slots_.begin(), scanned_slots_.end(), logged.begin(), logged.end(),
+                 std::back_inserter(slots));
+  slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+  for (uffdgc_ref* slot : slots) {
+    const auto where = reinterpret_cast<uint64_t>(slot);
+    // Slots of objects that slide are rewritten when their page is produced.
+    if (heap_.moving.in_reservation(where) && !plan.in_island(where)) continue;
+    *slot = plan.forward(*slot);
+  }
+  update_roots(plan);
+  end_barrier();
+
+  uffd::InstallerConfig installer;
+  installer.uffd = heap_.uffd.fd();
+  installer.mode =
+      heap_.mode == UFFDGC_MODE_COPY ? uffd::InstallMode::kCopyOnly : uffd::InstallMode::kAuto;
+  installer.wake = false;  // SIGBUS mode: nobody sleeps on the range
+  installer.counters = &heap_.install_counters;
+  installer.injector = heap_.fault_injector;
+  // mremap everything that slides: the segments and the black block, merged where adjacent.
+  std::vector<AddressRange> moved;
+  for (const Segment& seg : plan.segments()) moved.push_back({seg.start, align_up(seg.end, kPage)});
+  if (flip_top > black_begin_) {
+    if (!moved.empty() && moved.back().end == black_begin_) {
+      moved.back().end = flip_top;
+    } else {
+      moved.push_back({black_begin_, flip_top});
+    }
+  }
+  compaction_ = std::make_unique<ConcurrentCompaction>(plan, installer,
+                                                       heap_.moving.from_space_delta(), moved);
+  if (!compaction_->ok() || !runtime::publish_compaction(compaction_.get())) {
+    fprintf(stderr, "uffdgc: no memory for the concurrent compaction's tables\n");
+    abort();  // roots already point to post-compaction addresses
+  }
+  const uint64_t flip_start = monotonic_ns();
+  for (const AddressRange& r : moved) {
+    if (const int err = heap_.moving.flip(r.begin, r.end); err != 0) {
+      fprintf(stderr, "uffdgc: mremap(MREMAP_DONTUNMAP) of the moving space failed: errno %d\n",
+              err);
+      abort();  // roots already point to post-compaction addresses
+    }
+  }
+  const bool registered = register_to_space(plan);
+  heap_.stats.flip_ns_last = monotonic_ns() - flip_start;
+  // Tails of segments that end below an island: fillers on empty, unregistered pages.
+  for (const Segment& seg : plan.segments()) {
+    if (seg.tail_end > seg.to_space_end()) {
+      heap_.pending_fillers.emplace_back(seg.to_space_end(), seg.tail_end);
+    }
+  }
+  heap_.moving.set_top(plan.block().dst_end());
+  heap_.stats.pages_compacted_last =
+      plan.pages() + (plan.block().dst_end() - plan.block().dst_begin) / kPage;
+  heap_.bytes_since_gc = 0;
+  ++heap_.stats.collections;
+  if (!registered) {
+    // Nothing can fault into an unregistered empty range: produce it all in this pause.
+    runtime::withdraw_compaction(compaction_.get());
+    compaction_.reset();
+    write_fillers(block_fillers_, heap_.moving.from_space_delta());
+    plan.index_block(indexed_to_, flip_top, heap_.moving.from_space_delta(), block_index_);
+    plan.publish_block_index();
+    runtime::flush_pending_fillers(heap_);
+    compact(plan);
+    ++heap_.stats.flips_finished_in_pause;
+    finished_in_pause_ = true;
+  }
+}
+
+// Concurrent compaction (DESIGN.md §4 steps 5-6), on the GC thread: index the rest of the
+// black block, produce every page still missing, unregister, drain the fault handlers, then
+// (test builds) verify with the world stopped.
+void Cycle::compact_concurrently() {
+  const uint64_t start = monotonic_ns();
+  CompactionPlan& plan = *plan_;
+  write_fillers(block_fillers_, heap_.moving.from_space_delta());
+  plan.index_block(indexed_to_, plan.block().src_end, heap_.moving.from_space_delta(),
+                   block_index_);
+  plan.publish_block_index();
+  {
+    std::lock_guard<std::mutex> lock(heap_.lock);
+    runtime::flush_pending_fillers(heap_);
+  }
+  if ((heap_.config.flags & UFFDGC_HEAP_NO_SWAP_PREFETCH) == 0) compaction_->enable_prefetch();
+  uffd::InstallResult failure;
+  if (!compaction_->run_gc_thread(&failure)) uffd::abort_on_install_failure(failure);
+  for (const Segment& seg : plan.segments()) {
+    if (seg.to_space_end() > seg.start) {
+      heap_.uffd.unregister(reinterpret_cast<void*>(seg.start), seg.to_space_end() - seg.start);
+    }
+  }
+  const BlackBlock& b = plan.block();
+  if (b.dst_end() > b.dst_begin) {
+    heap_.uffd.unregister(reinterpret_cast<void*>(b.dst_begin), b.dst_end() - b.dst_begin);
+  }
+  runtime::withdraw_compaction(compaction_.get());
+  const uint64_t elapsed = monotonic_ns() - start;
+  {
+    std::lock_guard<std::mutex> lock(heap_.lock);
+    heap_.stats.compaction_ns_last = elapsed;
+    heap_.stats.pages_by_mutators += compaction_->pages_by_mutators();
+    heap_.stats.pages_recycled += compaction_->pages_recycled();
+    heap_.stats.prefetch_pages += compaction_->pages_prefetched();
+    heap_.stats.rss_peak_last = compaction_->peak_rss();
+    for (int i = 0; i < ConcurrentCompaction::kStallBuckets; ++i) {
+      heap_.stats.stalls_log2_us[i] += compaction_->stall_count(i);
+    }
+  }
+  if (heap_.verify()) {
+    heap_.threads.stop_the_world(nullptr);
+    {
+      std::lock_guard<std::mutex> lock(heap_.lock);
+      runtime::flush_pending_fillers(heap_);
+      runtime::retire_tlabs(heap_);
+      VerifyExpectations expect;
+      expect.plan = &plan;
+      expect.marked_moving_bytes = marker_->marked_moving_bytes();
+      expect.concurrent = true;
+      verify_heap(heap_, expect);
+    }
+    heap_.threads.resume_the_world();
+  }
+  compaction_.reset();
+}
+
+}  // namespace uffdgc::gc

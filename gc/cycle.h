@@ -1,0 +1,126 @@
+// One collection cycle (DESIGN.md §4), private to gc/. The parts every mode shares (roots,
+// weak references, finalization, islands, the stop-the-world compaction) are in collector.cc;
+// the three pauses and the concurrent phases of the move and copy modes in concurrent_cycle.cc.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "gc/compact/compaction_plan.h"
+#include "gc/mark/marker.h"
+#include "runtime/heap.h"
+
+struct uffdgc_root_visitor {
+  void (*fn)(uffdgc_root_visitor* self, uffdgc_ref* slot);
+  void* ctx;
+};
+
+struct uffdgc_weak_ctx {
+  uffdgc::gc::Marker* marker;              // process_weak
+  const uffdgc::gc::CompactionPlan* plan;  // update_weak
+};
+
+namespace uffdgc::gc {
+
+class ConcurrentCompaction;
+
+class Cycle : public std::enable_shared_from_this<Cycle> {
+ public:
+  Cycle(uffdgc_heap& heap, uffdgc_mutator* requester) : heap_(heap), requester_(requester) {}
+  uffdgc_result run(uint64_t unless_after);
+
+ private:
+  // ---- shared (collector.cc) ----
+  void event(uint32_t kind, const char* phase = nullptr, uint64_t pause_ns = 0);
+  void deliver_events();
+  template <typename Fn>
+  void for_each_root(Fn&& fn);
+  void scan_embedder_roots(void (*fn)(uffdgc_root_visitor*, uffdgc_ref*), void* ctx);
+  void mark_roots(Marker& marker);
+  void process_embedder_weak(Marker& marker);
+  void clear_dead_weak_slots(Marker& marker, size_t from_holder);
+  void process_finalization(Marker& marker, bool lock_held);
+  std::vector<AddressRange> pinned_islands(const std::vector<uffdgc_ref>& pins, uint64_t top);
+  void fill_dead_in_islands(const std::vector<AddressRange>& islands, uint64_t top);
+  int flip(const CompactionPlan& plan);
+  void fill_segment_tails(const CompactionPlan& plan);
+  void compact(const CompactionPlan& plan);
+  uffdgc_result compact_stop_the_world(const CompactionPlan& plan, const Marker& marker,
+                                       bool allocated_meanwhile = false);
+  uffdgc_result collect_stop_the_world();
+  void update_roots(const CompactionPlan& plan);
+  void update_references(const CompactionPlan& plan);
+  template <typename Fn>
+  void for_each_slot(uint64_t obj, Fn&& fn);
+  std::vector<uffdgc_ref> pinned_refs();
+  void record_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle);
+  void end_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle,
+                 std::unique_lock<std::mutex>& lock);
+
+  // ---- concurrent modes (concurrent_cycle.cc) ----
+  uffdgc_result start_marking(uint64_t pause_start, uint64_t tts,
+                              std::unique_lock<std::mutex>& lock);
+  void concurrent_phases();
+  void mark_concurrently();
+  void reclaim_concurrently();
+  bool plan_and_flip();
+  std::vector<uffdgc_ref*> scan_non_sliding_slots(const CompactionPlan& plan);
+  void flip_pause(uint64_t pause_start, uint64_t tts);
+  bool register_to_space(const CompactionPlan& plan);
+  void finish_in_flip_pause();
+  void end_barrier();
+  void compact_concurrently();
+
+  uffdgc_heap& heap_;
+  uffdgc_mutator* requester_;
+  std::unique_ptr<MarkTables> tables_ = std::make_unique<MarkTables>();
+  std::unique_ptr<Marker> marker_;
+  uint64_t cycle_ = 0;
+  uint64_t bytes_before_ = 0;
+  uint64_t weak_cleared_ = 0;
+  static constexpr size_t kMaxEvents = 24;
+  uffdgc_event events_[kMaxEvents];
+  size_t events_count_ = 0;
+
+  // Concurrent cycles.
+  uint64_t cycle_start_ns_ = 0;
+  uint64_t black_begin_ = 0;     // pause 1's cut: everything above is the black block
+  uint64_t indexed_to_ = 0;      // the black block is indexed (first objects) up to here
+  uint64_t parsable_to_ = 0;     // the last mark-end pause's cut: parsable in place below
+  std::vector<uffdgc_ref> root_snapshot_;
+  std::unique_ptr<CompactionPlan> plan_;
+  uint64_t planned_pin_epoch_ = 0;
+  std::vector<uffdgc_ref*> scanned_slots_;
+  uint64_t* block_index_ = nullptr;  // first object per block source page (mapping)
+  size_t block_index_bytes_ = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> block_fillers_;  // owed in the from-space
+  std::unique_ptr<ConcurrentCompaction> compaction_;
+  bool finished_in_pause_ = false;
+  uint64_t mark_end_rounds_ = 0;
+
+ public:
+  ~Cycle();
+};
+
+template <typename Fn>
+inline void Cycle::for_each_root(Fn&& fn) {
+  heap_.threads.for_each_stopped([&](uffdgc_mutator* m) { m->handles.for_each(fn); });
+  heap_.globals.for_each(fn);
+  for (uffdgc_ref& r : heap_.finalization_ready) fn(&r);
+}
+
+template <typename Fn>
+inline void Cycle::for_each_slot(uint64_t obj, Fn&& fn) {
+  auto* p = reinterpret_cast<uint8_t*>(obj);
+  uint64_t header;
+  __builtin_memcpy(&header, p, sizeof(header));
+  const TypeDesc* t = heap_.types.of_header(header);
+  heap_.types.for_each_ref_offset(p, *t, [&](size_t off) {
+    fn(reinterpret_cast<uffdgc_ref*>(p + off));
+  });
+}
+
+}  // namespace uffdgc::gc

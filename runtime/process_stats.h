@@ -1,0 +1,35 @@
+// Process figures for the per-cycle statistics (DESIGN.md §7): resident set size and the
+// calling thread's CPU time. Not async-signal-safe (resident_bytes opens a /proc file); called
+// by the collector outside pauses or, for the CPU clock, anywhere.
+#pragma once
+
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+
+namespace uffdgc::runtime {
+
+inline uint64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Resident bytes of the process (/proc/self/statm, second field), 0 if unreadable.
+inline uint64_t resident_bytes() {
+  const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[128];
+  const ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  char* p = buf;
+  strtoull(p, &p, 10);  // size
+  return strtoull(p, nullptr, 10) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace uffdgc::runtime
