@@ -23,11 +23,17 @@ void uffdgc_root_visit(uffdgc_root_visitor* visitor, uffdgc_ref* slot) {
 
 int uffdgc_weak_is_live(uffdgc_weak_ctx* ctx, uffdgc_ref ref) {
   if (ctx == nullptr || ctx->marker == nullptr || ref == 0) return 0;
+  // From update_weak the object spaces are swept: a dead object there is gone (its memory may
+  // be unmapped), so membership decides before the mark is read.
+  if (ctx->plan != nullptr && !ctx->marker->in_moving_space(ref) &&
+      !ctx->marker->object_space_contains(ref)) {
+    return 0;
+  }
   return ctx->marker->is_marked(ref) ? 1 : 0;
 }
 
 void uffdgc_weak_retain(uffdgc_weak_ctx* ctx, uffdgc_ref ref) {
-  if (ctx != nullptr && ctx->marker != nullptr) ctx->marker->mark(ref);
+  if (ctx != nullptr && ctx->marker != nullptr && ctx->retain_allowed) ctx->marker->mark(ref);
 }
 
 uffdgc_ref uffdgc_weak_forward(uffdgc_weak_ctx* ctx, uffdgc_ref ref) {
@@ -271,7 +277,7 @@ uffdgc_result Cycle::compact_stop_the_world(const CompactionPlan& plan, const Ma
   fill_segment_tails(plan);
   compact(plan);
   event(UFFDGC_EVENT_PHASE, "update");
-  update_references(plan);
+  update_references(plan, &marker);
   heap_.moving.set_top(plan.new_top());
   if (heap_.verify()) {
     event(UFFDGC_EVENT_PHASE, "verify");
@@ -287,7 +293,7 @@ uffdgc_result Cycle::compact_stop_the_world(const CompactionPlan& plan, const Ma
 
 // Roots, the finalization lists and the embedder's roots and weak tables: everything that
 // refers into the heap from outside it.
-void Cycle::update_roots(const CompactionPlan& plan) {
+void Cycle::update_roots(const CompactionPlan& plan, const Marker* marker) {
   // Pinned objects never move (they sit in an island or an object space), so the pin table
   // needs no update.
   auto update = [&](uffdgc_ref* slot) { *slot = plan.forward(*slot); };
@@ -299,14 +305,17 @@ void Cycle::update_roots(const CompactionPlan& plan) {
       },
       const_cast<CompactionPlan*>(&plan));  // the visitor's ctx is void*; only read
   if (heap_.config.has_embedder && heap_.config.embedder.update_weak != nullptr) {
-    uffdgc_weak_ctx ctx{nullptr, &plan};
+    // uffdgc_weak_is_live answers for the slots' current values (a concurrent cycle's mutators
+    // may have stored since process_weak ran); retaining is no longer possible.
+    uffdgc_weak_ctx ctx{const_cast<Marker*>(marker), &plan};
+    ctx.retain_allowed = false;
     heap_.config.embedder.update_weak(&ctx, heap_.config.embedder.vm);
   }
 }
 
 // Stop-the-world: the roots and every object that does not slide (islands, object spaces).
-void Cycle::update_references(const CompactionPlan& plan) {
-  update_roots(plan);
+void Cycle::update_references(const CompactionPlan& plan, const Marker* marker) {
+  update_roots(plan, marker);
   auto update = [&](uffdgc_ref* slot) { *slot = plan.forward(*slot); };
   for (const AddressRange& r : plan.islands()) {
     const uint64_t end = std::min(r.end, plan.block_src_begin());
@@ -320,6 +329,7 @@ void Cycle::update_references(const CompactionPlan& plan) {
 
 void Cycle::record_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle) {
   const uint64_t pause = monotonic_ns() - pause_start;
+  heap_.stats.pause_major_faults += runtime::process_major_faults() - pause_faults_start_;
   heap_.stats.pause_ns_last = pause;
   heap_.stats.pause_ns_total += pause;
   heap_.stats.pause_ns_max = std::max(heap_.stats.pause_ns_max, pause);
@@ -377,6 +387,7 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
       heap_.threads.unpark(requester_);
     }
     tts = heap_.threads.stop_the_world(requester_);
+    begin_pause();
     if (!heap_.gc_thread.busy()) break;
     // Another thread's cycle started its concurrent phase while we waited to stop the world:
     // let it finish first (only a stopper submits work, so this cannot repeat forever).

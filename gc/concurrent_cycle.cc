@@ -134,6 +134,7 @@ void Cycle::mark_concurrently() {
   std::vector<std::vector<uffdgc_ref>> logs;
   for (;;) {
     const uint64_t tts = heap_.threads.stop_the_world(nullptr);
+    begin_pause();
     const uint64_t pause_start = monotonic_ns() - tts;
     std::unique_lock<std::mutex> lock(heap_.lock);
     event(UFFDGC_EVENT_PAUSE_BEGIN);
@@ -164,8 +165,16 @@ void Cycle::mark_concurrently() {
       continue;
     }
     // Every object the logs named was marked already: marking was complete at that pause, but
+    // for what the embedder's weak processing retains (it runs now, on this thread, while the
+    // barrier still logs; anything it marks is traced and the mark-end pause comes again) and
     // for referents that weak loads handed out. Those are checked under weak_lock, which weak
     // loads take while marking: after the phase changes, they answer from the mark bits.
+    const uint64_t marked_before_weak = marker.marked_objects();
+    process_embedder_weak(marker);
+    if (marker.marked_objects() != marked_before_weak) {
+      ++mark_end_rounds_;
+      continue;
+    }
     std::lock_guard<std::mutex> weak(heap_.weak_lock);
     for (uffdgc_ref r : heap_.weak_loaded) marker.mark(r);
     heap_.weak_loaded.clear();
@@ -185,7 +194,6 @@ void Cycle::mark_concurrently() {
 void Cycle::reclaim_concurrently() {
   Marker& marker = *marker_;
   event(UFFDGC_EVENT_PHASE, "weak");
-  process_embedder_weak(marker);
   const size_t holders_before_finalization = marker.weak_holders().size();
   clear_dead_weak_slots(marker, 0);
   process_finalization(marker, /*lock_held=*/false);
@@ -198,11 +206,15 @@ void Cycle::reclaim_concurrently() {
 
 // The slots outside the sliding region that refer into it: object spaces and pinned islands.
 // Read with the world running; a store that lands after the read is in some thread's slot log.
-std::vector<uffdgc_ref*> Cycle::scan_non_sliding_slots(const CompactionPlan& plan) {
-  std::vector<uffdgc_ref*> slots;
+// The new values are computed here too (the black block's delta is known before its end), so
+// the flip pause only compares and stores.
+std::vector<SlotUpdate> Cycle::scan_non_sliding_slots(const CompactionPlan& plan) {
+  std::vector<SlotUpdate> slots;
+  const uint64_t block_delta = black_begin_ - plan.block_dst_begin();
   auto visit = [&](uffdgc_ref* slot) {
     const uffdgc_ref v = __atomic_load_n(slot, __ATOMIC_RELAXED);
-    if (heap_.moving.in_reservation(v) && plan.moves(v)) slots.push_back(slot);
+    if (!heap_.moving.in_reservation(v) || !plan.moves(v)) return;
+    slots.push_back({slot, v, v >= black_begin_ ? v - block_delta : plan.forward(v)});
   };
   std::vector<uint64_t> objects;
   {
@@ -216,7 +228,8 @@ std::vector<uffdgc_ref*> Cycle::scan_non_sliding_slots(const CompactionPlan& pla
       for_each_slot(a, visit);
     }
   }
-  std::sort(slots.begin(), slots.end());
+  std::sort(slots.begin(), slots.end(),
+            [](const SlotUpdate& a, const SlotUpdate& b) { return a.slot < b.slot; });
   return slots;
 }
 
@@ -245,8 +258,10 @@ bool Cycle::plan_and_flip() {
     plan_->index_block(indexed_to_, parsable_to_, 0, block_index_);
     indexed_to_ = parsable_to_;
     scanned_slots_ = scan_non_sliding_slots(*plan_);
+    prepare_compaction();
 
     const uint64_t tts = heap_.threads.stop_the_world(nullptr);
+    begin_pause();
     const uint64_t pause_start = monotonic_ns() - tts;
     std::unique_lock<std::mutex> lock(heap_.lock);
     bool pinned_in_block = false;
@@ -343,6 +358,29 @@ bool Cycle::register_to_space(const CompactionPlan& plan) {
   return true;
 }
 
+// Before the flip pause: userfaultfd (opened once per process) and the compaction's tables,
+// so the pause only fills in the black block. Leaves compaction_ empty when either fails (the
+// flip pause then finishes the cycle itself).
+void Cycle::prepare_compaction() {
+  compaction_.reset();
+  if (!heap_.uffd.valid()) {
+    const uint64_t features =
+        UFFD_FEATURE_SIGBUS | (heap_.mode == UFFDGC_MODE_MOVE ? UFFD_FEATURE_MOVE : 0);
+    if (heap_.uffd.open(features) != 0) return;
+  }
+  uffd::InstallerConfig installer;
+  installer.uffd = heap_.uffd.fd();
+  installer.mode =
+      heap_.mode == UFFDGC_MODE_COPY ? uffd::InstallMode::kCopyOnly : uffd::InstallMode::kAuto;
+  installer.wake = false;  // SIGBUS mode: nobody sleeps on the range
+  installer.counters = &heap_.install_counters;
+  installer.injector = heap_.fault_injector;
+  compaction_ = std::make_unique<ConcurrentCompaction>(*plan_, installer,
+                                                       heap_.moving.from_space_delta(),
+                                                       heap_.moving.limit());
+  if (!compaction_->ok()) compaction_.reset();
+}
+
 // Pause 3 (DESIGN.md §4 step 4). World stopped, heap lock held. Reads and writes no heap page
 // of the moving space; the only heap words it writes are the slots it was told about: those
 // of non-moving objects that refer into the sliding region.
@@ -351,13 +389,9 @@ void Cycle::flip_pause(uint64_t pause_start, uint64_t tts) {
   (void)tts;
   event(UFFDGC_EVENT_PHASE, "flip");
   CompactionPlan& plan = *plan_;
-  if (!heap_.uffd.valid()) {
-    const uint64_t features =
-        UFFD_FEATURE_SIGBUS | (heap_.mode == UFFDGC_MODE_MOVE ? UFFD_FEATURE_MOVE : 0);
-    if (heap_.uffd.open(features) != 0) {
-      finish_in_flip_pause();
-      return;
-    }
+  if (compaction_ == nullptr) {  // no userfaultfd, or no memory for the tables
+    finish_in_flip_pause();
+    return;
   }
   // Everything allocated up to now joins the black block; fillers owed inside it are written
   // into the from-space after the flip.
@@ -372,27 +406,26 @@ void Cycle::flip_pause(uint64_t pause_start, uint64_t tts) {
   });
   logged.insert(logged.end(), heap_.orphan_slots.begin(), heap_.orphan_slots.end());
   std::sort(logged.begin(), logged.end());
-  std::vector<uffdgc_ref*> slots;
-  slots.reserve(scanned_slots_.size() + logged.size());
-  std::set_union(scanned_slots_.begin(), scanned_slots_.end(), logged.begin(), logged.end(),
-                 std::back_inserter(slots));
-  slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
-  for (uffdgc_ref* slot : slots) {
-    const auto where = reinterpret_cast<uint64_t>(slot);
+  logged.erase(std::unique(logged.begin(), logged.end()), logged.end());
+  auto non_sliding = [&](uffdgc_ref* slot) {
     // Slots of objects that slide are rewritten when their page is produced.
-    if (heap_.moving.in_reservation(where) && !plan.in_island(where)) continue;
-    *slot = plan.forward(*slot);
+    const auto where = reinterpret_cast<uint64_t>(slot);
+    return !heap_.moving.in_reservation(where) || plan.in_island(where);
+  };
+  // A scanned slot still holding what the scan saw gets the precomputed value; one stored to
+  // since is in the log and forwarded from its current value (exactly once either way).
+  size_t next_logged = 0;
+  for (const SlotUpdate& u : scanned_slots_) {
+    while (next_logged < logged.size() && logged[next_logged] < u.slot) ++next_logged;
+    if (next_logged < logged.size() && logged[next_logged] == u.slot) continue;
+    if (*u.slot == u.old_value) *u.slot = u.new_value;
   }
-  update_roots(plan);
+  for (uffdgc_ref* slot : logged) {
+    if (non_sliding(slot)) *slot = plan.forward(*slot);
+  }
+  update_roots(plan, marker_.get());
   end_barrier();
 
-  uffd::InstallerConfig installer;
-  installer.uffd = heap_.uffd.fd();
-  installer.mode =
-      heap_.mode == UFFDGC_MODE_COPY ? uffd::InstallMode::kCopyOnly : uffd::InstallMode::kAuto;
-  installer.wake = false;  // SIGBUS mode: nobody sleeps on the range
-  installer.counters = &heap_.install_counters;
-  installer.injector = heap_.fault_injector;
   // mremap everything that slides: the segments and the black block, merged where adjacent.
   std::vector<AddressRange> moved;
   for (const Segment& seg : plan.segments()) moved.push_back({seg.start, align_up(seg.end, kPage)});
@@ -403,14 +436,13 @@ void Cycle::flip_pause(uint64_t pause_start, uint64_t tts) {
       moved.push_back({black_begin_, flip_top});
     }
   }
-  compaction_ = std::make_unique<ConcurrentCompaction>(plan, installer,
-                                                       heap_.moving.from_space_delta(), moved);
-  if (!compaction_->ok() || !runtime::publish_compaction(compaction_.get())) {
-    fprintf(stderr, "uffdgc: no memory for the concurrent compaction's tables\n");
+  compaction_->cover_block(std::move(moved));
+  if (!runtime::publish_compaction(compaction_.get())) {
+    fprintf(stderr, "uffdgc: the fault handler's table of compactions is full\n");
     abort();  // roots already point to post-compaction addresses
   }
   const uint64_t flip_start = monotonic_ns();
-  for (const AddressRange& r : moved) {
+  for (const AddressRange& r : compaction_->flipped()) {
     if (const int err = heap_.moving.flip(r.begin, r.end); err != 0) {
       fprintf(stderr, "uffdgc: mremap(MREMAP_DONTUNMAP) of the moving space failed: errno %d\n",
               err);

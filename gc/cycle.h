@@ -12,6 +12,7 @@
 #include "gc/compact/compaction_plan.h"
 #include "gc/mark/marker.h"
 #include "runtime/heap.h"
+#include "runtime/process_stats.h"
 
 struct uffdgc_root_visitor {
   void (*fn)(uffdgc_root_visitor* self, uffdgc_ref* slot);
@@ -19,13 +20,21 @@ struct uffdgc_root_visitor {
 };
 
 struct uffdgc_weak_ctx {
-  uffdgc::gc::Marker* marker;              // process_weak
+  uffdgc::gc::Marker* marker;              // liveness (process_weak, update_weak)
   const uffdgc::gc::CompactionPlan* plan;  // update_weak
+  bool retain_allowed = true;              // process_weak only
 };
 
 namespace uffdgc::gc {
 
 class ConcurrentCompaction;
+
+// A slot of a non-moving object that refers into the sliding region, as the scan before the
+// flip saw it, and the value the flip writes if it still holds that.
+struct SlotUpdate {
+  uffdgc_ref* slot;
+  uffdgc_ref old_value, new_value;
+};
 
 class Cycle : public std::enable_shared_from_this<Cycle> {
  public:
@@ -51,14 +60,17 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   uffdgc_result compact_stop_the_world(const CompactionPlan& plan, const Marker& marker,
                                        bool allocated_meanwhile = false);
   uffdgc_result collect_stop_the_world();
-  void update_roots(const CompactionPlan& plan);
-  void update_references(const CompactionPlan& plan);
+  void update_roots(const CompactionPlan& plan, const Marker* marker);
+  void update_references(const CompactionPlan& plan, const Marker* marker);
   template <typename Fn>
   void for_each_slot(uint64_t obj, Fn&& fn);
   std::vector<uffdgc_ref> pinned_refs();
   void record_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle);
   void end_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle,
                  std::unique_lock<std::mutex>& lock);
+  // Right after the world stopped: the process's major faults, so that the pause's own can be
+  // counted (DESIGN.md §4: a pause touches no heap page, so it takes none).
+  void begin_pause() { pause_faults_start_ = runtime::process_major_faults(); }
 
   // ---- concurrent modes (concurrent_cycle.cc) ----
   uffdgc_result start_marking(uint64_t pause_start, uint64_t tts,
@@ -67,7 +79,8 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   void mark_concurrently();
   void reclaim_concurrently();
   bool plan_and_flip();
-  std::vector<uffdgc_ref*> scan_non_sliding_slots(const CompactionPlan& plan);
+  std::vector<SlotUpdate> scan_non_sliding_slots(const CompactionPlan& plan);
+  void prepare_compaction();
   void flip_pause(uint64_t pause_start, uint64_t tts);
   bool register_to_space(const CompactionPlan& plan);
   void finish_in_flip_pause();
@@ -93,13 +106,14 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   std::vector<uffdgc_ref> root_snapshot_;
   std::unique_ptr<CompactionPlan> plan_;
   uint64_t planned_pin_epoch_ = 0;
-  std::vector<uffdgc_ref*> scanned_slots_;
+  std::vector<SlotUpdate> scanned_slots_;
   uint64_t* block_index_ = nullptr;  // first object per block source page (mapping)
   size_t block_index_bytes_ = 0;
   std::vector<std::pair<uint64_t, uint64_t>> block_fillers_;  // owed in the from-space
   std::unique_ptr<ConcurrentCompaction> compaction_;
   bool finished_in_pause_ = false;
   uint64_t mark_end_rounds_ = 0;
+  uint64_t pause_faults_start_ = 0;
 
  public:
   ~Cycle();

@@ -33,65 +33,55 @@ void backoff(unsigned round) {
 
 }  // namespace
 
-namespace {
-
-// The to-space: from the first segment (or the block) to the end of the block (or the last
-// segment).
-uint64_t to_space_begin(const CompactionPlan& plan) {
-  if (!plan.segments().empty()) return plan.segments().front().start;
-  return plan.block().dst_begin;
-}
-
-uint64_t to_space_end(const CompactionPlan& plan) {
-  if (plan.block().dst_end() > plan.block().dst_begin) return plan.block().dst_end();
-  return plan.segments().empty() ? 0 : plan.segments().back().to_space_end();
-}
-
-// The end of the from-space that compaction reads.
-uint64_t from_space_end(const CompactionPlan& plan) {
-  if (plan.block().src_end > plan.block().src_begin) return plan.block().src_end;
-  return plan.segments().empty() ? 0 : align_up(plan.segments().back().end, kPage);
-}
-
-}  // namespace
-
 ConcurrentCompaction::ConcurrentCompaction(const CompactionPlan& plan,
                                            const uffd::InstallerConfig& installer,
-                                           int64_t from_space_delta,
-                                           std::vector<AddressRange> flipped)
+                                           int64_t from_space_delta, uint64_t space_limit)
     : plan_(plan),
-      begin_(to_space_begin(plan)),
-      end_(to_space_end(plan)),
+      begin_(plan.segments().empty() ? plan.block_dst_begin() : plan.segments().front().start),
+      end_(begin_),
       installer_(installer),
       delta_(from_space_delta),
-      released_floor_(from_space_end(plan)),
-      recycle_top_(released_floor_),
-      flipped_(std::move(flipped)) {
-  const uint64_t pages = (end_ - begin_) / kPage;
-  void* states = mmap(nullptr, align_up(pages + 1, kPage), PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      released_floor_(0),
+      recycle_top_(0) {
+  // One state byte per page up to the end of the space (the black block's extent is known
+  // only at the flip); untouched pages of the mapping cost nothing.
+  states_bytes_ = align_up((space_limit - begin_) / kPage + 1, kPage);
+  void* states = mmap(nullptr, states_bytes_, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   void* scratch = uffd::map_anonymous_aligned(kScratchSlots * kPage, kPage);
   void* gc_buffer = uffd::map_anonymous_aligned(kRunBytes, kRunBytes);
   states_ = states == MAP_FAILED ? nullptr : static_cast<uint8_t*>(states);
   scratch_ = scratch == MAP_FAILED ? nullptr : static_cast<uint8_t*>(scratch);
   gc_buffer_ = gc_buffer == MAP_FAILED ? nullptr : static_cast<uint8_t*>(gc_buffer);
   if (states_ == nullptr) return;
-  // Only the segments' to-space pages are produced; everything else in the range is done.
-  std::memset(states_, kInstalled, pages);
+  // Only the segments' to-space pages are produced; the rest of the range (islands) is done.
+  const uint64_t segments_end =
+      plan.segments().empty() ? begin_ : plan.segments().back().to_space_end();
+  std::memset(states_, kInstalled, (segments_end - begin_) / kPage);
   for (const Segment& s : plan.segments()) {
     std::memset(states_ + (s.start - begin_) / kPage, kUnprocessed,
                 (s.to_space_end() - s.start) / kPage);
   }
-  const BlackBlock& b = plan.block();
+  end_ = segments_end;
+}
+
+void ConcurrentCompaction::cover_block(std::vector<AddressRange> flipped) {
+  const BlackBlock& b = plan_.block();
   if (b.dst_end() > b.dst_begin) {
+    if (b.dst_begin > end_) std::memset(states_ + (end_ - begin_) / kPage, kInstalled, (b.dst_begin - end_) / kPage);
     std::memset(states_ + (b.dst_begin - begin_) / kPage, kUnprocessed,
                 (b.dst_end() - b.dst_begin) / kPage);
+    end_ = b.dst_end();
   }
+  released_floor_ = recycle_top_ =
+      b.src_end > b.src_begin
+          ? b.src_end
+          : (plan_.segments().empty() ? 0 : align_up(plan_.segments().back().end, kPage));
+  flipped_ = std::move(flipped);
 }
 
 ConcurrentCompaction::~ConcurrentCompaction() {
-  const uint64_t pages = (end_ - begin_) / kPage;
-  if (states_ != nullptr) munmap(states_, align_up(pages + 1, kPage));
+  if (states_ != nullptr) munmap(states_, states_bytes_);
   if (scratch_ != nullptr) munmap(scratch_, kScratchSlots * kPage);
   if (gc_buffer_ != nullptr) munmap(gc_buffer_, kRunBytes);
 }

@@ -25,12 +25,15 @@ class ConcurrentCompaction {
   static constexpr int kScratchSlots = 64;   // concurrent faulting threads served at once
   static constexpr uint64_t kRunPages = 16;  // one 64K folio
 
-  // Covers the to-space pages of every segment of `plan` (which outlives this object); pages
-  // in between (islands, segment tails) start out installed. Not signal-safe.
-  // flipped: the pre-compaction ranges the flip moved to the from-space, one mapping each
-  // (a MOVE source must lie inside one mapping, so recycled runs never straddle two).
+  // Pages between the to-space runs (islands) start out installed. Not signal-safe.
+  // Built before the flip pause (mappings, /proc/self/pagemap): covers the segments' pages.
   ConcurrentCompaction(const CompactionPlan& plan, const uffd::InstallerConfig& installer,
-                       int64_t from_space_delta, std::vector<AddressRange> flipped);
+                       int64_t from_space_delta, uint64_t space_limit);
+  // In the flip pause, once the plan's black block is set: covers its pages too. flipped: the
+  // pre-compaction ranges the flip moves to the from-space, one mapping each (a MOVE source
+  // must lie inside one mapping, so recycled runs never straddle two).
+  void cover_block(std::vector<AddressRange> flipped);
+  const std::vector<AddressRange>& flipped() const { return flipped_; }
   ~ConcurrentCompaction();
   bool ok() const { return states_ != nullptr && scratch_ != nullptr && gc_buffer_ != nullptr; }
 
@@ -79,6 +82,7 @@ class ConcurrentCompaction {
   uffd::PageInstaller installer_;
   int64_t delta_;
   uint8_t* states_ = nullptr;    // one byte per to-space page
+  size_t states_bytes_ = 0;
   uint8_t* scratch_ = nullptr;   // kScratchSlots pages for faulting mutators
   uint8_t* gc_buffer_ = nullptr; // kRunPages pages, 64K aligned, for the GC thread's runs
   std::atomic<uint64_t> scratch_free_{~uint64_t{0}};  // bit i: slot i is free

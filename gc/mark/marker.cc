@@ -35,6 +35,10 @@ bool Marker::is_marked(uffdgc_ref ref) const {
   return ObjectSpace::is_marked(ref, epoch_);
 }
 
+bool Marker::in_moving_space(uffdgc_ref ref) const { return heap_.moving.in_reservation(ref); }
+
+bool Marker::object_space_contains(uffdgc_ref ref) const { return heap_.objects.contains(ref); }
+
 void Marker::mark(uffdgc_ref ref) {
   if (ref == 0) return;
   bool newly;

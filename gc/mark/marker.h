@@ -41,6 +41,8 @@ class Marker {
   bool idle() const { return stack_.empty(); }
   // Live in this cycle: marked, or allocated after marking began. Any thread.
   bool is_marked(uffdgc_ref ref) const;
+  bool in_moving_space(uffdgc_ref ref) const;
+  bool object_space_contains(uffdgc_ref ref) const;  // heap lock held
   // Rebuilds the live bytes per chunk from the live-words bitmap (a plan consumes them).
   void recount_chunks();
 

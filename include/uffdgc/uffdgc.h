@@ -197,6 +197,8 @@ UFFDGC_API int uffdgc_weak_is_live(uffdgc_weak_ctx *ctx, uffdgc_ref ref);
  * again once the retained objects are traced. Only from process_weak. */
 UFFDGC_API void uffdgc_weak_retain(uffdgc_weak_ctx *ctx, uffdgc_ref ref);
 /* Where a live ref will be after this cycle. Only from update_weak. */
+/* uffdgc_weak_is_live works in process_weak and update_weak; uffdgc_weak_retain only in
+ * process_weak (elsewhere it does nothing). */
 UFFDGC_API uffdgc_ref uffdgc_weak_forward(uffdgc_weak_ctx *ctx, uffdgc_ref ref);
 
 typedef struct uffdgc_embedder {
@@ -206,12 +208,18 @@ typedef struct uffdgc_embedder {
    * on the collecting thread, possibly several times per cycle (to mark, then to update):
    * report every slot each time with uffdgc_root_visit. */
   void (*scan_roots)(uffdgc_root_visitor *visitor, void *vm);
-  /* After marking: for each weak slot the runtime owns, ask uffdgc_weak_is_live, optionally
-   * uffdgc_weak_retain. Return nonzero to be called again after retained objects are traced.
-   * World stopped, collecting thread; must not allocate or call other uffdgc functions. */
+  /* When marking is otherwise complete: for each weak slot the runtime owns, ask
+   * uffdgc_weak_is_live, optionally uffdgc_weak_retain. Return nonzero to be called again
+   * after retained objects are traced. Must not allocate or call other uffdgc functions.
+   * Stop-the-world mode: world stopped, collecting thread. Move and copy modes: on the GC
+   * thread while mutators run (the runtime guards its weak table against its own threads),
+   * possibly several times per cycle; mutators must read these slots with uffdgc_load_weak
+   * (holder 0) so that a referent they take while marking runs is kept, and one found dead
+   * afterwards reads as 0. */
   int (*process_weak)(uffdgc_weak_ctx *ctx, void *vm);
-  /* After the move is planned: rewrite live weak slots with uffdgc_weak_forward, clear dead
-   * ones. World stopped, collecting thread. */
+  /* After the move is planned: for each weak slot, if uffdgc_weak_is_live (it answers for the
+   * slot's current value) rewrite it with uffdgc_weak_forward, else clear it. World stopped,
+   * collecting thread (in move and copy modes: the flip pause). */
   void (*update_weak)(uffdgc_weak_ctx *ctx, void *vm);
   /* An allocation failed even after a full collection. The allocating mutator, running,
    * world not stopped; the allocation then returns UFFDGC_ENOMEM. */
@@ -307,8 +315,9 @@ UFFDGC_API void uffdgc_store_ref_slow(uffdgc_mutator *mutator, uffdgc_ref holder
  * readable for src), with the barrier. Overlap allowed. Mutator, running. */
 UFFDGC_API void uffdgc_store_refs(uffdgc_mutator *mutator, uffdgc_ref holder, uffdgc_ref *dst,
                                   const uffdgc_ref *src, size_t count);
-/* Loads a slot of a UFFDGC_TYPE_WEAK_CONTAINER object: 0 once the referent is found dead.
- * Mutator, running. */
+/* Loads a slot of a UFFDGC_TYPE_WEAK_CONTAINER object (or, with holder 0, a weak slot of the
+ * runtime's own that process_weak handles): 0 once the referent is found dead. While a
+ * concurrent cycle marks, the referent is kept alive for the cycle. Mutator, running. */
 UFFDGC_API uffdgc_ref uffdgc_load_weak(uffdgc_mutator *mutator, uffdgc_ref holder,
                                        const uffdgc_ref *slot);
 
@@ -392,6 +401,8 @@ typedef struct uffdgc_heap_stats {
   uint64_t install_eagain_retries;  /* EAGAIN answers retried */
   uint64_t install_partial;         /* partial MOVEs resumed */
   uint64_t prefetch_pages;          /* swapped from-space pages prefetched (io_uring) */
+  uint64_t pause_major_faults;      /* major faults the process took during pauses (total):
+                                       0 when no pause touched a swapped-out page */
   uint64_t flips_finished_in_pause; /* concurrent cycles whose flip pause had to finish the
                                        cycle stop-the-world (pins in the black block, pins
                                        that kept the plan stale, userfaultfd refused) */

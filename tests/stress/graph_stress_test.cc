@@ -209,7 +209,8 @@ int ProcessWeak(uffdgc_weak_ctx* ctx, void* vm) {
   for (int w = 0; w < s->workers_n; ++w) {
     for (int i = 0; i < kVmWeak; ++i) {
       s->vm_dead[w][i] = false;
-      uffdgc_ref r = s->vm_weak[w][i];
+      // Concurrent modes call this on the GC thread while workers store: atomic access.
+      uffdgc_ref r = __atomic_load_n(&s->vm_weak[w][i], __ATOMIC_ACQUIRE);
       if (r == 0 || uffdgc_weak_is_live(ctx, r)) continue;
       if (i == 0) {
         uffdgc_weak_retain(ctx, r);
@@ -225,8 +226,9 @@ void UpdateWeak(uffdgc_weak_ctx* ctx, void* vm) {
   Stress* s = static_cast<Stress*>(vm);
   for (int w = 0; w < s->workers_n; ++w) {
     for (int i = 0; i < kVmWeak; ++i) {
+      // Decided on the current value: a worker may have stored since ProcessWeak ran.
       uffdgc_ref& r = s->vm_weak[w][i];
-      if (r != 0) r = s->vm_dead[w][i] ? 0 : uffdgc_weak_forward(ctx, r);
+      if (r != 0) r = uffdgc_weak_is_live(ctx, r) ? uffdgc_weak_forward(ctx, r) : 0;
     }
   }
 }
@@ -349,7 +351,7 @@ class Mutator {
     if (k < kHandles) return *w_.handles[k];
     if (k < kHandles + kVmRoots) return s_.vm_roots[w_.index][k - kHandles];
     if (k == kRootGlobal) return uffdgc_global_get(w_.global);
-    return s_.vm_weak[w_.index][0];
+    return uffdgc_load_weak(w_.m, 0, &s_.vm_weak[w_.index][0]);  // the runtime's weak slot
   }
   Ref ReadRoot(int k) {
     Ref r{RootRef(k), w_.root_ids[k]};
@@ -364,7 +366,7 @@ class Mutator {
     } else if (k == kRootGlobal) {
       uffdgc_global_set(w_.global, v.ref);
     } else {
-      s_.vm_weak[w_.index][0] = v.ref;
+      __atomic_store_n(&s_.vm_weak[w_.index][0], v.ref, __ATOMIC_RELEASE);
       w_.vm_weak_ids[0] = v.id;
     }
     w_.root_ids[k] = v.id;
@@ -669,7 +671,7 @@ class Mutator {
   void VmWeakStore() {
     int i = 1 + static_cast<int>(R(kVmWeak - 1));
     Ref v = R(5) == 0 ? Ref{} : NonFinalOwn();
-    s_.vm_weak[w_.index][i] = v.ref;
+    __atomic_store_n(&s_.vm_weak[w_.index][i], v.ref, __ATOMIC_RELEASE);
     w_.vm_weak_ids[i] = v.id;
   }
 
@@ -733,7 +735,7 @@ class Mutator {
     for (int k = 0; k < kRootCount; ++k) visit(RootRef(k), w_.root_ids[k], "root");
     for (auto& [id, addr] : w_.pins) visit(addr, id, "pin");
     for (int i = 1; i < kVmWeak; ++i) {
-      uffdgc_ref r = s_.vm_weak[w_.index][i];
+      uffdgc_ref r = uffdgc_load_weak(w_.m, 0, &s_.vm_weak[w_.index][i]);
       if (r == 0) {
         w_.vm_weak_ids[i] = 0;
       } else if (!Match(r, w_.vm_weak_ids[i], "embedder weak slot")) {
@@ -747,7 +749,8 @@ class Mutator {
       if (n == nullptr || !CheckObject(s_, cur.ref, cur.id, *n, "own check")) return;
       for (size_t i = 0; i < n->slots.size(); ++i) {
         if (!SlotIsRef(*n, i)) continue;
-        uffdgc_ref t = *Slot(cur.ref, SlotOffset(*n, i));
+        // Weak slots are cleared by the GC thread while workers run (concurrent modes).
+        uffdgc_ref t = __atomic_load_n(Slot(cur.ref, SlotOffset(*n, i)), __ATOMIC_ACQUIRE);
         if (n->kind == kWeakC) {
           if (t == 0) {
             n->slots[i] = 0;
