@@ -377,8 +377,12 @@ uffdgc_result Cycle::collect_stop_the_world() {
 
 uffdgc_result Cycle::run(uint64_t unless_after) {
   uint64_t tts = 0;
+  const bool triggered = unless_after != kAlwaysCollect;
+  // A trigger while a concurrent cycle runs: that cycle is the collection it asks for.
+  if (triggered && heap_.gc_thread.busy()) return UFFDGC_OK;
   const uint64_t rss_before = runtime::resident_bytes();
   for (;;) {
+    if (triggered && heap_.gc_thread.busy()) return UFFDGC_OK;
     if (heap_.gc_thread.busy()) {
       // A previous cycle is still running its concurrent phases. Wait parked: its pauses
       // need this thread stopped.
@@ -408,7 +412,7 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
   bytes_before_ = heap_.moving.used() + heap_.objects.bytes(ObjectKind::kNonMoving) +
                   heap_.objects.bytes(ObjectKind::kLarge);
   event(UFFDGC_EVENT_PAUSE_BEGIN);
-  if (heap_.concurrent()) return start_marking(pause_start, tts, lock);
+  if (heap_.concurrent()) return start_marking(pause_start, tts, lock, /*wait_for_flip=*/!triggered);
 
   runtime::retire_tlabs(heap_);
   const uffdgc_result result = collect_stop_the_world();
@@ -422,6 +426,22 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
   heap_.stats.rss_peak_last = heap_.stats.rss_after_last = runtime::resident_bytes();
   end_pause(pause_start, tts, true, lock);
   return result;
+}
+
+bool wait_for_space(uffdgc_heap* heap, uffdgc_mutator* requester) {
+  uint64_t started;
+  {
+    std::lock_guard<std::mutex> lock(heap->flip_lock);
+    started = heap->cycles_started;
+    if (heap->flips >= started) return false;
+  }
+  heap->threads.park(requester);
+  {
+    std::unique_lock<std::mutex> wait(heap->flip_lock);
+    heap->flip_cv.wait(wait, [&] { return heap->flips >= started; });
+  }
+  heap->threads.unpark(requester);
+  return true;
 }
 
 uffdgc_result collect(uffdgc_heap* heap, uffdgc_mutator* requester, uint64_t unless_after) {

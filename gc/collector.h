@@ -1,7 +1,5 @@
-// One collection cycle (DESIGN.md §4). This release runs every phase inside one pause: the
-// stop-the-world fallback of §4, already split the way the concurrent collector needs it
-// (marking into side tables, a plan, from-space produced by mremap, page-by-page compaction
-// with CompactionPlan::compact_page).
+// Collection (DESIGN.md §4): the stop-the-world cycle of the stw mode, or the concurrent cycle
+// of the move and copy modes (gc/cycle.h, gc/concurrent_cycle.cc).
 #pragma once
 
 #include <cstdint>
@@ -16,8 +14,15 @@ namespace uffdgc::gc {
 // With `unless_after` set to a collection count, the cycle is skipped when another thread
 // completed a collection since that count was read (two allocating threads that hit the
 // trigger together collect once).
+// An allocation that hit a trigger (unless_after set) does not wait in a concurrent mode: it
+// returns once pause 1 has started the cycle, or at once if a cycle is already running, and
+// the allocation goes on in the free space (wait_for_space() if there is none).
 inline constexpr uint64_t kAlwaysCollect = UINT64_MAX;
 uffdgc_result collect(uffdgc_heap* heap, uffdgc_mutator* requester,
                       uint64_t unless_after = kAlwaysCollect);
+
+// Parks the requester until the concurrent cycle in progress (if any) has flipped, so that
+// the space it frees can be allocated. Returns false if no cycle was in progress.
+bool wait_for_space(uffdgc_heap* heap, uffdgc_mutator* requester);
 
 }  // namespace uffdgc::gc

@@ -53,7 +53,7 @@ Cycle::~Cycle() {
 // lock held. The requester then waits, parked, until the flip, so an allocation that asked for
 // the collection finds the space.
 uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
-                                   std::unique_lock<std::mutex>& lock) {
+                                   std::unique_lock<std::mutex>& lock, bool wait_for_flip) {
   const uint64_t begin = heap_.moving.begin();
   block_index_bytes_ = align_up(heap_.moving.capacity() / kPage * sizeof(uint64_t) + 1, kPage);
   void* index = mmap(nullptr, block_index_bytes_, PROT_READ | PROT_WRITE,
@@ -88,10 +88,15 @@ uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
     __atomic_store_n(&m->fast.barrier_flag, 1u, __ATOMIC_SEQ_CST);
   });
   const uint64_t my_cycle = cycle_;
+  {
+    std::lock_guard<std::mutex> flips(heap_.flip_lock);
+    heap_.cycles_started = my_cycle;
+  }
   auto self = shared_from_this();
   const bool submitted = heap_.gc_thread.submit([self] { self->concurrent_phases(); });
   heap_.stats.pause_mark_start_ns_last = monotonic_ns() - pause_start;
   end_pause(pause_start, tts, false, lock);
+  if (submitted && !wait_for_flip) return UFFDGC_OK;  // an allocation trigger: go on allocating
   heap_.threads.park(requester_);
   if (!submitted) concurrent_phases();  // no GC thread (pthread_create failed): run it here
   {

@@ -74,7 +74,7 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
 
   // ---- concurrent modes (concurrent_cycle.cc) ----
   uffdgc_result start_marking(uint64_t pause_start, uint64_t tts,
-                              std::unique_lock<std::mutex>& lock);
+                              std::unique_lock<std::mutex>& lock, bool wait_for_flip);
   void concurrent_phases();
   void mark_concurrently();
   void reclaim_concurrently();

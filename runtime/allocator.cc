@@ -118,6 +118,17 @@ uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uin
       return r;
     }
     p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false, &seen);
+    // No space while a concurrent cycle runs: wait for its flip, which frees the space, and
+    // if that is not enough, for a whole cycle of our own.
+    if (p == 0 && heap.concurrent() && gc::wait_for_space(&heap, m)) {
+      p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false, &seen);
+    }
+    if (p == 0 && heap.concurrent()) {
+      if (const uffdgc_result r = gc::collect(&heap, m); r != UFFDGC_OK && r != UFFDGC_ENOMEM) {
+        return r;
+      }
+      p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false, &seen);
+    }
   }
   if (p == 0) {
     if (heap.config.has_embedder && heap.config.embedder.out_of_memory != nullptr) {

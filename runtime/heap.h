@@ -85,6 +85,7 @@ struct uffdgc_heap {
   std::mutex flip_lock;                       // the requester of a cycle waits for its flip
   std::condition_variable flip_cv;
   uint64_t flips = 0;                         // the last cycle that has flipped
+  uint64_t cycles_started = 0;                // the last cycle past pause 1 (flip_lock)
   uffdgc::uffd::Userfaultfd uffd;                 // opened lazily per process (fork!)
   uffdgc::uffd::InstallCounters install_counters;
   uffdgc::uffd::FaultInjector* fault_injector = nullptr;  // tests only: set before any cycle

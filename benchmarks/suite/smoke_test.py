@@ -113,7 +113,9 @@ def main():
                         assert isinstance(pz[0], str) and pz[1] >= 0 and pz[2] > 0, pz
                     if name.endswith("uffdgc"):
                         gc = d["gc"]
-                        assert gc["collections"] >= 1, "no collection"
+                        # An allocation trigger does not wait for its concurrent cycle: a tiny
+                        # run may end with its first cycle started (pause 1) but not flipped.
+                        assert gc["collections"] >= 1 or gc["pauses"] >= 1, "no collection"
                         assert gc["pauses"] >= gc["collections"], "fewer pauses than cycles"
                         assert len(gc["stalls_log2_us"]) == 24
                         if "--mutate-rate" in args:
