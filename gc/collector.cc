@@ -58,8 +58,12 @@ void Cycle::event(uint32_t kind, const char* phase, uint64_t pause_ns) {
   e.time_ns = monotonic_ns();
   e.phase = phase;
   e.bytes_before = bytes_before_;
-  e.bytes_after = heap_.moving.used() + heap_.objects.bytes(ObjectKind::kNonMoving) +
-                  heap_.objects.bytes(ObjectKind::kLarge);
+  // Only CYCLE_END reports the heap's size: it is recorded in a pause, with the heap lock held
+  // (phase events of a concurrent cycle are recorded on the GC thread while mutators run).
+  if (kind == UFFDGC_EVENT_CYCLE_END) {
+    e.bytes_after = heap_.moving.used() + heap_.objects.bytes(ObjectKind::kNonMoving) +
+                    heap_.objects.bytes(ObjectKind::kLarge);
+  }
   e.pause_ns = pause_ns;
 }
 

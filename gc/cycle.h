@@ -129,8 +129,8 @@ inline void Cycle::for_each_root(Fn&& fn) {
 template <typename Fn>
 inline void Cycle::for_each_slot(uint64_t obj, Fn&& fn) {
   auto* p = reinterpret_cast<uint8_t*>(obj);
-  uint64_t header;
-  __builtin_memcpy(&header, p, sizeof(header));
+  // Atomic: the runtime may update its header bits while a concurrent cycle reads them.
+  const uint64_t header = __atomic_load_n(reinterpret_cast<const uint64_t*>(p), __ATOMIC_RELAXED);
   const TypeDesc* t = heap_.types.of_header(header);
   heap_.types.for_each_ref_offset(p, *t, [&](size_t off) {
     fn(reinterpret_cast<uffdgc_ref*>(p + off));

@@ -41,8 +41,16 @@ bool refill_tlab(uffdgc_heap& heap, uffdgc_mutator* m, uint64_t bytes, bool allo
   return true;
 }
 
+// Writes the header and, for variable types, the length.
+void init_object(uint64_t p, uint32_t type_index, const gc::TypeDesc* t, uint64_t length) {
+  auto* words = reinterpret_cast<uint64_t*>(p);
+  words[0] = type_index;
+  if (t->variable()) words[t->length_offset / gc::kWordSize] = length;
+}
+
 uint64_t allocate_once(uffdgc_heap& heap, uffdgc_mutator* m, size_t bytes, uint32_t kind,
-                       bool allow_trigger, uint64_t* collections_seen) {
+                       bool allow_trigger, uint64_t* collections_seen, uint32_t type_index,
+                       const gc::TypeDesc* t, uint64_t length) {
   std::lock_guard<std::mutex> lock(heap.lock);
   *collections_seen = heap.stats.collections;
   if (kind != UFFDGC_ALLOC_DEFAULT) {
@@ -50,6 +58,9 @@ uint64_t allocate_once(uffdgc_heap& heap, uffdgc_mutator* m, size_t bytes, uint3
     const uint64_t ref = heap.objects.allocate(
         bytes, kind == UFFDGC_ALLOC_LARGE ? gc::ObjectKind::kLarge : gc::ObjectKind::kNonMoving);
     if (ref != 0) {
+      // Initialised under the lock: a concurrent cycle's GC thread scans every object of the
+      // object spaces it finds in the registry (scan_non_sliding_slots).
+      init_object(ref, type_index, t, length);
       heap.bytes_since_gc += bytes;
       heap.stats.bytes_allocated += bytes;
       // Allocated while a concurrent cycle runs: live for this cycle (black allocation).
@@ -109,7 +120,7 @@ uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uin
     kind = UFFDGC_ALLOC_LARGE;
   }
   uint64_t seen = 0;
-  uint64_t p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/true, &seen);
+  uint64_t p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/true, &seen, type_index, t, length);
   if (p == 0) {
     // A trigger fired or the space is full: collect (unless another thread just did), then
     // try once more without triggers.
@@ -117,17 +128,20 @@ uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uin
         r != UFFDGC_OK && r != UFFDGC_ENOMEM) {
       return r;
     }
-    p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false, &seen);
+    p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false, &seen, type_index, t,
+                        length);
     // No space while a concurrent cycle runs: wait for its flip, which frees the space, and
     // if that is not enough, for a whole cycle of our own.
     if (p == 0 && heap.concurrent() && gc::wait_for_space(&heap, m)) {
-      p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false, &seen);
+      p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false, &seen, type_index, t,
+                        length);
     }
     if (p == 0 && heap.concurrent()) {
       if (const uffdgc_result r = gc::collect(&heap, m); r != UFFDGC_OK && r != UFFDGC_ENOMEM) {
         return r;
       }
-      p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false, &seen);
+      p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false, &seen, type_index, t,
+                        length);
     }
   }
   if (p == 0) {
@@ -136,9 +150,7 @@ uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uin
     }
     return UFFDGC_ENOMEM;
   }
-  auto* words = reinterpret_cast<uint64_t*>(p);
-  words[0] = type_index;
-  if (t->variable()) words[t->length_offset / gc::kWordSize] = length;
+  if (kind == UFFDGC_ALLOC_DEFAULT) init_object(p, type_index, t, length);
   if ((t->flags & UFFDGC_TYPE_HAS_FINALIZER) != 0) {
     std::lock_guard<std::mutex> lock(heap.lock);
     heap.finalizable.push_back(p);

@@ -153,7 +153,9 @@ typedef uintptr_t uffdgc_ref;
 /* ---- Object model ----
  * Every object starts with one 64-bit header word. Its low 32 bits hold the type index the
  * heap assigned at registration; the high 32 bits belong to the embedder and are preserved
- * by the collector. Objects are 8-byte aligned; sizes are rounded up to 8. */
+ * by the collector (in the move and copy modes the GC thread reads headers while mutators
+ * run: update the high bits with atomic stores of the whole word). Objects are 8-byte
+ * aligned; sizes are rounded up to 8. */
 #define UFFDGC_OBJECT_ALIGNMENT 8u
 #define UFFDGC_HEADER_TYPE_MASK 0xffffffffu
 

@@ -62,8 +62,13 @@ inline uint32_t TypeOf(uffdgc_ref r) {
   return static_cast<uint32_t>(Word(r, 0) & UFFDGC_HEADER_TYPE_MASK);
 }
 inline uint32_t HeaderHigh(uffdgc_ref r) { return static_cast<uint32_t>(Word(r, 0) >> 32); }
+// The header's high bits are the runtime's; in the concurrent modes the GC thread reads
+// headers while mutators run, so the runtime updates them with atomic stores.
 inline void SetHeaderHigh(uffdgc_ref r, uint32_t bits) {
-  Word(r, 0) = (Word(r, 0) & UFFDGC_HEADER_TYPE_MASK) | (static_cast<uint64_t>(bits) << 32);
+  uint64_t* h = &Word(r, 0);
+  __atomic_store_n(h, (__atomic_load_n(h, __ATOMIC_RELAXED) & UFFDGC_HEADER_TYPE_MASK) |
+                          (static_cast<uint64_t>(bits) << 32),
+                   __ATOMIC_RELAXED);
 }
 inline uffdgc_ref* Elem(uffdgc_ref array, size_t i) {
   return reinterpret_cast<uffdgc_ref*>(array + kArrayBase + 8 * i);
