@@ -508,6 +508,7 @@ void Cycle::compact_concurrently() {
     heap_.uffd.unregister(reinterpret_cast<void*>(b.dst_begin), b.dst_end() - b.dst_begin);
   }
   runtime::withdraw_compaction(compaction_.get());
+  for (const AddressRange& r : compaction_->flipped()) heap_.moving.release_from_space(r.begin, r.end);
   const uint64_t elapsed = monotonic_ns() - start;
   {
     std::lock_guard<std::mutex> lock(heap_.lock);

@@ -67,9 +67,18 @@ int MovingSpace::flip(uint64_t start, uint64_t end) {
   return 0;
 }
 
+// A fresh mapping rather than MADV_DONTNEED: it frees the page tables too. Empty page tables
+// left in the from-space make the next flip's mremap move page tables PTE by PTE instead of
+// whole PMDs (measured: 2-7.5 ms instead of 47 us for 576 MiB, DESIGN.md §4 step 4).
 void MovingSpace::release_from_space(uint64_t start, uint64_t end) {
   if (end <= start) return;
-  madvise(reinterpret_cast<void*>(start + from_space_delta()), end - start, MADV_DONTNEED);
+  void* from = reinterpret_cast<void*>(start + from_space_delta());
+  if (mmap(from, end - start, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED) {
+    madvise(from, end - start, MADV_DONTNEED);  // (ENOMEM for a VMA: the pages still go)
+    return;
+  }
+  if (nohugepage_) madvise(from, end - start, MADV_NOHUGEPAGE);
 }
 
 }  // namespace uffdgc::gc

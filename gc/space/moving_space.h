@@ -38,7 +38,7 @@ class MovingSpace {
   // Moves the pages of [start, end) (page-aligned) to the same offsets of the from-space with
   // mremap(MREMAP_DONTUNMAP): the moving range stays mapped and empty. Returns 0 or an errno.
   int flip(uint64_t start, uint64_t end);
-  // Frees the from-space pages of [start, end) after compaction.
+  // Frees the from-space pages of [start, end) and their page tables after compaction.
   void release_from_space(uint64_t start, uint64_t end);
 
  private:
