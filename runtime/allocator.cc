@@ -116,7 +116,10 @@ uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uin
   if ((t->flags & UFFDGC_TYPE_NONMOVING) != 0 && kind == UFFDGC_ALLOC_DEFAULT) {
     kind = UFFDGC_ALLOC_NONMOVING;
   }
-  if (kind == UFFDGC_ALLOC_DEFAULT && bytes >= heap.config.large_object_threshold) {
+  const bool moves_when_large =
+      (heap.config.flags & UFFDGC_HEAP_MOVE_LARGE_REFERENCE_OBJECTS) != 0 && t->has_refs();
+  if (kind == UFFDGC_ALLOC_DEFAULT && bytes >= heap.config.large_object_threshold &&
+      !moves_when_large) {
     kind = UFFDGC_ALLOC_LARGE;
   }
   uint64_t seen = 0;

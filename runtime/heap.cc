@@ -22,7 +22,8 @@ namespace {
 constexpr uint32_t kHeapOptionsV1 = sizeof(uffdgc_heap_options);
 constexpr uint32_t kEmbedderV1 = sizeof(uffdgc_embedder);
 constexpr uint32_t kKnownHeapFlags =
-    UFFDGC_HEAP_VERIFY | UFFDGC_HEAP_EXTERNAL_SIGNALS | UFFDGC_HEAP_NO_SWAP_PREFETCH;
+    UFFDGC_HEAP_VERIFY | UFFDGC_HEAP_EXTERNAL_SIGNALS | UFFDGC_HEAP_NO_SWAP_PREFETCH |
+    UFFDGC_HEAP_MOVE_LARGE_REFERENCE_OBJECTS;
 
 }  // namespace
 

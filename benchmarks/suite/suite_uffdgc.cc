@@ -603,6 +603,9 @@ int main(int argc, char** argv) {
   ho.gc_threads = static_cast<uint32_t>(o.gc_threads);
   ho.heap_limit = static_cast<size_t>(o.heap_mib * 1048576.0);
   if (o.verify) ho.flags |= UFFDGC_HEAP_VERIFY;
+  // The churn table (a large reference array) moves with the heap rather than costing the flip
+  // pause a rewrite of each of its slots (benchmarks/README.md, "What runs").
+  ho.flags |= UFFDGC_HEAP_MOVE_LARGE_REFERENCE_OBJECTS;
   uffdgc_embedder emb;
   std::memset(&emb, 0, sizeof emb);
   emb.struct_size = sizeof emb;

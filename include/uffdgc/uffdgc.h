@@ -236,6 +236,12 @@ typedef struct uffdgc_embedder {
 /* Concurrent compaction does not prefetch swapped-out from-space pages ahead of its cursor
  * (io_uring MADV_WILLNEED, 8 MiB window; only chunks with pages in swap are submitted). */
 #define UFFDGC_HEAP_NO_SWAP_PREFETCH (1u << 2)
+/* Objects at or above large_object_threshold that hold references (not UFFDGC_TYPE_LEAF) are
+ * allocated in the moving space and move like any other (UFFDGC_ALLOC_LARGE still forces the
+ * large-object space). Objects that never move cost the flip pause a rewrite of each of their
+ * slots that refers into the moving space; objects that move cost it nothing (their pages are
+ * rewritten as they are produced). Leaf objects (byte arrays) stay in the large-object space. */
+#define UFFDGC_HEAP_MOVE_LARGE_REFERENCE_OBJECTS (1u << 3)
 
 typedef struct uffdgc_heap_options {
   uint32_t struct_size;          /* sizeof(uffdgc_heap_options) */
@@ -250,7 +256,8 @@ typedef struct uffdgc_heap_options {
   size_t trigger_allocated;      /* collect after this many bytes allocated; 0 = limit / 4 */
   uint32_t trigger_occupancy_pct;/* collect when the moving space is this full; 0 = 80 */
   uint32_t tlab_size;            /* bytes per thread-local allocation buffer; 0 = 32 KiB */
-  size_t large_object_threshold; /* objects at least this big go to the large-object space;
+  size_t large_object_threshold; /* objects at least this big go to the large-object space
+                                    (but see UFFDGC_HEAP_MOVE_LARGE_REFERENCE_OBJECTS);
                                     0 = 64 KiB */
   const uffdgc_embedder *embedder; /* copied; may be NULL */
 } uffdgc_heap_options;

@@ -373,6 +373,55 @@ TEST_F(AllocTest, LargeKindAndThresholdObjectsNeverMove) {
   EXPECT_LE(HeapStats().large_bytes + 200000u, large_before);
 }
 
+// UFFDGC_HEAP_MOVE_LARGE_REFERENCE_OBJECTS: a big reference array lives in the moving space
+// (and moves, its references kept), a big byte array still in the large-object space.
+TEST_F(AllocTest, LargeReferenceObjectsMoveWhenAsked) {
+  uffdgc_heap_options o = Options(16u << 20);
+  o.large_object_threshold = 4096;
+  o.flags |= UFFDGC_HEAP_MOVE_LARGE_REFERENCE_OBJECTS;
+  uffdgc_heap* h = nullptr;
+  ASSERT_EQ(uffdgc_heap_create(&o, &h), UFFDGC_OK);
+  Types t;
+  ASSERT_EQ(RegisterStandardTypes(h, &t), UFFDGC_OK);
+  uffdgc_mutator* m = nullptr;
+  ASSERT_EQ(uffdgc_mutator_attach(h, nullptr, &m), UFFDGC_OK);
+  uffdgc_handle_scope s;
+  ASSERT_EQ(uffdgc_handle_scope_open(m, &s), UFFDGC_OK);
+  uffdgc_ref r = 0;
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(uffdgc_alloc(m, t.bytes, 100, 0, &r), UFFDGC_OK);  // garbage below
+  uffdgc_ref arr = 0, leaf = 0;
+  ASSERT_EQ(uffdgc_alloc(m, t.ref_array, 2000, 0, &arr), UFFDGC_OK);  // 16 KiB of references
+  uffdgc_ref* harr = uffdgc_handle_new(m, arr);
+  ASSERT_EQ(uffdgc_alloc(m, t.bytes, 5000, 0, &leaf), UFFDGC_OK);
+  uffdgc_ref* hleaf = uffdgc_handle_new(m, leaf);
+  for (uint64_t i = 0; i < 2000; i += 97) {
+    uffdgc_ref e = 0;
+    ASSERT_EQ(uffdgc_alloc(m, t.leaf, 0, 0, &e), UFFDGC_OK);
+    Word(e, kIdOffset) = 1000 + i;
+    uffdgc_store_ref(m, *harr, Elem(*harr, i), e);
+  }
+  uffdgc_heap_stats st{};
+  st.struct_size = sizeof st;
+  ASSERT_EQ(uffdgc_heap_get_stats(h, &st), UFFDGC_OK);
+  EXPECT_GE(st.large_bytes, 5000u);
+  EXPECT_LT(st.large_bytes, 16000u) << "the reference array went to the large-object space";
+  ASSERT_EQ(uffdgc_collect(m), UFFDGC_OK);
+  EXPECT_NE(*harr, arr) << "the reference array did not move (garbage lay below it)";
+  EXPECT_EQ(*hleaf, leaf) << "a large leaf object moved";
+  for (uint64_t i = 0; i < 2000; ++i) {
+    const uffdgc_ref e = *Elem(*harr, i);
+    if (i % 97 == 0) {
+      ASSERT_NE(e, 0u);
+      EXPECT_EQ(Id(e), 1000 + i);
+    } else {
+      EXPECT_EQ(e, 0u);
+    }
+  }
+  ASSERT_EQ(uffdgc_handle_scope_close(m, &s), UFFDGC_OK);
+  ASSERT_EQ(uffdgc_mutator_detach(m), UFFDGC_OK);
+  ASSERT_EQ(uffdgc_heap_destroy(h), UFFDGC_OK);
+}
+
 TEST_F(AllocTest, LargeThresholdOption) {
   // Covered by a dedicated heap: threshold 4 KiB, so a 5 KiB default allocation is large.
   uffdgc_heap_options o = Options(16u << 20);
