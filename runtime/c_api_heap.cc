@@ -240,7 +240,12 @@ uffdgc_ref uffdgc_load_weak(uffdgc_mutator* m, uffdgc_ref, const uffdgc_ref* slo
   }
   if (heap.phase.load(std::memory_order_acquire) == CyclePhase::kReclaiming) {
     const uffdgc::gc::Marker* marker = heap.cycle_marker.load(std::memory_order_acquire);
-    if (marker != nullptr && !marker->is_marked(v)) return 0;
+    if (marker == nullptr) return v;
+    if (heap.moving.in_reservation(v)) return marker->is_marked(v) ? v : 0;
+    // An object-space referent may be swept (freed) meanwhile: decide under the heap lock,
+    // which the sweep holds, and only if it still exists.
+    std::lock_guard<std::mutex> lock(heap.lock);
+    return heap.objects.contains(v) && marker->is_marked(v) ? v : 0;
   }
   return v;
 }

@@ -749,8 +749,11 @@ class Mutator {
       if (n == nullptr || !CheckObject(s_, cur.ref, cur.id, *n, "own check")) return;
       for (size_t i = 0; i < n->slots.size(); ++i) {
         if (!SlotIsRef(*n, i)) continue;
-        // Weak slots are cleared by the GC thread while workers run (concurrent modes).
-        uffdgc_ref t = __atomic_load_n(Slot(cur.ref, SlotOffset(*n, i)), __ATOMIC_ACQUIRE);
+        // Weak slots are cleared by the GC thread while workers run (concurrent modes): read
+        // through the library, which answers 0 for a referent found dead.
+        uffdgc_ref* at = Slot(cur.ref, SlotOffset(*n, i));
+        uffdgc_ref t = n->kind == kWeakC ? uffdgc_load_weak(w_.m, cur.ref, at)
+                                         : __atomic_load_n(at, __ATOMIC_ACQUIRE);
         if (n->kind == kWeakC) {
           if (t == 0) {
             n->slots[i] = 0;
