@@ -3,7 +3,8 @@
 //
 //   pause 1 (mark start)  cut allocation (black block from here), snapshot the roots' values,
 //                         barrier on. Fillers owed to retired buffers are recorded, not written.
-//   concurrent marking    trace from the root snapshot and the threads' barrier logs.
+//   concurrent marking    trace from the root snapshot and the barrier logs threads hand over
+//                         when full (in the barrier's slow path, their own checkpoint).
 //   pause 2 (mark end)    take the threads' logs, cut allocation again; nothing else. If the
 //                         logs (and the referents weak loads handed out) hold an unmarked
 //                         object, marking resumes and pause 2 comes again: it never traces.
@@ -138,6 +139,20 @@ void Cycle::mark_concurrently() {
   marker.drain();
   std::vector<std::vector<uffdgc_ref>> logs;
   for (;;) {
+    // Trace what threads handed over meanwhile, until they stop handing over faster than
+    // this thread traces (a bounded number of rounds; the pause takes the rest).
+    for (int round = 0; round < 16; ++round) {
+      std::vector<std::vector<uffdgc_ref>> handed;
+      {
+        std::lock_guard<std::mutex> lock(heap_.handover_lock);
+        handed.swap(heap_.handed_over);
+      }
+      if (handed.empty()) break;
+      for (const auto& log : handed) {
+        for (uffdgc_ref r : log) marker.mark(r);
+      }
+      marker.drain();
+    }
     const uint64_t tts = heap_.threads.stop_the_world(nullptr);
     begin_pause();
     const uint64_t pause_start = monotonic_ns() - tts;
@@ -153,6 +168,11 @@ void Cycle::mark_concurrently() {
     });
     logs.emplace_back();
     logs.back().swap(heap_.orphan_snapshot);
+    {
+      std::lock_guard<std::mutex> handover(heap_.handover_lock);
+      for (auto& log : heap_.handed_over) logs.emplace_back().swap(log);
+      heap_.handed_over.clear();
+    }
     heap_.orphan_slots.clear();
     parsable_to_ = runtime::cut_allocation(heap_);
     heap_.stats.pause_mark_end_ns_last = monotonic_ns() - pause_start;
@@ -307,6 +327,10 @@ void Cycle::end_barrier() {
   });
   heap_.orphan_snapshot.clear();
   heap_.orphan_slots.clear();
+  {
+    std::lock_guard<std::mutex> handover(heap_.handover_lock);
+    heap_.handed_over.clear();
+  }
   std::lock_guard<std::mutex> weak(heap_.weak_lock);
   heap_.weak_loaded.clear();
 }

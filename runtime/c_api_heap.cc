@@ -20,6 +20,8 @@ using uffdgc::runtime::MutatorState;
 
 namespace {
 
+// A thread hands its barrier log to the GC thread once it holds this many entries (32 KiB).
+constexpr size_t kHandoverEntries = 4096;
 constexpr uint32_t kStatsV1 = offsetof(uffdgc_heap_stats, pause_mark_start_ns_last);
 constexpr uint32_t kAttrsV1 = sizeof(uffdgc_attrs);
 
@@ -194,6 +196,11 @@ void uffdgc_store_ref_slow(uffdgc_mutator* m, uffdgc_ref, uffdgc_ref* slot, uffd
     if (heap.phase.load(std::memory_order_acquire) == uffdgc::gc::CyclePhase::kMarking) {
       const uffdgc_ref old = __atomic_load_n(slot, __ATOMIC_RELAXED);
       if (old != 0) m->snapshot.push_back(old);
+      if (m->snapshot.size() >= kHandoverEntries) {
+        std::lock_guard<std::mutex> lock(heap.handover_lock);
+        heap.handed_over.emplace_back();
+        heap.handed_over.back().swap(m->snapshot);
+      }
     }
     const auto where = reinterpret_cast<uint64_t>(slot);
     if (!heap.moving.in_reservation(where) ||
@@ -429,6 +436,7 @@ void uffdgc_atfork_child(uffdgc_heap* heap) {
   new (&heap->lock) std::mutex();
   new (&heap->event_lock) std::mutex();
   new (&heap->weak_lock) std::mutex();
+  new (&heap->handover_lock) std::mutex();
   new (&heap->flip_lock) std::mutex();
   // A cycle's requester may have been inside flip_cv.wait (woken, not yet returned) at fork:
   // the child's copy of the condition variable would carry that waiter forever.

@@ -67,6 +67,10 @@ struct uffdgc_heap {
   std::atomic<bool> marking{false};           // barrier on: pause 1 to pause 3 (the flip)
   std::atomic<uffdgc::gc::CyclePhase> phase{uffdgc::gc::CyclePhase::kIdle};
   std::vector<uffdgc_ref> orphan_snapshot;    // barrier logs of threads that detached meanwhile
+  // Full barrier logs handed over by their threads while marking runs (the barrier's slow path
+  // does it, a checkpoint of the thread's own): the GC thread traces them without a pause.
+  std::mutex handover_lock;
+  std::vector<std::vector<uffdgc_ref>> handed_over;
   std::vector<uffdgc_ref*> orphan_slots;      // slot logs of threads that detached meanwhile
   // Stores into slots outside the moving space, at or above this address, or anywhere in it
   // while log_all_slots is set (pins exist: islands) have their slot logged for the flip.
