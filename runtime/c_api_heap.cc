@@ -14,6 +14,7 @@
 #include "gc/space/filler.h"
 #include "runtime/allocator.h"
 #include "runtime/heap.h"
+#include "runtime/sigbus_handler.h"
 
 using uffdgc::runtime::is_owner;
 using uffdgc::runtime::MutatorState;
@@ -442,6 +443,7 @@ void uffdgc_atfork_child(uffdgc_heap* heap) {
   // the child's copy of the condition variable would carry that waiter forever.
   new (&heap->flip_cv) std::condition_variable();
   heap->gc_thread.forget_in_child();
+  uffdgc::runtime::forget_handlers_in_child();
   heap->uffd = uffdgc::uffd::Userfaultfd();
   for (uffdgc_mutator* gone : heap->threads.reset_in_child(pthread_self())) {
     uffdgc::gc::write_filler(gone->fast.tlab_cursor, gone->fast.tlab_limit);

@@ -102,6 +102,12 @@ void withdraw_compaction(gc::ConcurrentCompaction* compaction) {
   while (g_in_flight.load(std::memory_order_seq_cst) != 0) sched_yield();
 }
 
+void forget_handlers_in_child() {
+  // Threads of the parent that were inside the handler when it forked do not exist here; their
+  // count would make the child's first withdraw_compaction() wait forever.
+  g_in_flight.store(0, std::memory_order_seq_cst);
+}
+
 int handle_sigbus(int sig, siginfo_t* info, void*) {
   if (sig != SIGBUS || info == nullptr) return 0;
   g_in_flight.fetch_add(1, std::memory_order_seq_cst);

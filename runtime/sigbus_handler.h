@@ -31,6 +31,9 @@ void remove_heap_range(uint64_t begin);
 bool publish_compaction(gc::ConcurrentCompaction* compaction);
 void withdraw_compaction(gc::ConcurrentCompaction* compaction);
 
+// In a forked child (atfork): only the forking thread exists, so no handler is in flight.
+void forget_handlers_in_child();
+
 // 1 if the fault was ours and is resolved (retry the access), 0 if not ours.
 int handle_sigbus(int sig, siginfo_t* info, void* ucontext);
 
