@@ -40,6 +40,11 @@
 #ifndef UFFDGC_TEST_TSAN
 #define UFFDGC_TEST_TSAN 0
 #endif
+#if defined(__SANITIZE_ADDRESS__)
+#define UFFDGC_TEST_ASAN 1
+#else
+#define UFFDGC_TEST_ASAN 0
+#endif
 
 namespace heaptest {
 namespace {
@@ -91,6 +96,13 @@ class ForkDuringCycle : public HeapFixture, public ::testing::WithParamInterface
   }
 
   void SetUp() override {
+    if (UFFDGC_TEST_ASAN) {
+      // GCC 12's ASan allocator takes no lock around fork(): a child forked while another
+      // thread is inside malloc deadlocks on the allocator's lock (seen in CI as children
+      // killed by their alarm). These tests fork while helper threads allocate; they run in
+      // the Release and TSan builds.
+      GTEST_SKIP() << "ASan (GCC 12) is not fork-safe while other threads allocate";
+    }
     uffdgc_heap_options o = MakeOptions();
     uffdgc_heap* probe = nullptr;
     const uffdgc_result rc = uffdgc_heap_create(&o, &probe);
