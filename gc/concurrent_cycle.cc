@@ -305,7 +305,7 @@ bool Cycle::plan_and_flip() {
       end_pause(pause_start, tts, true, lock);
       return false;
     }
-    flip_pause(pause_start, tts);
+    flip_pause();
     const bool concurrent = !finished_in_pause_;
     heap_.stats.pause_flip_ns_last = monotonic_ns() - pause_start;
     end_pause(pause_start, tts, true, lock);
@@ -413,9 +413,7 @@ void Cycle::prepare_compaction() {
 // Pause 3 (DESIGN.md §4 step 4). World stopped, heap lock held. Reads and writes no heap page
 // of the moving space; the only heap words it writes are the slots it was told about: those
 // of non-moving objects that refer into the sliding region.
-void Cycle::flip_pause(uint64_t pause_start, uint64_t tts) {
-  (void)pause_start;
-  (void)tts;
+void Cycle::flip_pause() {
   event(UFFDGC_EVENT_PHASE, "flip");
   CompactionPlan& plan = *plan_;
   if (compaction_ == nullptr) {  // no userfaultfd, or no memory for the tables

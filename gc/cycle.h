@@ -81,7 +81,7 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   bool plan_and_flip();
   std::vector<SlotUpdate> scan_non_sliding_slots(const CompactionPlan& plan);
   void prepare_compaction();
-  void flip_pause(uint64_t pause_start, uint64_t tts);
+  void flip_pause();
   bool register_to_space(const CompactionPlan& plan);
   void finish_in_flip_pause();
   void end_barrier();

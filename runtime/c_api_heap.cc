@@ -182,14 +182,13 @@ size_t uffdgc_object_size(uffdgc_mutator* m, uffdgc_ref ref) {
 
 // ---- barriers ----
 
-// Snapshot-at-the-beginning: log the value being overwritten while marking runs (the
-// concurrent collector turns barrier_flag on; DESIGN.md §2 "Barriers").
 // The barrier's slow path, while a concurrent cycle runs (DESIGN.md §2 "Barriers", §4):
 //  * marking: log the value being overwritten (snapshot-at-the-beginning);
 //  * pause 1 to the flip: log the slot itself if the flip must rewrite it and the GC thread's
-//    scan may already have passed it: slots of objects that do not slide (object spaces,
-//    pinned islands) and of objects allocated after marking ended (above slot_log_from).
-//    The flip pause rewrites exactly those slots, so it never scans a heap.
+//    scan may already have passed it: slots of objects that do not slide (object spaces, and
+//    pinned islands while pins exist). Objects allocated during the cycle slide with the black
+//    block, so their slots need no log. The flip pause rewrites exactly the logged and scanned
+//    slots, so it never scans a heap.
 void uffdgc_store_ref_slow(uffdgc_mutator* m, uffdgc_ref, uffdgc_ref* slot, uffdgc_ref value) {
   if (slot == nullptr || !running_owner(m)) return;  // misuse: refuse rather than corrupt
   if (__atomic_load_n(&m->fast.barrier_flag, __ATOMIC_RELAXED) != 0) {
@@ -204,9 +203,7 @@ void uffdgc_store_ref_slow(uffdgc_mutator* m, uffdgc_ref, uffdgc_ref* slot, uffd
       }
     }
     const auto where = reinterpret_cast<uint64_t>(slot);
-    if (!heap.moving.in_reservation(where) ||
-        where >= heap.slot_log_from.load(std::memory_order_acquire) ||
-        heap.log_all_slots.load(std::memory_order_acquire)) {
+    if (!heap.moving.in_reservation(where) || heap.log_all_slots.load(std::memory_order_acquire)) {
       m->slot_log.push_back(slot);
     }
   }

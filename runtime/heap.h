@@ -72,9 +72,8 @@ struct uffdgc_heap {
   std::mutex handover_lock;
   std::vector<std::vector<uffdgc_ref>> handed_over;
   std::vector<uffdgc_ref*> orphan_slots;      // slot logs of threads that detached meanwhile
-  // Stores into slots outside the moving space, at or above this address, or anywhere in it
-  // while log_all_slots is set (pins exist: islands) have their slot logged for the flip.
-  std::atomic<uint64_t> slot_log_from{UINT64_MAX};
+  // Stores into slots outside the moving space, or anywhere in it while log_all_slots is set
+  // (pins exist: islands), have their slot logged for the flip.
   std::atomic<bool> log_all_slots{false};
   std::atomic<const uffdgc::gc::Marker*> cycle_marker{nullptr};  // weak loads test liveness
   std::mutex weak_lock;                       // weak loads vs the end of marking
