@@ -384,6 +384,7 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
   const bool triggered = unless_after != kAlwaysCollect;
   // A trigger while a concurrent cycle runs: that cycle is the collection it asks for.
   if (triggered && heap_.gc_thread.busy()) return UFFDGC_OK;
+  if (heap_.concurrent() && !map_cycle_tables()) return UFFDGC_ENOMEM;
   const uint64_t rss_before = runtime::resident_bytes();
   for (;;) {
     if (triggered && heap_.gc_thread.busy()) return UFFDGC_OK;

@@ -4,7 +4,8 @@
 //   pause 1 (mark start)  cut allocation (black block from here), snapshot the roots' values,
 //                         barrier on. Fillers owed to retired buffers are recorded, not written.
 //   concurrent marking    trace from the root snapshot and the barrier logs threads hand over
-//                         when full (in the barrier's slow path, their own checkpoint).
+//                         when full (in the barrier's slow path) and at a checkpoint the GC
+//                         thread runs before each mark-end pause.
 //   pause 2 (mark end)    take the threads' logs, cut allocation again; nothing else. If the
 //                         logs (and the referents weak loads handed out) hold an unmarked
 //                         object, marking resumes and pause 2 comes again: it never traces.
@@ -50,21 +51,22 @@ Cycle::~Cycle() {
   if (block_index_ != nullptr) munmap(block_index_, block_index_bytes_);
 }
 
+// Before pause 1, so the pause makes no system call for them: the side tables for the whole
+// moving space and the black block's first-object index (untouched pages cost nothing).
+bool Cycle::map_cycle_tables() {
+  block_index_bytes_ = align_up(heap_.moving.capacity() / kPage * sizeof(uint64_t) + 1, kPage);
+  void* index = mmap(nullptr, block_index_bytes_, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (index == MAP_FAILED) return false;
+  block_index_ = static_cast<uint64_t*>(index);
+  return tables_->allocate(heap_.moving.begin(), heap_.moving.capacity());
+}
+
 // Pause 1 (DESIGN.md §4 step 1), on the requesting thread with the world stopped and the heap
 // lock held. The requester then waits, parked, until the flip, so an allocation that asked for
 // the collection finds the space.
 uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
                                    std::unique_lock<std::mutex>& lock, bool wait_for_flip) {
-  const uint64_t begin = heap_.moving.begin();
-  block_index_bytes_ = align_up(heap_.moving.capacity() / kPage * sizeof(uint64_t) + 1, kPage);
-  void* index = mmap(nullptr, block_index_bytes_, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (index == MAP_FAILED || !tables_->allocate(begin, heap_.moving.capacity())) {
-    if (index != MAP_FAILED) munmap(index, block_index_bytes_);
-    end_pause(pause_start, tts, true, lock);
-    return UFFDGC_ENOMEM;
-  }
-  block_index_ = static_cast<uint64_t*>(index);
   event(UFFDGC_EVENT_PHASE, "mark-start");
   black_begin_ = runtime::cut_allocation(heap_);
   indexed_to_ = parsable_to_ = black_begin_;
@@ -84,7 +86,6 @@ uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
   heap_.log_all_slots.store(!heap_.pins.empty(), std::memory_order_seq_cst);
   heap_.cycle_marker.store(marker_.get(), std::memory_order_release);
   heap_.phase.store(CyclePhase::kMarking, std::memory_order_seq_cst);
-  heap_.marking.store(true, std::memory_order_seq_cst);
   heap_.threads.for_each_stopped([](uffdgc_mutator* m) {
     __atomic_store_n(&m->fast.barrier_flag, 1u, __ATOMIC_SEQ_CST);
   });
@@ -138,9 +139,9 @@ void Cycle::mark_concurrently() {
   std::vector<uffdgc_ref>().swap(root_snapshot_);
   marker.drain();
   std::vector<std::vector<uffdgc_ref>> logs;
-  for (;;) {
-    // Trace what threads handed over meanwhile, until they stop handing over faster than
-    // this thread traces (a bounded number of rounds; the pause takes the rest).
+  // Traces what threads handed over meanwhile, until they stop handing over faster than this
+  // thread traces (a bounded number of rounds; the pause takes the rest).
+  auto trace_handed_over = [&] {
     for (int round = 0; round < 16; ++round) {
       std::vector<std::vector<uffdgc_ref>> handed;
       {
@@ -153,6 +154,19 @@ void Cycle::mark_concurrently() {
       }
       marker.drain();
     }
+  };
+  for (;;) {
+    trace_handed_over();
+    // Every thread hands its log over at its next safepoint (parked ones through this thread),
+    // without stopping the others: what the mark-end pause then finds is what was logged
+    // after that, usually nothing left to trace.
+    heap_.threads.run_checkpoint(
+        nullptr,
+        [](uffdgc_mutator* m, void* heap) {
+          runtime::hand_over_snapshot(*static_cast<uffdgc_heap*>(heap), m);
+        },
+        &heap_);
+    trace_handed_over();
     const uint64_t tts = heap_.threads.stop_the_world(nullptr);
     begin_pause();
     const uint64_t pause_start = monotonic_ns() - tts;
@@ -315,7 +329,6 @@ bool Cycle::plan_and_flip() {
 
 // The barrier goes off and the cycle's mutator-visible state is reset. World stopped.
 void Cycle::end_barrier() {
-  heap_.marking.store(false, std::memory_order_seq_cst);
   heap_.phase.store(CyclePhase::kIdle, std::memory_order_seq_cst);
   heap_.cycle_marker.store(nullptr, std::memory_order_release);
   heap_.log_all_slots.store(false, std::memory_order_seq_cst);
@@ -463,18 +476,31 @@ void Cycle::flip_pause() {
       moved.push_back({black_begin_, flip_top});
     }
   }
-  compaction_->cover_block(std::move(moved));
-  if (!runtime::publish_compaction(compaction_.get())) {
-    fprintf(stderr, "uffdgc: the fault handler's table of compactions is full\n");
-    abort();  // roots already point to post-compaction addresses
-  }
+  // A last range that ends at flip_top (no island above it) reaches up to the next 1 GiB
+  // boundary: nothing lives above flip_top, and mremap then moves whole PUD entries there
+  // instead of one PMD per 2 MiB (measured: 70 us for a 434 MiB black block, DESIGN.md §4
+  // step 4). Should the kernel refuse the longer range (it must lie in one mapping), the
+  // exact one is flipped.
   const uint64_t flip_start = monotonic_ns();
-  for (const AddressRange& r : compaction_->flipped()) {
-    if (const int err = heap_.moving.flip(r.begin, r.end); err != 0) {
+  for (size_t i = 0; i < moved.size(); ++i) {
+    AddressRange& r = moved[i];
+    const uint64_t exact_end = r.end;
+    if (i + 1 == moved.size() && r.end >= flip_top) r.end = heap_.moving.pud_aligned_end(r.end);
+    int err = heap_.moving.flip(r.begin, r.end);
+    if (err != 0 && r.end != exact_end) {
+      r.end = exact_end;
+      err = heap_.moving.flip(r.begin, r.end);
+    }
+    if (err != 0) {
       fprintf(stderr, "uffdgc: mremap(MREMAP_DONTUNMAP) of the moving space failed: errno %d\n",
               err);
       abort();  // roots already point to post-compaction addresses
     }
+  }
+  compaction_->cover_block(std::move(moved));
+  if (!runtime::publish_compaction(compaction_.get())) {
+    fprintf(stderr, "uffdgc: the fault handler's table of compactions is full\n");
+    abort();  // roots already point to post-compaction addresses
   }
   const bool registered = register_to_space(plan);
   heap_.stats.flip_ns_last = monotonic_ns() - flip_start;

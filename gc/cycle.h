@@ -73,6 +73,7 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   void begin_pause() { pause_faults_start_ = runtime::process_major_faults(); }
 
   // ---- concurrent modes (concurrent_cycle.cc) ----
+  bool map_cycle_tables();
   uffdgc_result start_marking(uint64_t pause_start, uint64_t tts,
                               std::unique_lock<std::mutex>& lock, bool wait_for_flip);
   void concurrent_phases();

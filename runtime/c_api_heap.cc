@@ -84,7 +84,7 @@ uffdgc_result uffdgc_mutator_attach(uffdgc_heap* heap, void* vm_thread, uffdgc_m
     return UFFDGC_ESTATE;  // this thread already has a mutator on this heap
   }
   // Joining while a concurrent cycle marks: the snapshot barrier is on for everyone.
-  if (heap->marking.load(std::memory_order_seq_cst)) {
+  if (heap->barrier_on()) {
     __atomic_store_n(&m->fast.barrier_flag, 1u, __ATOMIC_SEQ_CST);
   }
   *out = m;
@@ -105,7 +105,7 @@ uffdgc_result uffdgc_mutator_detach(uffdgc_mutator* m) {
   std::lock_guard<std::mutex> lock(heap.lock);
   // What the barrier logged must still reach the marker while a concurrent cycle marks;
   // outside marking the log means nothing and is dropped.
-  if (heap.marking.load(std::memory_order_seq_cst)) {
+  if (heap.barrier_on()) {
     heap.orphan_snapshot.insert(heap.orphan_snapshot.end(), m->snapshot.begin(),
                                 m->snapshot.end());
     heap.orphan_slots.insert(heap.orphan_slots.end(), m->slot_log.begin(), m->slot_log.end());
@@ -196,11 +196,7 @@ void uffdgc_store_ref_slow(uffdgc_mutator* m, uffdgc_ref, uffdgc_ref* slot, uffd
     if (heap.phase.load(std::memory_order_acquire) == uffdgc::gc::CyclePhase::kMarking) {
       const uffdgc_ref old = __atomic_load_n(slot, __ATOMIC_RELAXED);
       if (old != 0) m->snapshot.push_back(old);
-      if (m->snapshot.size() >= kHandoverEntries) {
-        std::lock_guard<std::mutex> lock(heap.handover_lock);
-        heap.handed_over.emplace_back();
-        heap.handed_over.back().swap(m->snapshot);
-      }
+      if (m->snapshot.size() >= kHandoverEntries) uffdgc::runtime::hand_over_snapshot(heap, m);
     }
     const auto where = reinterpret_cast<uint64_t>(slot);
     if (!heap.moving.in_reservation(where) || heap.log_all_slots.load(std::memory_order_acquire)) {
@@ -306,7 +302,7 @@ uffdgc_result uffdgc_pin(uffdgc_mutator* m, uffdgc_ref ref) {
     // A concurrent cycle that already planned its compaction must plan again (the flip
     // checks the epoch), and stores into the new island must reach the flip.
     ++heap.pin_epoch;
-    if (heap.marking.load(std::memory_order_seq_cst)) {
+    if (heap.barrier_on()) {
       heap.log_all_slots.store(true, std::memory_order_seq_cst);
     }
   }

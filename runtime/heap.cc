@@ -121,4 +121,10 @@ uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out)
   return UFFDGC_OK;
 }
 
+void hand_over_snapshot(uffdgc_heap& heap, uffdgc_mutator* m) {
+  if (m->snapshot.empty()) return;
+  std::lock_guard<std::mutex> lock(heap.handover_lock);
+  heap.handed_over.emplace_back().swap(m->snapshot);
+}
+
 }  // namespace uffdgc::runtime

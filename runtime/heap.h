@@ -64,11 +64,12 @@ struct uffdgc_heap {
 
   // Concurrent modes only (DESIGN.md §4). The barrier is on from pause 1 to pause 3; what its
   // slow path does depends on the phase.
-  std::atomic<bool> marking{false};           // barrier on: pause 1 to pause 3 (the flip)
   std::atomic<uffdgc::gc::CyclePhase> phase{uffdgc::gc::CyclePhase::kIdle};
+  // The barrier is on from pause 1 to pause 3 (the flip).
+  bool barrier_on() const { return phase.load(std::memory_order_seq_cst) != uffdgc::gc::CyclePhase::kIdle; }
   std::vector<uffdgc_ref> orphan_snapshot;    // barrier logs of threads that detached meanwhile
-  // Full barrier logs handed over by their threads while marking runs (the barrier's slow path
-  // does it, a checkpoint of the thread's own): the GC thread traces them without a pause.
+  // Barrier logs handed over while marking runs (hand_over_snapshot: full logs from the
+  // barrier's slow path, all logs at the GC thread's checkpoints): traced without a pause.
   std::mutex handover_lock;
   std::vector<std::vector<uffdgc_ref>> handed_over;
   std::vector<uffdgc_ref*> orphan_slots;      // slot logs of threads that detached meanwhile
@@ -104,6 +105,12 @@ namespace uffdgc::runtime {
 
 // Writes the fillers the pauses recorded. Heap lock held.
 void flush_pending_fillers(uffdgc_heap& heap);
+
+// Moves m's barrier log to heap.handed_over, for the GC thread to trace without a pause
+// (DESIGN.md §4 step 2): from the barrier's slow path when the log is full, and at the GC
+// thread's checkpoint before each mark-end pause. On m's thread, or on the checkpoint
+// requester's while m is parked.
+void hand_over_snapshot(uffdgc_heap& heap, uffdgc_mutator* m);
 
 // Validates options and builds a heap; the C entry point is a thin wrapper.
 uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out);

@@ -178,10 +178,15 @@ void ThreadRegistry::resume_the_world() {
 void ThreadRegistry::run_checkpoint(uffdgc_mutator* requester,
                                     void (*fn)(uffdgc_mutator*, void*), void* arg) {
   std::unique_lock<std::mutex> lock(mu_);
-  wait_until_world_resumes(requester, lock);
   // One checkpoint at a time: each thread has a single pending slot. A second requester waits
-  // as if suspended, running what the first one posts to it.
-  if (checkpoint_active_) {
+  // as if suspended, running what the first one posts to it. Without a requester (the GC
+  // thread) there is nothing to suspend: it only waits for the stop or checkpoint in progress.
+  if (requester == nullptr) {
+    cv_.wait(lock, [&] { return !checkpoint_active_ && !world_stopped_.load(kSeqCst); });
+  } else {
+    wait_until_world_resumes(requester, lock);
+  }
+  if (requester != nullptr && checkpoint_active_) {
     requester->state.store(MutatorState::kSuspended, kSeqCst);
     waiters_.fetch_add(1, kSeqCst);
     cv_.notify_all();
@@ -206,7 +211,7 @@ void ThreadRegistry::run_checkpoint(uffdgc_mutator* requester,
     }
   }
   lock.unlock();
-  fn(requester, arg);
+  if (requester != nullptr) fn(requester, arg);
   for (uffdgc_mutator* m : on_behalf) fn(m, arg);
   lock.lock();
   for (uffdgc_mutator* m : on_behalf) m->state.store(MutatorState::kParked, kSeqCst);
@@ -215,7 +220,7 @@ void ThreadRegistry::run_checkpoint(uffdgc_mutator* requester,
   // Wait for the others. Meanwhile we touch no heap, so we count as suspended: a target that
   // decides to collect must not wait for us. A target that parked (lock-free) with our
   // checkpoint still pending gets it run here, on its behalf.
-  requester->state.store(MutatorState::kSuspended, kSeqCst);
+  if (requester != nullptr) requester->state.store(MutatorState::kSuspended, kSeqCst);
   waiters_.fetch_add(1, kSeqCst);
   cv_.notify_all();
   for (;;) {
@@ -235,12 +240,13 @@ void ThreadRegistry::run_checkpoint(uffdgc_mutator* requester,
       const Checkpoint cp = parked_target->pending;
       parked_target->pending = {};
       parked_target->running_checkpoint = cp.generation;
-      requester->state.store(MutatorState::kRunning, kSeqCst);  // the function may touch the heap
+      // The function may touch the heap: a stop must wait for it.
+      if (requester != nullptr) requester->state.store(MutatorState::kRunning, kSeqCst);
       lock.unlock();
       cp.fn(parked_target, cp.arg);
       lock.lock();
       parked_target->running_checkpoint = 0;
-      requester->state.store(MutatorState::kSuspended, kSeqCst);
+      if (requester != nullptr) requester->state.store(MutatorState::kSuspended, kSeqCst);
       parked_target->state.store(MutatorState::kParked, kSeqCst);
       if (!world_stopped_.load(kSeqCst)) set_poll(parked_target, 0);
       cv_.notify_all();
@@ -251,7 +257,7 @@ void ThreadRegistry::run_checkpoint(uffdgc_mutator* requester,
   waiters_.fetch_sub(1, kSeqCst);
   checkpoint_active_ = false;
   cv_.notify_all();
-  wait_until_world_resumes(requester, lock);
+  if (requester != nullptr) wait_until_world_resumes(requester, lock);
 }
 
 std::vector<uffdgc_mutator*> ThreadRegistry::reset_in_child(pthread_t survivor) {

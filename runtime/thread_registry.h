@@ -48,6 +48,9 @@ class ThreadRegistry {
     for (uffdgc_mutator* m : mutators_) fn(m);
   }
 
+  // Runs fn for every attached thread: on its own thread at its next safepoint, or on the
+  // requester's for parked ones; returns when all have run it. requester may be nullptr (the
+  // GC thread): then fn runs for mutators only.
   void run_checkpoint(uffdgc_mutator* requester, void (*fn)(uffdgc_mutator*, void*), void* arg);
 
   // fork: prepare locks the registry so no stop or checkpoint is half done; the child keeps

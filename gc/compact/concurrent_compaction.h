@@ -30,8 +30,7 @@ class ConcurrentCompaction {
   ConcurrentCompaction(const CompactionPlan& plan, const uffd::InstallerConfig& installer,
                        int64_t from_space_delta, uint64_t space_limit);
   // In the flip pause, once the plan's black block is set: covers its pages too. flipped: the
-  // pre-compaction ranges the flip moves to the from-space, one mapping each (a MOVE source
-  // must lie inside one mapping, so recycled runs never straddle two).
+  // pre-compaction ranges the flip moved to the from-space.
   void cover_block(std::vector<AddressRange> flipped);
   const std::vector<AddressRange>& flipped() const { return flipped_; }
   ~ConcurrentCompaction();
@@ -95,6 +94,14 @@ class ConcurrentCompaction {
   uint64_t recycle_top_;
   uint64_t recycled_pages_ = 0;
   std::vector<AddressRange> flipped_;
+  // The mappings (VMAs) of the from-space inside flipped_ (in moving-space addresses) and of
+  // the to-space, read from /proc/self/maps when the GC thread starts. A MOVE's source and
+  // destination must each lie inside one mapping, and neither follows from our own ranges:
+  // the kernel (6.17+) moves a range spanning several VMAs as several, and registering a range
+  // does not merge the VMAs it spans. No run straddles two; when unknown (empty), the GC
+  // thread does not recycle and installs page by page.
+  std::vector<AddressRange> from_space_mappings_;
+  std::vector<AddressRange> to_space_mappings_;
   bool prefetch_ = false;
   SwapPrefetcher prefetcher_;  // GC thread only (not async-signal-safe)
   static constexpr uint64_t kRssSampleRuns = 64;  // one /proc read per 4 MiB compacted
