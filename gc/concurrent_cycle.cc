@@ -574,6 +574,7 @@ void Cycle::compact_concurrently() {
     heap_.stats.pages_by_mutators += compaction_->pages_by_mutators();
     heap_.stats.pages_recycled += compaction_->pages_recycled();
     heap_.stats.prefetch_pages += compaction_->pages_prefetched();
+    heap_.stats.prefetch_paused += compaction_->prefetch_pauses();
     heap_.stats.rss_peak_last = compaction_->peak_rss();
     for (int i = 0; i < ConcurrentCompaction::kStallBuckets; ++i) {
       heap_.stats.stalls_log2_us[i] += compaction_->stall_count(i);

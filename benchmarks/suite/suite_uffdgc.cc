@@ -274,7 +274,8 @@ std::string stats_json(const uffdgc_heap_stats& s) {
       .field("pages_eexist", s.pages_eexist)
       .field("install_eagain_retries", s.install_eagain_retries)
       .field("install_partial", s.install_partial)
-      .field("prefetch_pages", s.prefetch_pages);
+      .field("prefetch_pages", s.prefetch_pages)
+      .field("prefetch_paused", s.prefetch_paused);
   std::string h = "[";
   for (size_t i = 0; i < 24; ++i) {
     char buf[32];

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <utility>
 
+#include "gc/compact/memory_headroom.h"
 #include "gc/heap_geometry.h"
 #include "gc/uffd/aligned_mapping.h"
 #include "runtime/monotonic_clock.h"
@@ -227,6 +228,10 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
   options.max_workers = 1;  // swap-in by io-wq takes CPU from mutators: one worker at most
   const bool prefetch = prefetch_ && prefetcher_.init(options);
   PrefetchWindow window(&prefetcher_, kPrefetchWindow);
+  // Prefetching charges the pages it reads in to the memory cgroup from io-wq workers, where a
+  // charge that cannot reclaim OOM-kills: it pauses while the cgroup is close to its limit.
+  const MemoryHeadroom headroom;
+  bool prefetch_room = true;
   const uint64_t from_floor =
       static_cast<uint64_t>(static_cast<int64_t>(plan_.segments().empty()
                                                      ? plan_.block().src_begin
@@ -246,7 +251,11 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
       hi -= kPage;
       continue;
     }
-    if (prefetch) {
+    if (prefetch && runs_ % kHeadroomRuns == 0) {
+      prefetch_room = headroom.bytes() >= kPrefetchHeadroom;
+      if (!prefetch_room) ++prefetch_paused_;
+    }
+    if (prefetch && prefetch_room) {
       window.ahead_of(static_cast<uint64_t>(static_cast<int64_t>(plan_.source_begin(lo)) + delta_),
                       from_floor);
     }

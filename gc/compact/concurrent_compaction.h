@@ -48,6 +48,12 @@ class ConcurrentCompaction {
   static constexpr uint64_t kPrefetchWindow = 8ull << 20;
   void enable_prefetch() { prefetch_ = true; }
   uint64_t pages_prefetched() const { return prefetcher_.counters().pages_advised; }
+  // Prefetch is paused while the memory cgroup has less room than this (4 windows: the swap-in
+  // of one window, its readahead, and the compaction's own pages), checked every
+  // kHeadroomRuns runs (1 MiB of to-space).
+  static constexpr uint64_t kPrefetchHeadroom = 4 * kPrefetchWindow;
+  static constexpr uint64_t kHeadroomRuns = 16;
+  uint64_t prefetch_pauses() const { return prefetch_paused_; }  // checks that found no room
 
   // Mutator stalls in the fault path, by duration: bucket i counts stalls in [2^i, 2^(i+1)) us
   // (bucket 0 also takes < 1 us).
@@ -106,6 +112,7 @@ class ConcurrentCompaction {
   SwapPrefetcher prefetcher_;  // GC thread only (not async-signal-safe)
   static constexpr uint64_t kRssSampleRuns = 64;  // one /proc read per 4 MiB compacted
   uint64_t runs_ = 0, peak_rss_ = 0;
+  uint64_t prefetch_paused_ = 0;
 };
 
 }  // namespace uffdgc::gc

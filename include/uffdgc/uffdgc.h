@@ -415,6 +415,8 @@ typedef struct uffdgc_heap_stats {
   uint64_t flips_finished_in_pause; /* concurrent cycles whose flip pause had to finish the
                                        cycle stop-the-world (pins in the black block, pins
                                        that kept the plan stale, userfaultfd refused) */
+  uint64_t prefetch_paused;         /* prefetch checks that found the memory cgroup too close
+                                       to its limit (prefetch paused: it would charge there) */
 } uffdgc_heap_stats;
 UFFDGC_API uffdgc_result uffdgc_heap_get_stats(uffdgc_heap *heap, uffdgc_heap_stats *out);
 

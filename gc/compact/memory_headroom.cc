@@ -1,0 +1,79 @@
+#include "gc/compact/memory_headroom.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace uffdgc::gc {
+
+namespace {
+
+// The value of a one-number cgroup file ("max" reads as unlimited); kUnlimited if unreadable.
+uint64_t read_number(int fd) {
+  char buf[32];
+  const ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+  if (n <= 0) return MemoryHeadroom::kUnlimited;
+  buf[n] = '\0';
+  if (std::strncmp(buf, "max", 3) == 0) return MemoryHeadroom::kUnlimited;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(buf, &end, 10);
+  return end == buf ? MemoryHeadroom::kUnlimited : static_cast<uint64_t>(v);
+}
+
+}  // namespace
+
+MemoryHeadroom::MemoryHeadroom() {
+  FILE* f = std::fopen("/proc/self/cgroup", "re");
+  if (f == nullptr) return;
+  std::string v1_path, v2_path;
+  char line[512];
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    line[std::strcspn(line, "\n")] = '\0';
+    // "hierarchy-id:controllers:path"; v1 names "memory" among the controllers, v2 is "0::path".
+    char* first = std::strchr(line, ':');
+    char* second = first != nullptr ? std::strchr(first + 1, ':') : nullptr;
+    if (second == nullptr) continue;
+    const std::string controllers(first + 1, second);
+    const std::string path(second + 1);
+    if (controllers.empty() && std::strncmp(line, "0:", 2) == 0) v2_path = path;
+    for (size_t at = 0; at <= controllers.size();) {
+      const size_t comma = controllers.find(',', at);
+      const std::string c = controllers.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+      if (c == "memory") v1_path = path;
+      if (comma == std::string::npos) break;
+      at = comma + 1;
+    }
+  }
+  std::fclose(f);
+  std::string limit, usage;
+  if (!v1_path.empty()) {
+    limit = "/sys/fs/cgroup/memory" + v1_path + "/memory.limit_in_bytes";
+    usage = "/sys/fs/cgroup/memory" + v1_path + "/memory.usage_in_bytes";
+  } else if (!v2_path.empty()) {
+    limit = "/sys/fs/cgroup" + v2_path + "/memory.max";
+    usage = "/sys/fs/cgroup" + v2_path + "/memory.current";
+  } else {
+    return;
+  }
+  limit_fd_ = open(limit.c_str(), O_RDONLY | O_CLOEXEC);
+  usage_fd_ = open(usage.c_str(), O_RDONLY | O_CLOEXEC);
+}
+
+MemoryHeadroom::~MemoryHeadroom() {
+  if (limit_fd_ >= 0) close(limit_fd_);
+  if (usage_fd_ >= 0) close(usage_fd_);
+}
+
+uint64_t MemoryHeadroom::bytes() const {
+  if (limit_fd_ < 0 || usage_fd_ < 0) return kUnlimited;
+  const uint64_t limit = read_number(limit_fd_);
+  const uint64_t usage = read_number(usage_fd_);
+  if (limit == kUnlimited || usage == kUnlimited) return kUnlimited;
+  return limit > usage ? limit - usage : 0;
+}
+
+}  // namespace uffdgc::gc
