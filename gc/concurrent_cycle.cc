@@ -497,16 +497,6 @@ void Cycle::flip_pause() {
       abort();  // roots already point to post-compaction addresses
     }
   }
-  // A whole-VMA move leaves the moving space's mapping without an anon_vma. Registering the
-  // to-space splits it; the part above then gets an anon_vma of its own at its first
-  // allocation fault and never merges back, and that boundary at an arbitrary page makes the
-  // next flip move PMD by PMD and PTE by PTE around it (measured: 56-200 us instead of ~30 us
-  // for 576 MiB). One write to a free page above the compacted end gives the mapping its
-  // anon_vma before the split, so both parts share it and merge again at unregistering.
-  const uint64_t last_free_page = moved.back().end - kPage;
-  if (last_free_page >= plan.block().dst_end()) {
-    __atomic_store_n(reinterpret_cast<uint64_t*>(last_free_page), 0, __ATOMIC_RELAXED);
-  }
   compaction_->cover_block(std::move(moved));
   if (!runtime::publish_compaction(compaction_.get())) {
     fprintf(stderr, "uffdgc: the fault handler's table of compactions is full\n");
