@@ -333,7 +333,7 @@ void Cycle::update_references(const CompactionPlan& plan, const Marker* marker) 
 
 void Cycle::record_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle) {
   const uint64_t pause = monotonic_ns() - pause_start;
-  heap_.stats.pause_major_faults += runtime::process_major_faults() - pause_faults_start_;
+  heap_.stats.pause_major_faults += runtime::thread_major_faults() - pause_faults_start_;
   heap_.stats.pause_ns_last = pause;
   heap_.stats.pause_ns_total += pause;
   heap_.stats.pause_ns_max = std::max(heap_.stats.pause_ns_max, pause);

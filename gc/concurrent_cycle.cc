@@ -371,21 +371,24 @@ void Cycle::finish_in_flip_pause() {
   finished_in_pause_ = true;
 }
 
-// Registers the to-space (segments and the black block's destination) with userfaultfd.
-// On failure nothing stays registered.
+// Registers the to-space (segments, the black block's destination and the free pages above the
+// compacted end) with userfaultfd. On failure nothing stays registered.
 bool Cycle::register_to_space(const CompactionPlan& plan) {
   std::vector<AddressRange> ranges;
   for (const Segment& seg : plan.segments()) {
     if (seg.to_space_end() > seg.start) ranges.push_back({seg.start, seg.to_space_end()});
   }
   const BlackBlock& b = plan.block();
-  if (b.dst_end() > b.dst_begin) {
-    if (!ranges.empty() && ranges.back().end == b.dst_begin) {
-      ranges.back().end = b.dst_end();
+  auto append = [&](uint64_t begin, uint64_t end) {
+    if (end <= begin) return;
+    if (!ranges.empty() && ranges.back().end == begin) {
+      ranges.back().end = end;
     } else {
-      ranges.push_back({b.dst_begin, b.dst_end()});
+      ranges.push_back({begin, end});
     }
-  }
+  };
+  append(b.dst_begin, b.dst_end());
+  append(compaction_->compacted_end(), compaction_->tail_end());
   for (size_t i = 0; i < ranges.size(); ++i) {
     const int err = heap_.uffd.register_missing(reinterpret_cast<void*>(ranges[i].begin),
                                                 ranges[i].end - ranges[i].begin);
@@ -397,6 +400,7 @@ bool Cycle::register_to_space(const CompactionPlan& plan) {
       return false;
     }
   }
+  registered_ = std::move(ranges);
   return true;
 }
 
@@ -497,7 +501,13 @@ void Cycle::flip_pause() {
       abort();  // roots already point to post-compaction addresses
     }
   }
+  // The free pages the flip emptied above the compacted end are registered with the to-space
+  // and handed out zero-filled (within the space's usable part).
+  const uint64_t tail_end = !moved.empty() && moved.back().end >= flip_top
+                                ? std::min(moved.back().end, heap_.moving.limit())
+                                : 0;
   compaction_->cover_block(std::move(moved));
+  compaction_->cover_tail(tail_end, heap_.moving.top_word());
   if (!runtime::publish_compaction(compaction_.get())) {
     fprintf(stderr, "uffdgc: the fault handler's table of compactions is full\n");
     abort();  // roots already point to post-compaction addresses
@@ -546,14 +556,8 @@ void Cycle::compact_concurrently() {
   if ((heap_.config.flags & UFFDGC_HEAP_NO_SWAP_PREFETCH) == 0) compaction_->enable_prefetch();
   uffd::InstallResult failure;
   if (!compaction_->run_gc_thread(&failure)) uffd::abort_on_install_failure(failure);
-  for (const Segment& seg : plan.segments()) {
-    if (seg.to_space_end() > seg.start) {
-      heap_.uffd.unregister(reinterpret_cast<void*>(seg.start), seg.to_space_end() - seg.start);
-    }
-  }
-  const BlackBlock& b = plan.block();
-  if (b.dst_end() > b.dst_begin) {
-    heap_.uffd.unregister(reinterpret_cast<void*>(b.dst_begin), b.dst_end() - b.dst_begin);
+  for (const AddressRange& r : registered_) {
+    heap_.uffd.unregister(reinterpret_cast<void*>(r.begin), r.end - r.begin);
   }
   runtime::withdraw_compaction(compaction_.get());
   for (const AddressRange& r : compaction_->flipped()) heap_.moving.release_from_space(r.begin, r.end);
@@ -563,6 +567,9 @@ void Cycle::compact_concurrently() {
     heap_.stats.compaction_ns_last = elapsed;
     heap_.stats.pages_by_mutators += compaction_->pages_by_mutators();
     heap_.stats.pages_recycled += compaction_->pages_recycled();
+    heap_.stats.free_pages_prefilled += compaction_->free_pages_prefilled();
+    heap_.stats.free_pages_recycled += compaction_->free_pages_recycled();
+    heap_.stats.free_pages_by_mutators += compaction_->free_pages_by_mutators();
     heap_.stats.prefetch_pages += compaction_->pages_prefetched();
     heap_.stats.prefetch_paused += compaction_->prefetch_pauses();
     heap_.stats.rss_peak_last = compaction_->peak_rss();

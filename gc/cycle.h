@@ -68,9 +68,9 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   void record_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle);
   void end_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle,
                  std::unique_lock<std::mutex>& lock);
-  // Right after the world stopped: the process's major faults, so that the pause's own can be
+  // Right after the world stopped: this thread's major faults, so that the pause's own can be
   // counted (DESIGN.md §4: a pause touches no heap page, so it takes none).
-  void begin_pause() { pause_faults_start_ = runtime::process_major_faults(); }
+  void begin_pause() { pause_faults_start_ = runtime::thread_major_faults(); }
 
   // ---- concurrent modes (concurrent_cycle.cc) ----
   bool map_cycle_tables();
@@ -110,6 +110,7 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   std::vector<SlotUpdate> scanned_slots_;
   uint64_t* block_index_ = nullptr;  // first object per block source page (mapping)
   size_t block_index_bytes_ = 0;
+  std::vector<AddressRange> registered_;  // the ranges registered with userfaultfd at the flip
   std::vector<std::pair<uint64_t, uint64_t>> block_fillers_;  // owed in the from-space
   std::unique_ptr<ConcurrentCompaction> compaction_;
   bool finished_in_pause_ = false;

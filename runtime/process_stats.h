@@ -19,10 +19,13 @@ inline uint64_t thread_cpu_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-// Major faults of the whole process so far (getrusage).
-inline uint64_t process_major_faults() {
+// Major faults of the calling thread so far (getrusage RUSAGE_THREAD). A pause counts the
+// ones of the thread that runs it: the stopped mutators cannot fault, and threads the pause
+// does not stop (parked ones, io-wq workers, a sanitizer's background thread) are not the
+// pause touching the heap.
+inline uint64_t thread_major_faults() {
   rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
+  getrusage(RUSAGE_THREAD, &ru);
   return static_cast<uint64_t>(ru.ru_majflt);
 }
 

@@ -275,7 +275,10 @@ std::string stats_json(const uffdgc_heap_stats& s) {
       .field("install_eagain_retries", s.install_eagain_retries)
       .field("install_partial", s.install_partial)
       .field("prefetch_pages", s.prefetch_pages)
-      .field("prefetch_paused", s.prefetch_paused);
+      .field("prefetch_paused", s.prefetch_paused)
+      .field("free_pages_prefilled", s.free_pages_prefilled)
+      .field("free_pages_recycled", s.free_pages_recycled)
+      .field("free_pages_by_mutators", s.free_pages_by_mutators);
   std::string h = "[";
   for (size_t i = 0; i < 24; ++i) {
     char buf[32];

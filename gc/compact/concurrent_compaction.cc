@@ -64,6 +64,14 @@ uint64_t mapping_begin(const std::vector<AddressRange>& mappings, uint64_t page)
   return it != mappings.end() && it->begin <= page ? it->begin : page;
 }
 
+// The end of the mapping in `mappings` (sorted) that holds the page at `page`; the page's end
+// when none does.
+uint64_t mapping_end(const std::vector<AddressRange>& mappings, uint64_t page) {
+  auto it = std::upper_bound(mappings.begin(), mappings.end(), page,
+                             [](uint64_t a, const AddressRange& r) { return a < r.end; });
+  return it != mappings.end() && it->begin <= page ? it->end : page + kPage;
+}
+
 }  // namespace
 
 ConcurrentCompaction::ConcurrentCompaction(const CompactionPlan& plan,
@@ -96,7 +104,7 @@ ConcurrentCompaction::ConcurrentCompaction(const CompactionPlan& plan,
     std::memset(states_ + (s.start - begin_) / kPage, kUnprocessed,
                 (s.to_space_end() - s.start) / kPage);
   }
-  end_ = segments_end;
+  end_ = tail_end_ = tail_filled_ = segments_end;
 }
 
 void ConcurrentCompaction::cover_block(std::vector<AddressRange> flipped) {
@@ -107,11 +115,19 @@ void ConcurrentCompaction::cover_block(std::vector<AddressRange> flipped) {
                 (b.dst_end() - b.dst_begin) / kPage);
     end_ = b.dst_end();
   }
+  tail_end_ = tail_filled_ = end_;
   released_floor_ = recycle_top_ =
       b.src_end > b.src_begin
           ? b.src_end
           : (plan_.segments().empty() ? 0 : align_up(plan_.segments().back().end, kPage));
   flipped_ = std::move(flipped);
+}
+
+void ConcurrentCompaction::cover_tail(uint64_t tail_end, const std::atomic<uint64_t>* allocation_top) {
+  // The states above end_ are still zero (kUnprocessed) from the mapping.
+  tail_end_ = std::max(end_, tail_end);
+  tail_filled_ = end_;
+  allocation_top_ = allocation_top;
 }
 
 ConcurrentCompaction::~ConcurrentCompaction() {
@@ -153,6 +169,7 @@ bool ConcurrentCompaction::handle_fault(uint64_t addr, uffd::InstallResult* fail
   const uint64_t start = monotonic_ns();
   const uint64_t page = align_down(addr, kPage);
   const uint64_t index = (page - begin_) / kPage;
+  const bool free_page = page >= end_;  // above the compacted end: handed out zero-filled
   for (unsigned round = 0;; ++round) {
     const uint8_t state = load_state(index);
     if (state == kInstalled) break;
@@ -162,15 +179,25 @@ bool ConcurrentCompaction::handle_fault(uint64_t addr, uffd::InstallResult* fail
     }
     if (state == kUnprocessed && claim(index)) {
       uint8_t* buffer = take_scratch();
-      plan_.compact_page(page, buffer);
+      if (free_page) {
+        __builtin_memset(buffer, 0, kPage);
+      } else {
+        plan_.compact_page(page, buffer);
+      }
       const uffd::InstallResult r = installer_.install(page, reinterpret_cast<uint64_t>(buffer), 1);
       give_scratch(buffer);
+      if (free_page && r.status == uffd::InstallStatus::kRangeGone) {
+        // The GC thread unregistered the free pages meanwhile (the phase is ending): the
+        // access, retried, takes an ordinary fault.
+        publish(index);
+        break;
+      }
       if (r.status != uffd::InstallStatus::kDone) {
         *failure = r;
         return false;
       }
       publish(index);
-      by_mutators_.fetch_add(1, std::memory_order_relaxed);
+      (free_page ? free_by_mutators_ : by_mutators_).fetch_add(1, std::memory_order_relaxed);
       break;
     }
     backoff(round);
@@ -199,7 +226,9 @@ void ConcurrentCompaction::release_from_space(uint64_t from) {
 // Pages for a run of `pages` to-space pages built at absolute alignment `lo % kRunBytes`: a
 // free from-space range (recycled, taken from the top of the free range so it stays
 // contiguous), or the GC thread's own buffer at the start of the phase.
-uint8_t* ConcurrentCompaction::run_buffer(uint64_t lo, uint64_t run_floor, uint64_t pages) {
+uint8_t* ConcurrentCompaction::run_buffer(uint64_t lo, uint64_t run_floor, uint64_t pages,
+                                          bool* recycled) {
+  *recycled = false;
   const uint64_t bytes = pages * kPage;
   if (recycle_top_ - released_floor_ >= bytes + kRunBytes) {
     // Keep the run's offset inside a 64K frame, so a whole-folio run stays folio aligned.
@@ -210,17 +239,53 @@ uint8_t* ConcurrentCompaction::run_buffer(uint64_t lo, uint64_t run_floor, uint6
     });
     if (start >= released_floor_ && one_mapping) {
       recycle_top_ = start;  // [start, old top) is consumed: MOVE empties it
-      recycled_pages_ += pages;
+      *recycled = true;
       return reinterpret_cast<uint8_t*>(static_cast<int64_t>(start) + delta_);
     }
   }
   return gc_buffer_ + (lo - run_floor);
 }
 
+// Free pages above the compacted end, zero-filled ahead of the allocation top (DESIGN.md §4
+// step 5): built in recycled from-space pages when there are any (the GC thread's buffer
+// otherwise) and installed a run at a time, so allocation finds them present instead of
+// faulting into the kernel (and, under a memory limit, into reclaim). GC thread.
+bool ConcurrentCompaction::fill_free_pages(uint64_t want, uffd::InstallResult* failure) {
+  want = std::min(align_up(want, kPage), tail_end_);
+  while (tail_filled_ < want) {
+    const uint64_t lo = tail_filled_;
+    const uint64_t run_floor = align_down(lo, kRunBytes);
+    const uint64_t ceiling =
+        std::min({want, run_floor + kRunBytes, mapping_end(to_space_mappings_, lo)});
+    uint64_t hi = lo;
+    while (hi < ceiling && claim((hi - begin_) / kPage)) hi += kPage;
+    if (hi == lo) {  // a mutator touched it first
+      tail_filled_ += kPage;
+      continue;
+    }
+    const uint64_t pages = (hi - lo) / kPage;
+    bool recycled = false;
+    uint8_t* buffer = run_buffer(lo, run_floor, pages, &recycled);
+    std::memset(buffer, 0, hi - lo);
+    const uffd::InstallResult r = installer_.install(lo, reinterpret_cast<uint64_t>(buffer), pages);
+    if (r.status != uffd::InstallStatus::kDone) {
+      *failure = r;
+      return false;
+    }
+    for (uint64_t page = lo; page < hi; page += kPage) publish((page - begin_) / kPage);
+    free_prefilled_ += pages;
+    if (recycled) free_recycled_ += pages;
+    tail_filled_ = hi;
+  }
+  return true;
+}
+
 bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
   peak_rss_ = runtime::resident_bytes();
   from_space_mappings_ = mappings_within(flipped_, delta_);
-  to_space_mappings_ = mappings_within({{begin_, end_}}, 0);
+  to_space_mappings_ = mappings_within({{begin_, tail_end_}}, 0);
+  // Allocation resumes at the compacted end right after the flip: its first pages first.
+  if (!fill_free_pages(allocation_top() + kFreeAhead, failure)) return false;
   // Swapped-out from-space below the cursor is brought in asynchronously (io_uring MADVISE),
   // a window ahead of the pages being produced; resident chunks are not submitted.
   PrefetchOptions options;
@@ -259,7 +324,9 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
       window.ahead_of(static_cast<uint64_t>(static_cast<int64_t>(plan_.source_begin(lo)) + delta_),
                       from_floor);
     }
-    uint8_t* buffer = run_buffer(lo, run_floor, (hi - lo) / kPage);
+    bool recycled = false;
+    uint8_t* buffer = run_buffer(lo, run_floor, (hi - lo) / kPage, &recycled);
+    if (recycled) recycled_pages_ += (hi - lo) / kPage;
     for (uint64_t page = lo; page < hi; page += kPage) {
       plan_.compact_page(page, buffer + (page - lo));
     }
@@ -272,6 +339,14 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
     for (uint64_t page = lo; page < hi; page += kPage) publish((page - begin_) / kPage);
     hi = lo;
     if (++runs_ % kRssSampleRuns == 0) peak_rss_ = std::max(peak_rss_, runtime::resident_bytes());
+    // Keep kFreeAhead of zero-filled pages above the allocation top, a few runs at a time.
+    if (tail_filled_ < tail_end_) {
+      const uint64_t want = allocation_top() + kFreeAhead;
+      if (want > tail_filled_ &&
+          !fill_free_pages(std::min(want, tail_filled_ + kFreeStep), failure)) {
+        return false;
+      }
+    }
     // Pages below hi read the from-space only below source_begin(hi).
     if (hi > begin_) release_from_space(plan_.source_begin(hi));
   }

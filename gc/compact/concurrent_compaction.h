@@ -33,10 +33,17 @@ class ConcurrentCompaction {
   // pre-compaction ranges the flip moved to the from-space.
   void cover_block(std::vector<AddressRange> flipped);
   const std::vector<AddressRange>& flipped() const { return flipped_; }
+  // In the flip pause, after cover_block: the free pages from the compacted end up to
+  // tail_end, registered with the to-space, are handed out zero-filled: ahead of the
+  // allocation top by the GC thread (in recycled from-space pages), or by whichever mutator
+  // touches one first. allocation_top: the moving space's bump pointer.
+  void cover_tail(uint64_t tail_end, const std::atomic<uint64_t>* allocation_top);
+  uint64_t compacted_end() const { return end_; }
+  uint64_t tail_end() const { return tail_end_; }
   ~ConcurrentCompaction();
   bool ok() const { return states_ != nullptr && scratch_ != nullptr && gc_buffer_ != nullptr; }
 
-  bool covers(uint64_t addr) const { return addr >= begin_ && addr < end_; }
+  bool covers(uint64_t addr) const { return addr >= begin_ && addr < tail_end_; }
   // Mutator fault on `addr` (inside the range): produce or wait. Async-signal-safe. Returns
   // false only when installing failed fatally (the caller aborts with a message).
   bool handle_fault(uint64_t addr, uffd::InstallResult* failure);
@@ -60,6 +67,15 @@ class ConcurrentCompaction {
   static constexpr int kStallBuckets = 24;
   uint64_t stall_count(int bucket) const { return stalls_[bucket].load(std::memory_order_relaxed); }
   uint64_t pages_by_mutators() const { return by_mutators_.load(std::memory_order_relaxed); }
+  // Free pages above the compacted end: zero-filled ahead of allocation by the GC thread (of
+  // which in recycled from-space pages), and by mutators that touched them first.
+  uint64_t free_pages_prefilled() const { return free_prefilled_; }  // after run_gc_thread
+  uint64_t free_pages_recycled() const { return free_recycled_; }    // after run_gc_thread
+  uint64_t free_pages_by_mutators() const { return free_by_mutators_.load(std::memory_order_relaxed); }
+  // The GC thread keeps this much zero-filled above the allocation top, filling at most
+  // kFreeStep after each to-space run so the compaction itself keeps going.
+  static constexpr uint64_t kFreeAhead = 2ull << 20;
+  static constexpr uint64_t kFreeStep = 256ull << 10;
   uint64_t pages_recycled() const { return recycled_pages_; }  // after run_gc_thread
   uint64_t peak_rss() const { return peak_rss_; }              // sampled by run_gc_thread
   // Free from-space kept for recycling below the cursor; the rest is released at once.
@@ -79,7 +95,11 @@ class ConcurrentCompaction {
   void give_scratch(uint8_t* slot);
   void record_stall(uint64_t ns);
   void release_from_space(uint64_t from);
-  uint8_t* run_buffer(uint64_t lo, uint64_t run_floor, uint64_t pages);
+  uint8_t* run_buffer(uint64_t lo, uint64_t run_floor, uint64_t pages, bool* recycled);
+  bool fill_free_pages(uint64_t want, uffd::InstallResult* failure);
+  uint64_t allocation_top() const {
+    return allocation_top_ != nullptr ? allocation_top_->load(std::memory_order_acquire) : end_;
+  }
   void wait_installed(uint64_t index) const;
 
   const CompactionPlan& plan_;
@@ -93,6 +113,13 @@ class ConcurrentCompaction {
   std::atomic<uint64_t> scratch_free_{~uint64_t{0}};  // bit i: slot i is free
   std::atomic<uint64_t> stalls_[kStallBuckets] = {};
   std::atomic<uint64_t> by_mutators_{0};
+  // [end_, tail_end_): free pages above the compacted end (kUnprocessed until zero-filled);
+  // the GC thread has filled (or found filled) everything below tail_filled_.
+  uint64_t tail_end_ = 0;
+  uint64_t tail_filled_ = 0;
+  const std::atomic<uint64_t>* allocation_top_ = nullptr;
+  uint64_t free_prefilled_ = 0, free_recycled_ = 0;
+  std::atomic<uint64_t> free_by_mutators_{0};
   // GC thread only: the from-space from released_floor_ up is no longer read; of that,
   // [released_floor_, recycle_top_) is kept for recycling and everything above is released
   // (or was moved into the to-space).

@@ -34,6 +34,9 @@ class MovingSpace {
   // Bumps `bytes` (8-aligned); 0 when the space is full. Caller holds the heap lock.
   uint64_t bump(uint64_t bytes);
   void set_top(uint64_t top) { top_.store(top, std::memory_order_release); }
+  // The bump pointer itself, for a reader that follows allocation (the concurrent compaction
+  // fills free pages ahead of it).
+  const std::atomic<uint64_t>* top_word() const { return &top_; }
 
   // Moves the pages of [start, end) (page-aligned) to the same offsets of the from-space with
   // mremap(MREMAP_DONTUNMAP): the moving range stays mapped and empty. Returns 0 or an errno.

@@ -410,13 +410,18 @@ typedef struct uffdgc_heap_stats {
   uint64_t install_eagain_retries;  /* EAGAIN answers retried */
   uint64_t install_partial;         /* partial MOVEs resumed */
   uint64_t prefetch_pages;          /* swapped from-space pages prefetched (io_uring) */
-  uint64_t pause_major_faults;      /* major faults the process took during pauses (total):
-                                       0 when no pause touched a swapped-out page */
+  uint64_t pause_major_faults;      /* major faults the thread running a pause took inside it
+                                       (total): 0 when no pause touched a swapped-out page */
   uint64_t flips_finished_in_pause; /* concurrent cycles whose flip pause had to finish the
                                        cycle stop-the-world (pins in the black block, pins
                                        that kept the plan stale, userfaultfd refused) */
   uint64_t prefetch_paused;         /* prefetch checks that found the memory cgroup too close
                                        to its limit (prefetch paused: it would charge there) */
+  uint64_t free_pages_prefilled;    /* free pages above the compacted end zero-filled by the GC
+                                       thread ahead of allocation during compaction */
+  uint64_t free_pages_recycled;     /* of those, built in recycled from-space pages */
+  uint64_t free_pages_by_mutators;  /* free pages a mutator touched before the GC thread filled
+                                       them (zero-filled in its SIGBUS path) */
 } uffdgc_heap_stats;
 UFFDGC_API uffdgc_result uffdgc_heap_get_stats(uffdgc_heap *heap, uffdgc_heap_stats *out);
 

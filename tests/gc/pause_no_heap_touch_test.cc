@@ -1,10 +1,11 @@
 // None of a concurrent cycle's three pauses reads or writes a heap page (DESIGN.md §4).
 //
 // The proof: right before each cycle the whole heap (the moving space and every large object)
-// is pushed out to zram with MADV_PAGEOUT, and the collector counts the process's major
-// faults taken while the world is stopped (uffdgc_heap_stats.pause_major_faults, getrusage
-// sampled as each pause starts and ends). A pause that read one swapped-out heap word would
-// take a major fault. The test also checks that the heap really was in swap (the cycle as a
+// is pushed out to zram with MADV_PAGEOUT, and the collector counts the major faults the
+// thread running each pause takes inside it (uffdgc_heap_stats.pause_major_faults, getrusage
+// RUSAGE_THREAD sampled as each pause starts and ends; the stopped mutators cannot fault, and
+// threads a pause does not stop, such as TSan's background thread, are not the pause). A pause
+// that read one swapped-out heap word would take a major fault. The test also checks that the heap really was in swap (the cycle as a
 // whole takes thousands of major faults: the concurrent phases read it back) and that the
 // three pauses happened, then the whole graph, content included.
 //
