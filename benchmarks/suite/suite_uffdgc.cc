@@ -276,6 +276,7 @@ std::string stats_json(const uffdgc_heap_stats& s) {
       .field("install_partial", s.install_partial)
       .field("prefetch_pages", s.prefetch_pages)
       .field("prefetch_paused", s.prefetch_paused)
+      .field("pause_major_faults", s.pause_major_faults)
       .field("free_pages_prefilled", s.free_pages_prefilled)
       .field("free_pages_recycled", s.free_pages_recycled)
       .field("free_pages_by_mutators", s.free_pages_by_mutators);
