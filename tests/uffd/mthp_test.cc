@@ -60,8 +60,9 @@ TEST_F(MthpSource, WholeFolioRunsAreMovedAndSplitsCounted) {
   RecordProperty("mthp_splits", std::to_string(splits));
   printf("64K folios moved: %zu, split counter delta: %lld\n", kFolios,
          static_cast<long long>(splits));
+  // No bound on it: the counter is system-wide, and while the 64K knob is "always" every other
+  // process (tests running beside this one under ctest -j) gets 64K folios that it may split.
   EXPECT_GE(splits, 0);
-  EXPECT_LE(splits, static_cast<int64_t>(kFolios) + 8) << "more splits than folios moved";
 }
 
 TEST_F(MthpSource, SwappedOutLargeFoliosMoveAndReadBack) {
