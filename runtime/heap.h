@@ -66,7 +66,9 @@ struct uffdgc_heap {
   // slow path does depends on the phase.
   std::atomic<uffdgc::gc::CyclePhase> phase{uffdgc::gc::CyclePhase::kIdle};
   // The barrier is on from pause 1 to pause 3 (the flip).
-  bool barrier_on() const { return phase.load(std::memory_order_seq_cst) != uffdgc::gc::CyclePhase::kIdle; }
+  bool barrier_on() const {
+    return phase.load(std::memory_order_seq_cst) != uffdgc::gc::CyclePhase::kIdle;
+  }
   std::vector<uffdgc_ref> orphan_snapshot;    // barrier logs of threads that detached meanwhile
   // Barrier logs handed over while marking runs (hand_over_snapshot: full logs from the
   // barrier's slow path, all logs at the GC thread's checkpoints): traced without a pause.

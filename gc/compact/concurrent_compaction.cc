@@ -56,20 +56,12 @@ std::vector<AddressRange> mappings_within(const std::vector<AddressRange>& range
   return out;
 }
 
-// The start of the mapping in `mappings` (sorted) that holds the page at `page`; the page
-// itself when none does (unknown mappings: single-page runs).
-uint64_t mapping_begin(const std::vector<AddressRange>& mappings, uint64_t page) {
+// The mapping in `mappings` (sorted) that holds the page at `page`, or nullptr (unknown
+// mappings: the callers then keep a run to that single page).
+const AddressRange* mapping_holding(const std::vector<AddressRange>& mappings, uint64_t page) {
   auto it = std::upper_bound(mappings.begin(), mappings.end(), page,
                              [](uint64_t a, const AddressRange& r) { return a < r.end; });
-  return it != mappings.end() && it->begin <= page ? it->begin : page;
-}
-
-// The end of the mapping in `mappings` (sorted) that holds the page at `page`; the page's end
-// when none does.
-uint64_t mapping_end(const std::vector<AddressRange>& mappings, uint64_t page) {
-  auto it = std::upper_bound(mappings.begin(), mappings.end(), page,
-                             [](uint64_t a, const AddressRange& r) { return a < r.end; });
-  return it != mappings.end() && it->begin <= page ? it->end : page + kPage;
+  return it != mappings.end() && it->begin <= page ? &*it : nullptr;
 }
 
 }  // namespace
@@ -115,7 +107,6 @@ void ConcurrentCompaction::cover_block(std::vector<AddressRange> flipped) {
                 (b.dst_end() - b.dst_begin) / kPage);
     end_ = b.dst_end();
   }
-  tail_end_ = tail_filled_ = end_;
   released_floor_ = recycle_top_ =
       b.src_end > b.src_begin
           ? b.src_end
@@ -255,8 +246,9 @@ bool ConcurrentCompaction::fill_free_pages(uint64_t want, uffd::InstallResult* f
   while (tail_filled_ < want) {
     const uint64_t lo = tail_filled_;
     const uint64_t run_floor = align_down(lo, kRunBytes);
+    const AddressRange* mapping = mapping_holding(to_space_mappings_, lo);
     const uint64_t ceiling =
-        std::min({want, run_floor + kRunBytes, mapping_end(to_space_mappings_, lo)});
+        std::min({want, run_floor + kRunBytes, mapping != nullptr ? mapping->end : lo + kPage});
     uint64_t hi = lo;
     while (hi < ceiling && claim((hi - begin_) / kPage)) hi += kPage;
     if (hi == lo) {  // a mutator touched it first
@@ -307,7 +299,8 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
     // The run: aligned to 64K in absolute addresses, so a full run can move one whole folio.
     const uint64_t run_floor = std::max(begin_, align_down(hi - kPage, kRunBytes));
     // ... and inside one to-space mapping (a MOVE destination must lie in one VMA).
-    const uint64_t lowest = std::max(run_floor, mapping_begin(to_space_mappings_, hi - kPage));
+    const AddressRange* mapping = mapping_holding(to_space_mappings_, hi - kPage);
+    const uint64_t lowest = std::max(run_floor, mapping != nullptr ? mapping->begin : hi - kPage);
     uint64_t lo = hi;
     while (lo > lowest && claim((lo - kPage - begin_) / kPage)) lo -= kPage;
     if (lo == hi) {

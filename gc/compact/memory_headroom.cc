@@ -37,16 +37,11 @@ MemoryHeadroom::MemoryHeadroom() {
     char* first = std::strchr(line, ':');
     char* second = first != nullptr ? std::strchr(first + 1, ':') : nullptr;
     if (second == nullptr) continue;
-    const std::string controllers(first + 1, second);
+    std::string controllers(",");  // ",c1,c2,": each controller framed by commas
+    controllers.append(first + 1, second).append(",");
     const std::string path(second + 1);
-    if (controllers.empty() && std::strncmp(line, "0:", 2) == 0) v2_path = path;
-    for (size_t at = 0; at <= controllers.size();) {
-      const size_t comma = controllers.find(',', at);
-      const std::string c = controllers.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-      if (c == "memory") v1_path = path;
-      if (comma == std::string::npos) break;
-      at = comma + 1;
-    }
+    if (controllers == ",," && std::strncmp(line, "0:", 2) == 0) v2_path = path;
+    if (controllers.find(",memory,") != std::string::npos) v1_path = path;
   }
   std::fclose(f);
   std::string limit, usage;
