@@ -578,6 +578,7 @@ void Cycle::compact_concurrently() {
     }
   }
   if (heap_.verify()) {
+    event(UFFDGC_EVENT_PHASE, "verify");
     heap_.threads.stop_the_world(nullptr);
     {
       std::lock_guard<std::mutex> lock(heap_.lock);

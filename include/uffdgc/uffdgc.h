@@ -430,7 +430,10 @@ UFFDGC_API uffdgc_result uffdgc_heap_get_stats(uffdgc_heap *heap, uffdgc_heap_st
 #define UFFDGC_EVENT_PAUSE_BEGIN 1
 #define UFFDGC_EVENT_PAUSE_END 2
 #define UFFDGC_EVENT_PHASE 3      /* phase: "mark", "weak", "plan", "compact", "update", "verify";
-                                     concurrent modes: "mark-start", "mark-end", "flip" */
+                                     concurrent modes: "mark-start", "mark-end", "weak", "plan",
+                                     "flip" ("flip-stw" when the flip pause finishes the cycle
+                                     stop-the-world), "verify" (test builds, after compaction);
+                                     between the pauses, phase events come from the GC thread */
 #define UFFDGC_EVENT_CYCLE_END 4  /* bytes_before/bytes_after filled */
 typedef struct uffdgc_event {
   uint32_t struct_size;

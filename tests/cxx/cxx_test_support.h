@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/require.h"
 #include "tests/support/watchdog.h"
 
 #include <chrono>
@@ -42,13 +43,14 @@ struct WeakBox {
   uffdgc_ref target;
 };
 
+// The test mode (uffdgc::test::test_mode) with the verifier on.
 inline uffdgc::HeapOptions TestOptions() {
-  return uffdgc::HeapOptions().mode(UFFDGC_MODE_STW).verify().heap_limit(32u << 20);
+  return uffdgc::HeapOptions().mode(uffdgc::test::test_mode()).verify().heap_limit(32u << 20);
 }
 
 using ::uffdgc::test::Watchdog;
 
-// A heap in stop-the-world mode with the verifier on, the types above registered, and the test
+// A heap in the test mode with the verifier on, the types above registered, and the test
 // thread attached.
 class CxxFixture : public ::testing::Test {
  protected:

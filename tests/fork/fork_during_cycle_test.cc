@@ -27,6 +27,7 @@
 #include <cinttypes>
 #include <random>
 
+#include "tests/support/require.h"
 #include "../heap/heap_test_support.h"
 #include "runtime/heap.h"
 
@@ -107,7 +108,8 @@ class ForkDuringCycle : public HeapFixture, public ::testing::WithParamInterface
     uffdgc_heap* probe = nullptr;
     const uffdgc_result rc = uffdgc_heap_create(&o, &probe);
     if (rc == UFFDGC_EUNSUPPORTED) {
-      GTEST_SKIP() << uffdgc_mode_name(o.mode) << " mode is not supported here (uffdgc-probe)";
+      UFFDGC_TEST_UNAVAILABLE(uffdgc::test::mode_capability(o.mode),
+                              std::string(uffdgc_mode_name(o.mode)) + " mode is not supported here (uffdgc-probe)");
     }
     ASSERT_EQ(rc, UFFDGC_OK);
     ASSERT_EQ(uffdgc_heap_destroy(probe), UFFDGC_OK);

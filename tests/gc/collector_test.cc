@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "tests/support/require.h"
 #include "runtime/heap.h"
 #include "runtime/mutator.h"
 #include "uffdgc/inline.h"
@@ -47,8 +48,8 @@ class Collector : public ::testing::TestWithParam<CollectorParam> {
     o.trigger_allocated = 1ull << 40;  // collections only when asked
     const uffdgc_result rc = uffdgc_heap_create(&o, &heap_);
     if (rc == UFFDGC_EUNSUPPORTED) {
-      GTEST_SKIP() << uffdgc_mode_name(o.mode) << " mode is not supported by this kernel "
-                   << "(see uffdgc-probe)";
+      UFFDGC_TEST_UNAVAILABLE(uffdgc::test::mode_capability(o.mode),
+                              std::string(uffdgc_mode_name(o.mode)) + " mode is not supported by this kernel (see uffdgc-probe)");
     }
     ASSERT_EQ(rc, UFFDGC_OK);
     static const uint32_t node_refs[] = {offsetof(Node, next), offsetof(Node, other)};

@@ -21,6 +21,7 @@
 #include <random>
 #include <sstream>
 
+#include "tests/support/require.h"
 #include "../heap/heap_test_support.h"
 #include "gc/uffd/fault_injection.h"
 #include "gc/uffd/install_counters.h"
@@ -403,7 +404,8 @@ TEST_P(FaultStorm, GraphSurvivesBackToBackCycles) {
   o.tlab_size = 16 << 10;
   const uffdgc_result rc = uffdgc_heap_create(&o, &s.heap);
   if (rc == UFFDGC_EUNSUPPORTED) {
-    GTEST_SKIP() << uffdgc_mode_name(sc.mode) << " mode is not supported here (uffdgc-probe)";
+    UFFDGC_TEST_UNAVAILABLE(uffdgc::test::mode_capability(sc.mode),
+                            std::string(uffdgc_mode_name(sc.mode)) + " mode is not supported here (uffdgc-probe)");
   }
   ASSERT_EQ(rc, UFFDGC_OK);
   ASSERT_EQ(Stats(s.heap).mode, sc.mode);

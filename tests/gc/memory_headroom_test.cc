@@ -9,6 +9,7 @@
 
 
 #include "gc/compact/memory_headroom.h"
+#include "tests/support/require.h"
 #include "tests/support/system_state.h"
 
 namespace uffdgc::gc {
@@ -23,11 +24,11 @@ constexpr uint64_t kTouched = 64ull << 20;
 #endif
 
 TEST(MemoryHeadroom, SeesTheCgroupLimitAndWhatTheProcessUses) {
-  if (!test::running_as_root()) GTEST_SKIP() << "needs root to create a memory cgroup";
+  if (!test::running_as_root()) UFFDGC_TEST_UNAVAILABLE("root", "needs root to create a memory cgroup");
   test::MemoryCgroup cg;
   const std::string why =
       test::SystemState::instance().create_memory_cgroup("uffdgc-headroom-test", kLimit, &cg);
-  if (!why.empty()) GTEST_SKIP() << why;
+  if (!why.empty()) UFFDGC_TEST_UNAVAILABLE("cgroup", why);
   int pipefd[2];
   ASSERT_EQ(pipe(pipefd), 0);
   const pid_t child = fork();

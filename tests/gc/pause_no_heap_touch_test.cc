@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "runtime/heap.h"
+#include "tests/support/require.h"
 #include "tests/support/system_state.h"
 #include "uffdgc/inline.h"
 #include "uffdgc/uffdgc.h"
@@ -61,7 +62,7 @@ class PauseNoHeapTouch : public ::testing::Test {
  protected:
   void SetUp() override {
     if (std::string why = uffdgc::test::SystemState::instance().ensure_swap(); !why.empty()) {
-      GTEST_SKIP() << why;
+      UFFDGC_TEST_UNAVAILABLE("swap", why);
     }
     uffdgc_heap_options o{};
     o.struct_size = sizeof(o);
@@ -70,7 +71,7 @@ class PauseNoHeapTouch : public ::testing::Test {
     o.trigger_occupancy_pct = 100;
     o.trigger_allocated = UINT64_MAX;  // cycles only when the test asks
     const uffdgc_result r = uffdgc_heap_create(&o, &heap_);
-    if (r == UFFDGC_EUNSUPPORTED) GTEST_SKIP() << "move mode is not supported by this kernel";
+    if (r == UFFDGC_EUNSUPPORTED) UFFDGC_TEST_UNAVAILABLE("move", "move mode is not supported by this kernel");
     ASSERT_EQ(r, UFFDGC_OK);
     const uint32_t node_refs[2] = {16, 24};
     uffdgc_type_info node{sizeof(node), 0, 32, 0, 0, 2, node_refs, nullptr, "node"};

@@ -199,8 +199,8 @@ struct PauseProbe {
 };
 void SlowPauseListener(const uffdgc_event* e, void* arg) {
   PauseProbe* p = static_cast<PauseProbe*>(arg);
-  if (e->kind == UFFDGC_EVENT_PAUSE_BEGIN) {
-    p->in_pause.store(1);
+  // The first pause only (concurrent cycles have three): the thread unparks during it.
+  if (e->kind == UFFDGC_EVENT_PAUSE_BEGIN && p->in_pause.exchange(1) == 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150));  // the world stays stopped
     p->sleep_done_ns.store(NowNs());
   }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/require.h"
 #include "tests/support/watchdog.h"
 #include <unistd.h>
 
@@ -140,20 +141,30 @@ inline uffdgc_result RegisterStandardTypes(uffdgc_heap* heap, Types* out) {
   return UFFDGC_OK;
 }
 
-// Stop-the-world mode with the heap verifier after every collection. UFFDGC_TEST_VERIFY=0 turns
-// the verifier off (to check that the tests themselves notice a broken collector);
-// UFFDGC_TEST_MODE=move|copy|auto runs them in another mode (tests that check stop-the-world
-// specifics, e.g. the reported mode or phases inside the pause, then fail by design).
+// The collector mode of this run (uffdgc::test::test_mode).
+inline uint32_t TestMode() { return ::uffdgc::test::test_mode(); }
+inline bool ConcurrentTestMode() {
+  return TestMode() == UFFDGC_MODE_MOVE || TestMode() == UFFDGC_MODE_COPY;
+}
+// Creates a heap; a mode this kernel does not support skips the test (fails when
+// UFFDGC_TEST_REQUIRE lists the mode). Use as ASSERT-like: returns from the test on failure.
+#define CREATE_HEAP_OR_SKIP(options, heap_out)                                          \
+  do {                                                                                  \
+    const uffdgc_result created_ = uffdgc_heap_create(&(options), (heap_out));           \
+    if (created_ == UFFDGC_EUNSUPPORTED) {                                              \
+      UFFDGC_TEST_UNAVAILABLE(::uffdgc::test::mode_capability((options).mode),          \
+                              std::string(uffdgc_mode_name((options).mode)) +           \
+                                  " mode is not supported here (uffdgc-probe)");       \
+    }                                                                                   \
+    ASSERT_EQ(created_, UFFDGC_OK);                                                     \
+  } while (0)
+
+// The test mode with the heap verifier after every collection. UFFDGC_TEST_VERIFY=0 turns the
+// verifier off (to check that the tests themselves notice a broken collector).
 inline uffdgc_heap_options Options(size_t heap_limit = 64u << 20) {
   uffdgc_heap_options o{};
   o.struct_size = sizeof o;
-  o.mode = UFFDGC_MODE_STW;
-  if (const char* m = std::getenv("UFFDGC_TEST_MODE")) {
-    const std::string mode = m;
-    if (mode == "move") o.mode = UFFDGC_MODE_MOVE;
-    if (mode == "copy") o.mode = UFFDGC_MODE_COPY;
-    if (mode == "auto") o.mode = UFFDGC_MODE_AUTO;
-  }
+  o.mode = TestMode();
   const char* v = std::getenv("UFFDGC_TEST_VERIFY");
   o.flags = (v != nullptr && v[0] == '0') ? 0u : UFFDGC_HEAP_VERIFY;
   o.heap_limit = heap_limit;
@@ -175,7 +186,7 @@ inline void OnOtherThread(const std::function<void()>& fn) {
   t.join();
 }
 
-// Fixture: a heap in stop-the-world mode with the verifier on, the main thread attached and
+// Fixture: a heap in the test mode (TestMode) with the verifier on, the main thread attached and
 // running, one handle scope open, the standard types registered.
 class HeapFixture : public ::testing::Test {
  protected:
@@ -183,7 +194,7 @@ class HeapFixture : public ::testing::Test {
 
   void SetUp() override {
     uffdgc_heap_options o = MakeOptions();
-    ASSERT_EQ(uffdgc_heap_create(&o, &heap_), UFFDGC_OK);
+    CREATE_HEAP_OR_SKIP(o, &heap_);
     ASSERT_NE(heap_, nullptr);
     ASSERT_EQ(RegisterStandardTypes(heap_, &types_), UFFDGC_OK);
     ASSERT_EQ(uffdgc_mutator_attach(heap_, this, &mut_), UFFDGC_OK);

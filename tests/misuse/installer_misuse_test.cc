@@ -3,6 +3,7 @@
 
 #include <cerrno>
 
+#include "tests/support/require.h"
 #include "tests/support/installer_fixture.h"
 
 namespace uffdgc::test {
@@ -67,7 +68,7 @@ TEST(InstallerMisuse, RegisteringBadRangesReturnsErrno) {
   Region r(4);
   EXPECT_EQ(closed.register_missing(r.data(), r.bytes()), EBADF);
   uffd::Userfaultfd fd;
-  if (fd.open(0) != 0) GTEST_SKIP() << "userfaultfd unavailable";
+  if (fd.open(0) != 0) UFFDGC_TEST_UNAVAILABLE("uffd", "userfaultfd unavailable");
   EXPECT_EQ(fd.register_missing(r.data() + 1, kPageSize), EINVAL);
   EXPECT_EQ(fd.register_missing(r.data(), 0), EINVAL);
   EXPECT_EQ(fd.open(uint64_t{1} << 62), EINVAL) << "unknown feature bits are refused";

@@ -44,6 +44,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "tests/support/require.h"
 #include "../heap/heap_test_support.h"
 
 namespace heaptest {
@@ -1154,7 +1155,8 @@ void RunStress(const StressConfig& cfg) {
   o.embedder = &emb;
   const uffdgc_result created = uffdgc_heap_create(&o, &s.heap);
   if (created == UFFDGC_EUNSUPPORTED) {
-    GTEST_SKIP() << uffdgc_mode_name(o.mode) << " mode is not supported here (uffdgc-probe)";
+    UFFDGC_TEST_UNAVAILABLE(uffdgc::test::mode_capability(o.mode),
+                            std::string(uffdgc_mode_name(o.mode)) + " mode is not supported here (uffdgc-probe)");
   }
   ASSERT_EQ(created, UFFDGC_OK);
   ASSERT_EQ(Stats(s.heap).mode, o.mode);

@@ -9,6 +9,7 @@
 #include "gc/uffd/fault_injection.h"
 #include "gc/uffd/kernel_abi.h"
 #include "gc/uffd/page_installer.h"
+#include "tests/support/require.h"
 #include "tests/support/test_pages.h"
 
 namespace uffdgc::test {
@@ -65,9 +66,9 @@ struct InstallSetup {
   std::unique_ptr<uffd::PageInstaller> installer_;
 };
 
-#define UFFDGC_SKIP_WITHOUT_UFFD(setup)                                    \
-  do {                                                                     \
-    if ((setup).range.error != 0) GTEST_SKIP() << (setup).range.skip_reason(); \
+#define UFFDGC_SKIP_WITHOUT_UFFD(setup)                                                  \
+  do {                                                                                   \
+    if ((setup).range.error != 0) UFFDGC_TEST_UNAVAILABLE("uffd", (setup).range.skip_reason()); \
   } while (0)
 
 }  // namespace uffdgc::test

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "gc/uffd/mthp.h"
+#include "tests/support/require.h"
 #include "tests/support/installer_fixture.h"
 #include "tests/support/system_state.h"
 
@@ -24,7 +25,9 @@ class MthpSource : public ::testing::Test {
  protected:
   void SetUp() override {
     SystemState& state = SystemState::instance();
-    if (std::string why = state.set_mthp_enabled(64, "always"); !why.empty()) GTEST_SKIP() << why;
+    if (std::string why = state.set_mthp_enabled(64, "always"); !why.empty()) {
+      UFFDGC_TEST_UNAVAILABLE("mthp", why);
+    }
     // Only 64K: with another size enabled (2M "inherit" under a top-level "madvise", say) the
     // kernel may hand out other folio sizes for the MADV_HUGEPAGE source.
     for (uint32_t kib = 8; kib <= 2048; kib *= 2) {
@@ -37,7 +40,8 @@ class MthpSource : public ::testing::Test {
   void expect_large_folios(int64_t before) {
     const int64_t allocated = uffd::read_mthp_stat(64, "anon_fault_alloc") - before;
     if (allocated < static_cast<int64_t>(kFolios / 2)) {
-      GTEST_SKIP() << "only " << allocated << " 64K folios allocated (fragmented memory?)";
+      UFFDGC_TEST_UNAVAILABLE("mthp", "only " + std::to_string(allocated) +
+                                          " 64K folios allocated (fragmented memory?)");
     }
   }
 };
@@ -66,7 +70,9 @@ TEST_F(MthpSource, WholeFolioRunsAreMovedAndSplitsCounted) {
 }
 
 TEST_F(MthpSource, SwappedOutLargeFoliosMoveAndReadBack) {
-  if (std::string why = SystemState::instance().ensure_swap(); !why.empty()) GTEST_SKIP() << why;
+  if (std::string why = SystemState::instance().ensure_swap(); !why.empty()) {
+    UFFDGC_TEST_UNAVAILABLE("swap", why);
+  }
   const int64_t alloc_before = uffd::read_mthp_stat(64, "anon_fault_alloc");
   InstallSetup s(kPages, 72, kFolioPages * kPageSize, MADV_HUGEPAGE);
   UFFDGC_SKIP_WITHOUT_UFFD(s);

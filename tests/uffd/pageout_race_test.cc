@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gc/uffd/kernel_abi.h"
+#include "tests/support/require.h"
 #include "tests/support/installer_fixture.h"
 #include "tests/support/system_state.h"
 
@@ -24,7 +25,9 @@ namespace uffdgc::test {
 namespace {
 
 TEST(PageoutRace, PingPongUnderPageoutKeepsEveryByte) {
-  if (std::string why = SystemState::instance().ensure_swap(); !why.empty()) GTEST_SKIP() << why;
+  if (std::string why = SystemState::instance().ensure_swap(); !why.empty()) {
+    UFFDGC_TEST_UNAVAILABLE("swap", why);
+  }
   const char* env = getenv("UFFDGC_TEST_SEED");
   const uint64_t seed = env != nullptr ? strtoull(env, nullptr, 10) : std::random_device{}();
   printf("UFFDGC_TEST_SEED=%llu\n", static_cast<unsigned long long>(seed));
@@ -35,7 +38,7 @@ TEST(PageoutRace, PingPongUnderPageoutKeepsEveryByte) {
   uffd::Userfaultfd fd;
   // SIGBUS: a page the installer failed to deliver crashes the read instead of hanging it.
   if (int err = fd.open(UFFD_FEATURE_MOVE | UFFD_FEATURE_SIGBUS); err != 0) {
-    GTEST_SKIP() << "userfaultfd with MOVE unavailable: " << strerror(err);
+    UFFDGC_TEST_UNAVAILABLE("move", std::string("userfaultfd with MOVE unavailable: ") + strerror(err));
   }
   ASSERT_EQ(fd.register_missing(a.data(), a.bytes()), 0);
   ASSERT_EQ(fd.register_missing(b.data(), b.bytes()), 0);

@@ -19,6 +19,7 @@
 #include "gc/uffd/child_process.h"
 #include "gc/uffd/kernel_abi.h"
 #include "gc/uffd/userfaultfd.h"
+#include "tests/support/require.h"
 #include "tests/support/system_state.h"
 #include "uffdgc/uffdgc.h"
 
@@ -82,16 +83,16 @@ TEST(Probe, RequestedModesAreHonouredOrRefusedWithAReason) {
 // split counter: WHOLE means the counter did not move, SPLIT means it did.
 TEST(Probe, LargeFolioMoveIsClassifiedFromTheSplitCounter) {
   if (std::string why = SystemState::instance().set_mthp_enabled(64, "madvise"); !why.empty()) {
-    GTEST_SKIP() << why;
+    UFFDGC_TEST_UNAVAILABLE("mthp", why);
   }
   const auto r = probe();
   SystemState::instance().restore_all();
-  if (!r.move_works) GTEST_SKIP() << "UFFDIO_MOVE does not work here";
+  if (!r.move_works) UFFDGC_TEST_UNAVAILABLE("move", "UFFDIO_MOVE does not work here");
   ASSERT_NE(r.mthp_sizes_enabled & (1u << 4), 0u) << "64K must show as enabled";
   printf("folio move: verdict=%u kib=%u split_delta=%lld: %s\n", r.folio_move, r.folio_test_kib,
          static_cast<long long>(r.folio_split_delta), r.mthp_reason);
   if (r.folio_move == UFFDGC_FOLIO_MOVE_FAILED) {
-    GTEST_SKIP() << "the folio test could not run: " << r.mthp_reason;
+    UFFDGC_TEST_UNAVAILABLE("mthp", std::string("the folio test could not run: ") + r.mthp_reason);
   }
   ASSERT_TRUE(r.folio_move == UFFDGC_FOLIO_MOVE_WHOLE || r.folio_move == UFFDGC_FOLIO_MOVE_SPLIT)
       << r.mthp_reason;
@@ -208,7 +209,9 @@ bool seccomp_filters_work() {
 class ProbeUnderSeccomp : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!seccomp_filters_work()) GTEST_SKIP() << "this kernel does not take seccomp filters";
+    if (!seccomp_filters_work()) {
+      UFFDGC_TEST_UNAVAILABLE("seccomp", "this kernel does not take seccomp filters");
+    }
   }
 };
 
@@ -228,7 +231,9 @@ TEST_F(ProbeUnderSeccomp, NoUserfaultfdAtAllMeansStopTheWorld) {
 
 TEST_F(ProbeUnderSeccomp, BlockedMoveIoctlMeansCopyMode) {
   const auto base = probe(UFFDGC_MODE_AUTO, UFFDGC_PROBE_SKIP_FOLIO_TEST);
-  if (base.mode != UFFDGC_MODE_MOVE) GTEST_SKIP() << "move mode is not available here anyway";
+  if (base.mode != UFFDGC_MODE_MOVE) {
+    UFFDGC_TEST_UNAVAILABLE("move", "move mode is not available here anyway");
+  }
   uffdgc_probe_report r{};
   ASSERT_TRUE(
       probe_under_filter({{__NR_ioctl, static_cast<long>(UFFDIO_MOVE), ret_errno(EPERM)}}, &r));
@@ -240,7 +245,9 @@ TEST_F(ProbeUnderSeccomp, BlockedMoveIoctlMeansCopyMode) {
 
 TEST_F(ProbeUnderSeccomp, AnIoctlThatKillsTheProcessIsSurvivedAndReported) {
   const auto base = probe(UFFDGC_MODE_AUTO, UFFDGC_PROBE_SKIP_FOLIO_TEST);
-  if (base.syscall_errno != 0 && base.device_errno != 0) GTEST_SKIP() << "no userfaultfd here";
+  if (base.syscall_errno != 0 && base.device_errno != 0) {
+    UFFDGC_TEST_UNAVAILABLE("uffd", "no userfaultfd here");
+  }
   uffdgc_probe_report r{};
   ASSERT_TRUE(probe_under_filter(
       {{__NR_ioctl, static_cast<long>(UFFDIO_COPY), SECCOMP_RET_KILL_PROCESS}}, &r));

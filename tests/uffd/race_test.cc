@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/require.h"
 #include "tests/support/installer_fixture.h"
 
 namespace uffdgc::test {
@@ -48,7 +49,7 @@ TEST(InstallRace, OneWinnerPerPageAcrossThreads) {
     SCOPED_TRACE("round " + std::to_string(round));
     Region dst(kPages);
     RegisteredRange range(dst, UFFD_FEATURE_MOVE);
-    if (range.error != 0) GTEST_SKIP() << range.skip_reason();
+    if (range.error != 0) UFFDGC_TEST_UNAVAILABLE("uffd", range.skip_reason());
     uffd::InstallCounters counters;
     uffd::InstallerConfig config;
     config.uffd = range.uffd.fd();

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/require.h"
 #include "tests/support/installer_fixture.h"
 
 namespace uffdgc::test {
@@ -78,7 +79,7 @@ TEST_F(SigbusInstall, EveryFirstTouchInstallsItsPage) {
   constexpr size_t kPages = 256;
   Region dst(kPages);
   RegisteredRange range(dst, UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MOVE);
-  if (range.error != 0) GTEST_SKIP() << range.skip_reason();
+  if (range.error != 0) UFFDGC_TEST_UNAVAILABLE("uffd", range.skip_reason());
   uffd::InstallCounters counters;
   const auto installer = arm_handler(range, dst, &counters, 41);
   Region scratch(1);
@@ -103,7 +104,7 @@ TEST_F(SigbusInstall, ThreadsFaultingOnTheSamePagesGetOneWinnerEach) {
   constexpr int kThreads = 4;
   Region dst(kPages);
   RegisteredRange range(dst, UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MOVE);
-  if (range.error != 0) GTEST_SKIP() << range.skip_reason();
+  if (range.error != 0) UFFDGC_TEST_UNAVAILABLE("uffd", range.skip_reason());
   uffd::InstallCounters counters;
   const auto installer = arm_handler(range, dst, &counters, 42);
   std::atomic<int> ready{0};

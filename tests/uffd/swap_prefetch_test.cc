@@ -24,6 +24,7 @@
 
 #include "gc/compact/swap_prefetcher.h"
 #include "gc/uffd/child_process.h"
+#include "tests/support/require.h"
 #include "tests/support/system_state.h"
 #include "tests/support/test_pages.h"
 
@@ -46,7 +47,8 @@ constexpr uint64_t kChunk = 256 << 10;
 #define INIT_OR_SKIP(pf, ...)                                                          \
   do {                                                                                 \
     if (!(pf).init(__VA_ARGS__)) {                                                     \
-      GTEST_SKIP() << "io_uring is not usable here: " << (pf).unavailable_reason();    \
+      UFFDGC_TEST_UNAVAILABLE("iouring", "io_uring is not usable here: " +              \
+                                             std::string((pf).unavailable_reason()));     \
     }                                                                                  \
   } while (0)
 
@@ -99,7 +101,9 @@ std::string page_out(Region& r, uint64_t seed) {
 class SwapPrefetch : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (std::string why = SystemState::instance().ensure_swap(); !why.empty()) GTEST_SKIP() << why;
+    if (std::string why = SystemState::instance().ensure_swap(); !why.empty()) {
+      UFFDGC_TEST_UNAVAILABLE("swap", why);
+    }
   }
 };
 
@@ -335,7 +339,7 @@ InitOutcome run_filtered(int nr, int err) {
 }
 
 void expect_noop(const InitOutcome& r, int err, const char* reason_part) {
-  if (r.stage == 99) GTEST_SKIP() << "this kernel does not take seccomp filters";
+  if (r.stage == 99) UFFDGC_TEST_UNAVAILABLE("seccomp", "this kernel does not take seccomp filters");
   EXPECT_FALSE(r.init_ok);
   EXPECT_FALSE(r.available);
   EXPECT_EQ(r.init_error, err);
@@ -360,8 +364,8 @@ TEST(SwapPrefetchUnavailable, BlockedOpcodeProbeMeansNoPrefetch) {
 
 TEST(SwapPrefetchUnavailable, KernelIoUringDisabledSysctl) {
   const std::string knob = "/proc/sys/kernel/io_uring_disabled";
-  if (read_file(knob).empty()) GTEST_SKIP() << knob << " does not exist (kernel < 6.6)";
-  if (!running_as_root()) GTEST_SKIP() << "needs root to write " << knob;
+  if (read_file(knob).empty()) UFFDGC_TEST_UNAVAILABLE("iouring", knob + " does not exist (kernel < 6.6)");
+  if (!running_as_root()) UFFDGC_TEST_UNAVAILABLE("root", "needs root to write " + knob);
   const std::string old = read_knob(knob);
   // Recorded by the fixture (restored at exit even if this test dies), and restored right
   // away: other processes on the machine may want io_uring.

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "gc/uffd/kernel_abi.h"
+#include "tests/support/require.h"
 #include "tests/support/installer_fixture.h"
 #include "tests/support/system_state.h"
 
@@ -22,7 +23,9 @@ using uffd::InstallStatus;
 class SwappedSource : public ::testing::TestWithParam<InstallMode> {
  protected:
   void SetUp() override {
-    if (std::string why = SystemState::instance().ensure_swap(); !why.empty()) GTEST_SKIP() << why;
+    if (std::string why = SystemState::instance().ensure_swap(); !why.empty()) {
+      UFFDGC_TEST_UNAVAILABLE("swap", why);
+    }
   }
 };
 
@@ -56,12 +59,12 @@ INSTANTIATE_TEST_SUITE_P(Modes, SwappedSource,
 // source, so the kernel swaps the source out while it is written and again during the install.
 TEST(SwapUnderCgroupLimit, InstallsEveryPageIntact) {
   SystemState& state = SystemState::instance();
-  if (std::string why = state.ensure_swap(); !why.empty()) GTEST_SKIP() << why;
+  if (std::string why = state.ensure_swap(); !why.empty()) UFFDGC_TEST_UNAVAILABLE("swap", why);
   constexpr size_t kPages = 16384;  // 64 MiB
   MemoryCgroup cg;
   if (std::string why = state.create_memory_cgroup("uffdgc-swap-test", kPages * kPageSize / 4, &cg);
       !why.empty()) {
-    GTEST_SKIP() << why;
+    UFFDGC_TEST_UNAVAILABLE("cgroup", why);
   }
   int ready[2];
   ASSERT_EQ(pipe(ready), 0);
@@ -84,7 +87,7 @@ TEST(SwapUnderCgroupLimit, InstallsEveryPageIntact) {
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status);
   const int code = WEXITSTATUS(status);
-  if (code == 2) GTEST_SKIP() << "userfaultfd unavailable";
+  if (code == 2) UFFDGC_TEST_UNAVAILABLE("uffd", "userfaultfd unavailable");
   EXPECT_NE(code, 4) << "the source never reached swap under the cgroup limit";
   EXPECT_EQ(code, 0) << "5: install failed, 6: content mismatch";
   const int64_t peak = cg.peak_bytes();
