@@ -45,9 +45,15 @@ TEST(HeapLifecycle, AutoModeIsResolved) {
   o.mode = UFFDGC_MODE_AUTO;
   uffdgc_heap* heap = nullptr;
   ASSERT_EQ(uffdgc_heap_create(&o, &heap), UFFDGC_OK);
-  uffdgc_heap_stats s = Stats(heap);
-  EXPECT_GE(s.mode, static_cast<uint32_t>(UFFDGC_MODE_MOVE));
-  EXPECT_LE(s.mode, static_cast<uint32_t>(UFFDGC_MODE_STW));
+  // Auto resolves to what the kernel probe chooses for this machine.
+  uffdgc_probe_options po{};
+  po.struct_size = sizeof po;
+  po.requested_mode = UFFDGC_MODE_AUTO;
+  po.flags = UFFDGC_PROBE_SKIP_FOLIO_TEST;
+  uffdgc_probe_report report{};
+  report.struct_size = sizeof report;
+  ASSERT_EQ(uffdgc_probe_kernel(&po, &report), UFFDGC_OK);
+  EXPECT_EQ(Stats(heap).mode, report.mode) << report.mode_reason;
   EXPECT_EQ(uffdgc_heap_destroy(heap), UFFDGC_OK);
 }
 
