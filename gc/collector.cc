@@ -14,6 +14,7 @@
 #include "runtime/allocator.h"
 #include "runtime/monotonic_clock.h"
 #include "runtime/process_stats.h"
+#include "runtime/sigbus_handler.h"
 
 extern "C" {
 
@@ -73,7 +74,9 @@ void Cycle::deliver_events() {
     events_count_ = 0;
     return;
   }
+  runtime::enter_event_listener();
   for (size_t i = 0; i < events_count_; ++i) heap_.event_fn(&events_[i], heap_.event_arg);
+  runtime::leave_event_listener();
   events_count_ = 0;
 }
 

@@ -120,7 +120,10 @@ void Cycle::concurrent_phases() {
     heap_.flips = cycle_;
   }
   heap_.flip_cv.notify_all();
-  if (concurrent_compaction) compact_concurrently();
+  if (concurrent_compaction) {
+    if (heap_.after_flip_hook != nullptr) heap_.after_flip_hook(heap_.after_flip_hook_arg);
+    compact_concurrently();
+  }
   std::lock_guard<std::mutex> lock(heap_.lock);
   heap_.stats.gc_cpu_ns_total += runtime::thread_cpu_ns() - cpu_start;
   heap_.stats.cycle_ns_last = monotonic_ns() - cycle_start_ns_;
@@ -433,7 +436,11 @@ void Cycle::prepare_compaction() {
 void Cycle::flip_pause() {
   event(UFFDGC_EVENT_PHASE, "flip");
   CompactionPlan& plan = *plan_;
-  if (compaction_ == nullptr) {  // no userfaultfd, or no memory for the tables
+  // No userfaultfd or no memory for the tables; or another SIGBUS handler was installed over
+  // ours since the heap was created (every fault on the to-space would crash the process).
+  const bool signals_routed = (heap_.config.flags & UFFDGC_HEAP_EXTERNAL_SIGNALS) != 0 ||
+                              runtime::sigbus_handler_in_place();
+  if (compaction_ == nullptr || !signals_routed) {
     finish_in_flip_pause();
     return;
   }

@@ -1,6 +1,7 @@
 // The heap half of the C ABI (include/uffdgc/uffdgc.h): argument and thread-state checks,
 // then a call into the runtime or the collector. Nothing here throws or aborts on misuse.
 #include <pthread.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -39,6 +40,11 @@ uffdgc_result check_mutator(const uffdgc_mutator* m, bool running) {
   return UFFDGC_OK;
 }
 
+bool sigbus_blocked() {
+  sigset_t current;
+  return pthread_sigmask(SIG_SETMASK, nullptr, &current) == 0 && sigismember(&current, SIGBUS) == 1;
+}
+
 bool is_heap_object(uffdgc_heap& heap, uffdgc_ref ref) {
   if (ref == 0 || (ref & 7) != 0) return false;
   if (heap.moving.contains(ref)) return true;
@@ -72,6 +78,9 @@ uffdgc_result uffdgc_type_register(uffdgc_heap* heap, const uffdgc_type_info* in
 uffdgc_result uffdgc_mutator_attach(uffdgc_heap* heap, void* vm_thread, uffdgc_mutator** out) {
   if (heap == nullptr || out == nullptr) return UFFDGC_EINVAL;
   *out = nullptr;
+  // In the concurrent modes a mutator's first touch of a to-space page raises SIGBUS; with it
+  // blocked the kernel would kill the process instead.
+  if (heap->concurrent() && sigbus_blocked()) return UFFDGC_ESTATE;
   auto* m = new (std::nothrow) uffdgc_mutator;
   if (m == nullptr) return UFFDGC_ENOMEM;
   m->fast = {};

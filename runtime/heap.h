@@ -95,6 +95,11 @@ struct uffdgc_heap {
   uffdgc::uffd::Userfaultfd uffd;                 // opened lazily per process (fork!)
   uffdgc::uffd::InstallCounters install_counters;
   uffdgc::uffd::FaultInjector* fault_injector = nullptr;  // tests only: set before any cycle
+  // Tests only (set before any cycle): called on the GC thread after a flip that leaves the
+  // compaction concurrent, before it produces any page, so a test can hold the to-space empty
+  // while mutators (and the kernel) meet it.
+  void (*after_flip_hook)(void* arg) = nullptr;
+  void* after_flip_hook_arg = nullptr;
   uffdgc::gc::GcThread gc_thread;
   bool concurrent() const { return mode == UFFDGC_MODE_MOVE || mode == UFFDGC_MODE_COPY; }
 

@@ -21,6 +21,11 @@ namespace uffdgc::runtime {
 // Idempotent and thread-safe. Returns 0 or an errno.
 int install_sigbus_handler();
 
+// True while our handler is the installed one: a handler installed over it later (without
+// chaining to uffdgc_handle_sigbus) would turn every to-space fault into a crash, so each flip
+// checks this first. Not async-signal-safe.
+bool sigbus_handler_in_place();
+
 // The moving-space reservation of a heap: a fault there with no compaction covering it is a
 // fault that raced with the end of a phase; the access is simply retried.
 bool add_heap_range(uint64_t begin, uint64_t end);
@@ -31,10 +36,18 @@ void remove_heap_range(uint64_t begin);
 bool publish_compaction(gc::ConcurrentCompaction* compaction);
 void withdraw_compaction(gc::ConcurrentCompaction* compaction);
 
+// Around the event listener's calls (gc/collector.cc). The listener must not touch heap objects
+// (uffdgc.h): at the end of the flip a page may be one that only this thread can produce
+// later, so a to-space fault inside the listener aborts with a message instead of waiting for
+// itself forever.
+void enter_event_listener();
+void leave_event_listener();
+
 // In a forked child (atfork): only the forking thread exists, so no handler is in flight.
 void forget_handlers_in_child();
 
-// 1 if the fault was ours and is resolved (retry the access), 0 if not ours.
+// 1 if the fault was ours and is resolved (retry the access), 0 if not ours: only si_code
+// BUS_ADRERR in a heap's range is; a page that keeps faulting aborts the process naming it.
 int handle_sigbus(int sig, siginfo_t* info, void* ucontext);
 
 }  // namespace uffdgc::runtime
