@@ -14,8 +14,10 @@
 # reset to the baseline and gets the series with "git am", so only the files the series
 # touches change and rebuilds are incremental.  Out-of-tree build in $KBUILD/out-<variant>,
 # compiler wrapped in ccache ($KBUILD/ccache), LOCALVERSION= (no "+" suffix).
-# Result: $KBUILD/cache/bzImage-<variant>-<key>, key = sha256 of the Debian version, the
-# config fragment and the applied patches; an existing result is reused without building.
+# Result: $KBUILD/cache/bzImage-<variant>-<key>, key = sha256 of the Debian version of the
+# unpacked tree (kernel-patches/source-version, via fetch-src.sh), the config fragment and the
+# applied patches; an existing result is reused without building, so a version change
+# rebuilds both kernels.
 # Prints the path of the bzImage on the last line of stdout.
 set -euo pipefail
 
@@ -75,7 +77,15 @@ if [ -f "$img" ]; then
 	exit 0
 fi
 out=$KBUILD/out-${variant%%[0-9]*}
+# A build tree of another source version is thrown away (fetch-src.sh does too when it
+# unpacks a new version: the tar-unpacked tree keeps the archive's mtimes, so make
+# would not rebuild what changed).
+srcver=$(cat "$KBUILD/linux-source-6.12.version")
+if [ -d "$out" ] && [ "$(cat "$out/.srcversion" 2>/dev/null)" != "$srcver" ]; then
+	rm -rf "$out"
+fi
 mkdir -p "$out"
+echo "$srcver" >"$out/.srcversion"
 export CCACHE_DIR=$KBUILD/ccache CCACHE_BASEDIR=$KBUILD CCACHE_NOHASHDIR=1
 mk=(nice -n 19 make -C "$tree" O="$out" CC="ccache gcc" LOCALVERSION= -j"$JOBS")
 

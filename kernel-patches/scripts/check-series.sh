@@ -1,6 +1,7 @@
 #!/bin/bash
 # check-series.sh - patch checks for kernel-patches/: the series applies to the
-# recorded Debian source version, every patch is clean under checkpatch --strict,
+# Debian source version pinned in kernel-patches/source-version (which the cover
+# letter and README.md name too), every patch is clean under checkpatch --strict,
 # and (with --build-each) the kernel builds after every single patch
 #
 # Usage: kernel-patches/scripts/check-series.sh [--build-each]
@@ -18,14 +19,25 @@ build_each=0
 [ "${1:-}" = --build-each ] && build_each=1
 
 "$HERE/scripts/fetch-src.sh" >&2
-want=$(sed -n "s/^# Base: Debian linux-source-6.12 \([^ ]*\).*/\1/p" "$HERE/series")
+# The Debian version is named in source-version only; fetch-src.sh installed and
+# unpacked exactly that one.  The cover letter and README.md must name it too.
+pin=$(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$HERE/source-version" | grep -m1 .)
 have=$(cat "$KBUILD/linux-source-6.12.version")
-if [ -n "$want" ] && [ "$want" != "$have" ]; then
-	echo "check-series: series is for $want, apt gave $have" >&2
+if [ "$pin" != "$have" ]; then
+	echo "check-series: source-version says $pin, the tree in $KBUILD is $have" >&2
 	exit 1
 fi
-
+echo "base: Debian linux-source-6.12 $have ($HERE/source-version)"
 fail=0
+base=$(grep -m1 "^# Base:" "$HERE/series" || true)
+if echo "$base" | grep -q "[0-9]\.[0-9]*\.[0-9]" && ! echo "$base" | grep -qF "$pin"; then
+	echo "STALE: series names another base than $pin: $base"
+	fail=1
+fi
+for f in 0000-cover-letter.patch README.md; do
+	grep -qF "$pin" "$HERE/$f" || { echo "STALE: $f does not name the base $pin"; fail=1; }
+done
+
 : >"$log"
 # 1. applies cleanly (git am onto the pristine baseline, in a throw-away worktree)
 tmp=$KBUILD/check-series-tree

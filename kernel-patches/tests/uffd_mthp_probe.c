@@ -12,8 +12,10 @@
  * key=value pairs carry what differs between kernels (split counter delta,
  * EBUSY count, whether the destination folios are still large, ns per page).
  * LIVELOCK means the move did not return within the watchdog time and the
- * child that ran it was killed with SIGKILL (the 6.12 split_folio() retry
- * loop).  FAIL means corruption or an undocumented answer.
+ * child that ran it was killed with SIGKILL (the split_folio() retry loop of
+ * 6.12 up to 6.12.117, fixed upstream by "userfaultfd: fix UFFDIO_MOVE livelock
+ * on large folio with extra references").  FAIL means corruption or an
+ * undocumented answer.
  *
  * Usage: uffd_mthp_probe [--swap-only] [--stress SECONDS] [--watchdog SECONDS]
  *   default       all present-folio cases, then the swap cases on whatever swap
