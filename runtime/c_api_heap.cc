@@ -14,6 +14,7 @@
 #include "gc/mark/marker.h"
 #include "gc/space/filler.h"
 #include "runtime/allocator.h"
+#include "runtime/fork_handlers.h"
 #include "runtime/heap.h"
 #include "runtime/sigbus_handler.h"
 
@@ -405,54 +406,15 @@ uffdgc_result uffdgc_set_event_listener(uffdgc_heap* heap, uffdgc_event_fn fn, v
 // ---- fork ----
 
 void uffdgc_atfork_prepare(uffdgc_heap* heap) {
-  if (heap == nullptr) return;
-  // Fork between cycles only: a concurrent phase in progress (userfaultfd registrations, the
-  // GC thread, a half-produced to-space) must finish first. Wait parked if this thread is a
-  // running mutator, since the phase's end may stop the world.
-  uffdgc_mutator* self = heap->threads.find(pthread_self());
-  for (;;) {
-    if (heap->gc_thread.busy()) {
-      const bool park = self != nullptr && self->state.load() == MutatorState::kRunning;
-      if (park) heap->threads.park(self);
-      heap->gc_thread.wait_idle();
-      if (park) heap->threads.unpark(self);
-    }
-    heap->lock.lock();  // heap lock first, then the registry: the collector's order
-    heap->threads.lock_for_fork();
-    if (!heap->gc_thread.busy()) return;  // no phase can start while we hold the heap lock
-    heap->threads.unlock_after_fork_parent();
-    heap->lock.unlock();
-  }
+  if (heap != nullptr && !heap->fork_handled) uffdgc::runtime::prepare_heap_for_fork(*heap);
 }
 
 void uffdgc_atfork_parent(uffdgc_heap* heap) {
-  if (heap == nullptr) return;
-  heap->threads.unlock_after_fork_parent();
-  heap->lock.unlock();
+  if (heap != nullptr && !heap->fork_handled) uffdgc::runtime::resume_heap_in_parent(*heap);
 }
 
 void uffdgc_atfork_child(uffdgc_heap* heap) {
-  if (heap == nullptr) return;
-  // Only the forking thread exists here; locks held by others at fork time are rebuilt. The
-  // GC thread does not exist in the child, and the userfaultfd belongs to the parent's mm:
-  // both are recreated on demand.
-  new (&heap->lock) std::mutex();
-  new (&heap->event_lock) std::mutex();
-  new (&heap->weak_lock) std::mutex();
-  new (&heap->handover_lock) std::mutex();
-  new (&heap->flip_lock) std::mutex();
-  // A cycle's requester may have been inside flip_cv.wait (woken, not yet returned) at fork:
-  // the child's copy of the condition variable would carry that waiter forever.
-  new (&heap->flip_cv) std::condition_variable();
-  heap->gc_thread.forget_in_child();
-  uffdgc::runtime::forget_handlers_in_child();
-  heap->uffd = uffdgc::uffd::Userfaultfd();
-  for (uffdgc_mutator* gone : heap->threads.reset_in_child(pthread_self())) {
-    uffdgc::gc::write_filler(gone->fast.tlab_cursor, gone->fast.tlab_limit);
-    gone->handles.clear();
-    gone->heap = nullptr;
-    heap->retired_mutators.push_back(gone);
-  }
+  if (heap != nullptr && !heap->fork_handled) uffdgc::runtime::reset_heap_in_child(*heap);
 }
 
 uffdgc_result uffdgc_get_attrs(uffdgc_heap* heap, uffdgc_attrs* out) {

@@ -7,9 +7,11 @@
 
 #include "gc/heap_geometry.h"
 #include "gc/uffd/feature_probe.h"
+#include "runtime/fork_handlers.h"
 #include "runtime/sigbus_handler.h"
 
 uffdgc_heap::~uffdgc_heap() {
+  if (fork_handled) uffdgc::runtime::remove_fork_handled_heap(this);
   gc_thread.wait_idle();
   if (concurrent()) uffdgc::runtime::remove_heap_range(moving.begin());
   for (uffdgc_mutator* m : retired_mutators) delete m;
@@ -23,7 +25,7 @@ constexpr uint32_t kHeapOptionsV1 = sizeof(uffdgc_heap_options);
 constexpr uint32_t kEmbedderV1 = sizeof(uffdgc_embedder);
 constexpr uint32_t kKnownHeapFlags =
     UFFDGC_HEAP_VERIFY | UFFDGC_HEAP_EXTERNAL_SIGNALS | UFFDGC_HEAP_NO_SWAP_PREFETCH |
-    UFFDGC_HEAP_MOVE_LARGE_REFERENCE_OBJECTS;
+    UFFDGC_HEAP_MOVE_LARGE_REFERENCE_OBJECTS | UFFDGC_HEAP_NO_FORK_HANDLERS;
 
 }  // namespace
 
@@ -116,6 +118,13 @@ uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out)
       delete heap;
       return UFFDGC_ELIMIT;
     }
+  }
+  if ((c.flags & UFFDGC_HEAP_NO_FORK_HANDLERS) == 0) {
+    if (!add_fork_handled_heap(heap)) {
+      delete heap;
+      return UFFDGC_EINTERNAL;
+    }
+    heap->fork_handled = true;
   }
   *out = heap;
   return UFFDGC_OK;

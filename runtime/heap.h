@@ -101,6 +101,7 @@ struct uffdgc_heap {
   void (*after_flip_hook)(void* arg) = nullptr;
   void* after_flip_hook_arg = nullptr;
   uffdgc::gc::GcThread gc_thread;
+  bool fork_handled = false;  // registered with the automatic fork handlers (fork_handlers.h)
   bool concurrent() const { return mode == UFFDGC_MODE_MOVE || mode == UFFDGC_MODE_COPY; }
 
   ~uffdgc_heap();

@@ -242,6 +242,12 @@ typedef struct uffdgc_embedder {
  * slots that refers into the moving space; objects that move cost it nothing (their pages are
  * rewritten as they are produced). Leaf objects (byte arrays) stay in the large-object space. */
 #define UFFDGC_HEAP_MOVE_LARGE_REFERENCE_OBJECTS (1u << 3)
+/* By default every heap registers itself with process-wide pthread_atfork handlers, so a plain
+ * fork() waits for a concurrent phase in progress to end and the child gets a consistent heap
+ * (a child forked mid-compaction would read unproduced to-space pages as zeros). With this flag
+ * the runtime takes that over and must call uffdgc_atfork_prepare/parent/child around every
+ * fork() itself (e.g. to order them with its own atfork handlers). */
+#define UFFDGC_HEAP_NO_FORK_HANDLERS (1u << 4)
 
 typedef struct uffdgc_heap_options {
   uint32_t struct_size;          /* sizeof(uffdgc_heap_options) */
@@ -457,9 +463,11 @@ UFFDGC_API uffdgc_result uffdgc_set_event_listener(uffdgc_heap *heap, uffdgc_eve
 UFFDGC_API int uffdgc_handle_sigbus(int sig, void *siginfo, void *ucontext);
 
 /* ---- fork (DESIGN.md §2 "Fork") ----
- * Install with pthread_atfork or call around fork(): prepare waits for a concurrent phase in
- * progress to end and blocks collections, parent resumes them, child resets the heap to the
- * single forking thread (others' mutators are gone; their handles are dropped). */
+ * Heaps created with UFFDGC_HEAP_NO_FORK_HANDLERS only (others are handled automatically and
+ * these calls do nothing for them): install with pthread_atfork or call around fork(): prepare
+ * waits for a concurrent phase in progress to end and blocks collections, parent resumes them,
+ * child resets the heap to the single forking thread (others' mutators are gone; their handles
+ * are dropped). vfork() and posix_spawn() run no handlers: the child must only exec. */
 UFFDGC_API void uffdgc_atfork_prepare(uffdgc_heap *heap);
 UFFDGC_API void uffdgc_atfork_parent(uffdgc_heap *heap);
 UFFDGC_API void uffdgc_atfork_child(uffdgc_heap *heap);

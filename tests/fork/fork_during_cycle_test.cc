@@ -93,6 +93,7 @@ class ForkDuringCycle : public HeapFixture, public ::testing::WithParamInterface
     uffdgc_heap_options o = Options(128u << 20);
     o.mode = GetParam();
     o.trigger_allocated = 8u << 20;
+    o.flags |= UFFDGC_HEAP_NO_FORK_HANDLERS;  // the test calls uffdgc_atfork_* itself
     return o;
   }
 

@@ -50,8 +50,15 @@ int CountCheckpoint(uffdgc_mutator* m) {
   return n.load();
 }
 
+// The runtime's own fork protocol (UFFDGC_HEAP_NO_FORK_HANDLERS): these tests call
+// uffdgc_atfork_* themselves; plain_fork_test.cc covers the automatic handlers.
 class ForkTest : public HeapFixture {
  protected:
+  uffdgc_heap_options MakeOptions() override {
+    uffdgc_heap_options o = Options();
+    o.flags |= UFFDGC_HEAP_NO_FORK_HANDLERS;
+    return o;
+  }
   // A second mutator thread: roots an object only it references (id 500) and either polls
   // while allocating garbage (and collecting now and then), or stays parked.
   void StartOther(bool parked, bool collects) {

@@ -230,11 +230,16 @@ TEST_F(SigbusOwnership, AHandlerInstalledOverOursMakesTheFlipFinishInThePause) {
 
 // Holds the GC thread between the flip and compaction (runtime/heap.h, after_flip_hook).
 struct FlipGate {
-  std::atomic<bool> held{false}, release{false};
+  std::atomic<bool> held{false}, release{false}, left{false};
   static void hook(void* arg) {
     auto* gate = static_cast<FlipGate*>(arg);
     gate->held.store(true);
     while (!gate->release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    gate->left.store(true);
+  }
+  // Before the gate goes out of scope: the GC thread no longer reads it.
+  void wait_left() const {
+    while (held.load() && !left.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 };
 
@@ -273,6 +278,7 @@ TEST_F(SigbusOwnership, ExternalSignalsRuntimeCallsHandleSigbusWhichKeepsErrno) 
     // Nothing is produced yet: the walk faults on every to-space page and produces it.
     EXPECT_TRUE(h.intact(20000));
     gate.release.store(true);
+    gate.wait_left();
     ASSERT_EQ(uffdgc_collect(h.m), UFFDGC_OK);
     h.heap->after_flip_hook = nullptr;
     EXPECT_TRUE(h.intact(20000));
