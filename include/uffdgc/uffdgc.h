@@ -289,7 +289,8 @@ UFFDGC_API uffdgc_result uffdgc_mutator_attach(uffdgc_heap *heap, void *vm_threa
 /* Detaches the calling thread (its own mutator, running or parked); handles die with it. */
 UFFDGC_API uffdgc_result uffdgc_mutator_detach(uffdgc_mutator *mutator);
 /* Running -> parked: the thread promises not to touch the heap; collections do not wait for
- * it. Owner thread. */
+ * it. A heap buffer the kernel uses while the thread is parked (a blocking read into it) must
+ * have been prepared with uffdgc_prepare_kernel_access first. Owner thread. */
 UFFDGC_API uffdgc_result uffdgc_mutator_park(uffdgc_mutator *mutator);
 /* Parked -> running; waits while the world is stopped. Owner thread. */
 UFFDGC_API uffdgc_result uffdgc_mutator_unpark(uffdgc_mutator *mutator);
@@ -307,7 +308,11 @@ UFFDGC_API void *uffdgc_mutator_vm_thread(const uffdgc_mutator *mutator);
 
 /* ---- Allocation ----
  * Memory is zeroed; the header is written (type index, embedder bits 0); a VARIABLE type's
- * length field is written. May collect. Mutator, running. */
+ * length field is written. May collect. Mutator, running. Objects of the moving space (the
+ * default, and large reference objects under UFFDGC_HEAP_MOVE_LARGE_REFERENCE_OBJECTS) must be
+ * prepared with uffdgc_prepare_kernel_access before the kernel reads or writes them; NONMOVING
+ * and LARGE objects never move and are never part of a to-space, so the kernel may use them
+ * as they are (preparing them is harmless). */
 #define UFFDGC_ALLOC_DEFAULT 0u   /* moving space, or large-object space above the threshold */
 #define UFFDGC_ALLOC_NONMOVING 1u /* non-moving space: the address never changes */
 #define UFFDGC_ALLOC_LARGE 2u     /* large-object space (never moves) */
@@ -359,10 +364,26 @@ UFFDGC_API void uffdgc_global_set(uffdgc_global *global, uffdgc_ref ref);
 UFFDGC_API uffdgc_result uffdgc_global_destroy(uffdgc_heap *heap, uffdgc_global *global);
 
 /* Pinning: a pinned object neither moves nor dies until unpinned (pins nest). Objects in the
- * non-moving and large-object spaces never move; pinning them only keeps them alive.
- * Mutator, running. */
+ * non-moving and large-object spaces never move; pinning them only keeps them alive. A pin
+ * alone does not make the object's pages present for the kernel: use
+ * uffdgc_prepare_kernel_access for memory passed to syscalls or devices. Mutator, running. */
 UFFDGC_API uffdgc_result uffdgc_pin(uffdgc_mutator *mutator, uffdgc_ref ref);
 UFFDGC_API uffdgc_result uffdgc_unpin(uffdgc_mutator *mutator, uffdgc_ref ref);
+
+/* Kernel and device access. The kernel reads and writes heap memory without the SIGBUS path:
+ * in the concurrent modes a page a compaction has not produced yet makes a syscall fail with
+ * EFAULT (write() short or failed, read()/recv() into it failed, a datagram lost, O_DIRECT and
+ * io_uring fixed buffers failing), and in every mode an object may move while a blocking call
+ * or a device still uses its old address. Before passing any part of an object to the kernel
+ * (write, send, read, recv, pread/pwrite, O_DIRECT, io_uring, vmsplice, a device's DMA),
+ * prepare it: the object is pinned (it no longer moves) and every page of
+ * [ref + offset, ref + offset + length) is made present through the ordinary fault path.
+ * uffdgc_unpin(mutator, ref) undoes it once the kernel is done (after the blocking call
+ * returned, the I/O completed). A thread may park around the blocking call: the prepared range
+ * stays valid. Mutator, running. UFFDGC_EINVAL: not an object start, or the range exceeds
+ * the object (nothing is left pinned). */
+UFFDGC_API uffdgc_result uffdgc_prepare_kernel_access(uffdgc_mutator *mutator, uffdgc_ref ref,
+                                                      size_t offset, size_t length);
 
 /* Finalization: objects of UFFDGC_TYPE_HAS_FINALIZER types found unreachable are kept alive
  * and queued; pop one, run its finalizer, drop it. Weak slots (weak containers and
