@@ -123,38 +123,62 @@ std::string SystemState::ensure_swap(uint64_t zram_bytes) {
   return why;
 }
 
+// A program the fixture runs, missing from PATH (exit 127), named with the package that has it.
+std::string missing_program(int status, const char* program, const char* package) {
+  if (status != 127) return {};
+  return std::string(program) + " is missing: install " + package + " (scripts/setup does)";
+}
+
 std::string SystemState::enable_swap_locked(uint64_t zram_bytes) {
   if (swap_active()) return {};
   if (!running_as_root()) return "no swap is active and enabling zram needs root";
-  if (access("/sys/block/zram0", F_OK) != 0 && run("modprobe zram num_devices=1") != 0) {
-    return "no swap is active and there is no /dev/zram0 (zram module missing)";
+  if (access("/sys/class/zram-control", F_OK) != 0 && access("/sys/block/zram0", F_OK) != 0) {
+    const int status = run("modprobe zram num_devices=1");
+    if (std::string why = missing_program(status, "modprobe", "kmod"); !why.empty()) return why;
+    if (status != 0) return "no swap is active and the zram module is missing";
   }
-  const std::string disksize = trim(read_file("/sys/block/zram0/disksize"));
-  if (!disksize.empty() && disksize != "0") {
-    return "/dev/zram0 is already configured for something other than swap; not touching it";
+  // A device of our own: zram0 when it exists unconfigured, else a new one (hot_add), so a
+  // device somebody else configured is never touched.
+  std::string device = "zram0";
+  bool added = false;
+  const std::string size0 = trim(read_file("/sys/block/zram0/disksize"));
+  if (access("/sys/block/zram0", F_OK) != 0 || (!size0.empty() && size0 != "0")) {
+    const std::string id = trim(read_file("/sys/class/zram-control/hot_add"));
+    if (id.empty()) return "zram0 is in use and no new zram device can be added";
+    device = "zram" + id;
+    added = true;
   }
+  const std::string sys = "/sys/block/" + device;
+  auto remove_device = [sys, id = device.substr(4), added] {
+    write_file(sys + "/reset", "1");
+    if (added) write_file("/sys/class/zram-control/hot_remove", id);
+  };
   // lz4 where the kernel has it: faster than the default lzo-rle, like a phone's zram.
-  if (read_file("/sys/block/zram0/comp_algorithm").find("lz4") != std::string::npos) {
-    write_file("/sys/block/zram0/comp_algorithm", "lz4");
+  if (read_file(sys + "/comp_algorithm").find("lz4") != std::string::npos) {
+    write_file(sys + "/comp_algorithm", "lz4");
   }
-  if (std::string err = write_file("/sys/block/zram0/disksize", std::to_string(zram_bytes));
-      !err.empty()) {
+  if (std::string err = write_file(sys + "/disksize", std::to_string(zram_bytes)); !err.empty()) {
+    remove_device();
     return err;
   }
-  if (run("mkswap /dev/zram0") != 0 || run("swapon -p 100 /dev/zram0") != 0) {
-    write_file("/sys/block/zram0/reset", "1");
-    return "mkswap/swapon /dev/zram0 failed";
+  const int mkswap = run("mkswap /dev/" + device);
+  const int swapon = mkswap == 0 ? run("swapon -p 100 /dev/" + device) : 0;
+  if (mkswap != 0 || swapon != 0) {
+    remove_device();
+    if (std::string why = missing_program(mkswap, "mkswap", "util-linux"); !why.empty()) return why;
+    if (std::string why = missing_program(swapon, "swapon", "mount"); !why.empty()) return why;
+    return "mkswap/swapon /dev/" + device + " failed";
   }
-  undo_.push_back([this] {
+  undo_.push_back([this, device, remove_device] {
     if (swap_lock_fd_ >= 0 && flock(swap_lock_fd_, LOCK_EX | LOCK_NB) != 0) {
       fprintf(stderr, "[system-state] zram swap left on: another process still relies on it\n");
       return;
     }
-    run("swapoff /dev/zram0");
-    write_file("/sys/block/zram0/reset", "1");
+    run("swapoff /dev/" + device);
+    remove_device();
   });
-  fprintf(stderr, "[system-state] enabled %llu MiB zram swap on /dev/zram0 (undone at exit)\n",
-          static_cast<unsigned long long>(zram_bytes >> 20));
+  fprintf(stderr, "[system-state] enabled %llu MiB zram swap on /dev/%s (undone at exit)\n",
+          static_cast<unsigned long long>(zram_bytes >> 20), device.c_str());
   return {};
 }
 

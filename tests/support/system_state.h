@@ -33,8 +33,9 @@ class SystemState {
  public:
   static SystemState& instance();
 
-  // Ensures some swap is active. Uses what is active already; otherwise sets up /dev/zram0
-  // (disksize, mkswap, swapon) and undoes it at exit.
+  // Ensures some swap is active. Uses what is active already; otherwise sets up a zram device
+  // of its own (zram0 if unconfigured, else a new one from hot_add; disksize, mkswap, swapon)
+  // and undoes it at exit. A missing program is named with its package.
   std::string ensure_swap(uint64_t zram_bytes = 2ull << 30);
 
   // Writes value to a sysfs/procfs file, remembering the old value (the bracketed choice for
