@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string>
 
+#include "runtime/monotonic_clock.h"
+
 namespace uffdgc::gc {
 
 namespace {
@@ -44,23 +46,27 @@ MemoryHeadroom::MemoryHeadroom() {
     if (controllers.find(",memory,") != std::string::npos) v1_path = path;
   }
   std::fclose(f);
-  std::string limit, usage;
+  std::string dir, limit, usage;
   if (!v1_path.empty()) {
-    limit = "/sys/fs/cgroup/memory" + v1_path + "/memory.limit_in_bytes";
-    usage = "/sys/fs/cgroup/memory" + v1_path + "/memory.usage_in_bytes";
+    dir = "/sys/fs/cgroup/memory" + v1_path;
+    limit = dir + "/memory.limit_in_bytes";
+    usage = dir + "/memory.usage_in_bytes";
   } else if (!v2_path.empty()) {
-    limit = "/sys/fs/cgroup" + v2_path + "/memory.max";
-    usage = "/sys/fs/cgroup" + v2_path + "/memory.current";
+    dir = "/sys/fs/cgroup" + v2_path;
+    limit = dir + "/memory.max";
+    usage = dir + "/memory.current";
   } else {
     return;
   }
   limit_fd_ = open(limit.c_str(), O_RDONLY | O_CLOEXEC);
   usage_fd_ = open(usage.c_str(), O_RDONLY | O_CLOEXEC);
+  stat_fd_ = open((dir + "/memory.stat").c_str(), O_RDONLY | O_CLOEXEC);
 }
 
 MemoryHeadroom::~MemoryHeadroom() {
   if (limit_fd_ >= 0) close(limit_fd_);
   if (usage_fd_ >= 0) close(usage_fd_);
+  if (stat_fd_ >= 0) close(stat_fd_);
 }
 
 uint64_t MemoryHeadroom::bytes() const {
@@ -69,6 +75,30 @@ uint64_t MemoryHeadroom::bytes() const {
   const uint64_t usage = read_number(usage_fd_);
   if (limit == kUnlimited || usage == kUnlimited) return kUnlimited;
   return limit > usage ? limit - usage : 0;
+}
+
+bool MemoryHeadroom::refresh_stats() const {
+  if (stat_fd_ < 0) return false;
+  // A read at offset 0 flushes the statistics and formats the whole file, however little of
+  // it fits the buffer; the text is not needed.
+  char buf[1024];
+  return pread(stat_fd_, buf, sizeof buf, 0) > 0;
+}
+
+ReclaimStatsRefresh::~ReclaimStatsRefresh() = default;
+
+void ReclaimStatsRefresh::check() {
+  countdown_ = calls_per_check_;
+  if (!opened_) {
+    opened_ = true;
+    headroom_ = std::make_unique<MemoryHeadroom>();
+    usable_ = headroom_->bytes() != MemoryHeadroom::kUnlimited;
+  }
+  if (!usable_) return;
+  const uint64_t now = monotonic_ns();
+  if (now - last_ns_ < kInterval) return;
+  last_ns_ = now;
+  if (headroom_->bytes() < kMargin) headroom_->refresh_stats();
 }
 
 }  // namespace uffdgc::gc

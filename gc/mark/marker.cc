@@ -89,6 +89,7 @@ void Marker::drain() {
     const uffdgc_ref obj = stack_.back();
     stack_.pop_back();
     scan(obj);
+    reclaim_stats_.tick();
   }
 }
 
