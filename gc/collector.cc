@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <deque>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -12,29 +14,30 @@
 #include "gc/space/filler.h"
 #include "gc/verify.h"
 #include "runtime/allocator.h"
+#include "runtime/c_boundary.h"
 #include "runtime/monotonic_clock.h"
 #include "runtime/process_stats.h"
 #include "runtime/sigbus_handler.h"
 
 extern "C" {
 
+// Inside a pause (or the GC thread's marking): a mark that cannot be pushed (no memory) would
+// free a live object, so that ends the process (runtime/c_boundary.h).
 void uffdgc_root_visit(uffdgc_root_visitor* visitor, uffdgc_ref* slot) {
-  if (visitor != nullptr && slot != nullptr) visitor->fn(visitor, slot);
+  if (visitor == nullptr || slot == nullptr) return;
+  uffdgc::runtime::or_abort("uffdgc_root_visit", [&] { visitor->fn(visitor, slot); });
 }
 
+// The value comes from a slot the embedder owns: anything that is not a reference is dead
+// (from update_weak the object spaces are swept: membership decides before a mark is read).
 int uffdgc_weak_is_live(uffdgc_weak_ctx* ctx, uffdgc_ref ref) {
-  if (ctx == nullptr || ctx->marker == nullptr || ref == 0) return 0;
-  // From update_weak the object spaces are swept: a dead object there is gone (its memory may
-  // be unmapped), so membership decides before the mark is read.
-  if (ctx->plan != nullptr && !ctx->marker->in_moving_space(ref) &&
-      !ctx->marker->object_space_contains(ref)) {
-    return 0;
-  }
-  return ctx->marker->is_marked(ref) ? 1 : 0;
+  if (ctx == nullptr || ctx->marker == nullptr) return 0;
+  return ctx->marker->is_live_reference(ref) ? 1 : 0;
 }
 
 void uffdgc_weak_retain(uffdgc_weak_ctx* ctx, uffdgc_ref ref) {
-  if (ctx != nullptr && ctx->marker != nullptr && ctx->retain_allowed) ctx->marker->mark(ref);
+  if (ctx == nullptr || ctx->marker == nullptr || !ctx->retain_allowed) return;
+  uffdgc::runtime::or_abort("uffdgc_weak_retain", [&] { ctx->marker->mark(ref); });
 }
 
 uffdgc_ref uffdgc_weak_forward(uffdgc_weak_ctx* ctx, uffdgc_ref ref) {
@@ -95,11 +98,13 @@ std::vector<uffdgc_ref> Cycle::pinned_refs() {
 
 // Greys the roots: sets their mark bits and pushes them; tracing is the caller's (drain).
 void Cycle::mark_roots(Marker& marker) {
-  for_each_root([&](uffdgc_ref* slot) { marker.mark(*slot); });
+  for_each_root([&](uffdgc_ref* slot) {
+    marker.mark(__atomic_load_n(slot, __ATOMIC_RELAXED), slot);
+  });
   for (const auto& [ref, count] : heap_.pins) marker.mark(ref);
   scan_embedder_roots(
       [](uffdgc_root_visitor* self, uffdgc_ref* slot) {
-        static_cast<Marker*>(self->ctx)->mark(*slot);
+        static_cast<Marker*>(self->ctx)->mark(*slot, slot);
       },
       &marker);
 }
@@ -123,7 +128,8 @@ void Cycle::clear_dead_weak_slots(Marker& marker, size_t from_holder) {
   for (size_t i = from_holder; i < holders.size(); ++i) {
     for_each_slot(holders[i], [&](uffdgc_ref* slot) {
       uffdgc_ref v = __atomic_load_n(slot, __ATOMIC_RELAXED);
-      if (v != 0 && !marker.is_marked(v) &&
+      marker.check_reference(v, slot);  // weak slots are never marked through
+      if (v != 0 && !marker.is_live_reference(v) &&
           __atomic_compare_exchange_n(slot, &v, uffdgc_ref{0}, false, __ATOMIC_RELAXED,
                                       __ATOMIC_RELAXED)) {
         ++weak_cleared_;
@@ -262,13 +268,39 @@ void Cycle::compact(const CompactionPlan& plan) {
     }
   };
   std::vector<std::thread> helpers;
-  for (uint32_t i = 1; i < workers; ++i) helpers.emplace_back(work);
+  helpers.reserve(workers);
+  for (uint32_t i = 1; i < workers; ++i) {
+    try {
+      helpers.emplace_back(work);
+    } catch (const std::system_error&) {  // no thread to be had: fewer workers
+      break;
+    }
+  }
   work();
   for (auto& h : helpers) h.join();
   for (const Segment& seg : plan.segments()) {
     heap_.moving.release_from_space(seg.start, align_up(seg.end, kPage));
   }
   heap_.moving.release_from_space(plan.block().src_begin, plan.block().src_end);
+}
+
+// Where the parse points (heap_.starts, gc/space/object_starts.h) below `end` land when `plan`
+// compacts: for each, the first live object at or above it, forwarded. Ascending, like the
+// starts: sliding keeps the order of what it moves. A start with no live object above it
+// below `end` has no successor. Reads the mark bitmap and the plan only.
+std::deque<uint64_t> Cycle::forward_starts(const std::vector<uint64_t>& starts,
+                                           const CompactionPlan& plan, uint64_t end) {
+  std::deque<uint64_t> forwarded;
+  uint64_t live = 0;  // the first live object at or above the previous start
+  for (const uint64_t start : starts) {
+    if (start >= end) break;
+    // Nothing is live in [previous start, live): a start in there has the same successor.
+    if (start > live) live = tables_->mark.next_set(start, end);
+    if (live >= end) break;
+    const uint64_t to = plan.forward(live);
+    if (forwarded.empty() || forwarded.back() != to) forwarded.push_back(to);
+  }
+  return forwarded;
 }
 
 // allocated_meanwhile: the cycle ran concurrently before (objects were allocated since
@@ -282,10 +314,13 @@ uffdgc_result Cycle::compact_stop_the_world(const CompactionPlan& plan, const Ma
     return UFFDGC_EINTERNAL;
   }
   fill_segment_tails(plan);
+  std::deque<uint64_t> starts =
+      forward_starts(heap_.starts.below(UINT64_MAX), plan, plan.block_src_begin());
   compact(plan);
   event(UFFDGC_EVENT_PHASE, "update");
   update_references(plan, &marker);
   heap_.moving.set_top(plan.new_top());
+  heap_.starts.replace(std::move(starts), UINT64_MAX, 0);
   if (heap_.verify()) {
     event(UFFDGC_EVENT_PHASE, "verify");
     VerifyExpectations expect;
@@ -304,7 +339,14 @@ void Cycle::update_roots(const CompactionPlan& plan, const Marker* marker) {
   // Pinned objects never move (they sit in an island or an object space), so the pin table
   // needs no update.
   auto update = [&](uffdgc_ref* slot) { *slot = plan.forward(*slot); };
-  for_each_root(update);
+  // A global may be set at any time by a thread that is not a running mutator (uffdgc.h): its
+  // store wins over the rewrite, never the other way round.
+  auto update_global = [&](uffdgc_ref* slot) {
+    uffdgc_ref v = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    __atomic_compare_exchange_n(slot, &v, plan.forward(v), false, __ATOMIC_RELAXED,
+                                __ATOMIC_RELAXED);
+  };
+  for_each_root(update, update_global);
   for (uffdgc_ref& r : heap_.finalizable) r = plan.forward(r);
   scan_embedder_roots(
       [](uffdgc_root_visitor* self, uffdgc_ref* slot) {
@@ -362,6 +404,8 @@ uffdgc_result Cycle::collect_stop_the_world() {
   if (!tables_->allocate(begin, std::max<uint64_t>(top - begin, kPage))) return UFFDGC_ENOMEM;
   Marker marker(heap_, *tables_);
   event(UFFDGC_EVENT_PHASE, "mark");
+  runtime::flush_pending_fillers(heap_);
+  marker.learn_object_starts();
   mark_roots(marker);
   marker.drain();
   event(UFFDGC_EVENT_PHASE, "weak");
@@ -453,7 +497,9 @@ bool wait_for_space(uffdgc_heap* heap, uffdgc_mutator* requester) {
 }
 
 uffdgc_result collect(uffdgc_heap* heap, uffdgc_mutator* requester, uint64_t unless_after) {
-  return std::make_shared<Cycle>(*heap, requester)->run(unless_after);
+  auto cycle = std::make_shared<Cycle>(*heap, requester);  // std::bad_alloc: nothing started
+  // Once the world is stopped a cycle cannot stop half-way (runtime/c_boundary.h).
+  return runtime::or_abort("a collection", [&] { return cycle->run(unless_after); });
 }
 
 }  // namespace uffdgc::gc

@@ -26,6 +26,7 @@
 #include "gc/uffd/kernel_abi.h"
 #include "gc/verify.h"
 #include "runtime/allocator.h"
+#include "runtime/c_boundary.h"
 #include "runtime/monotonic_clock.h"
 #include "runtime/process_stats.h"
 #include "runtime/sigbus_handler.h"
@@ -74,12 +75,13 @@ uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
   marker_->set_black_begin(black_begin_);
   // The roots' values, not their objects: the GC thread greys them.
   for_each_root([&](uffdgc_ref* slot) {
-    if (*slot != 0) root_snapshot_.push_back(*slot);
+    const uffdgc_ref v = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if (v != 0) root_snapshot_.push_back({v, slot});
   });
-  for (const auto& [ref, count] : heap_.pins) root_snapshot_.push_back(ref);
+  for (const auto& [ref, count] : heap_.pins) root_snapshot_.push_back({ref, nullptr});
   scan_embedder_roots(
       [](uffdgc_root_visitor* self, uffdgc_ref* slot) {
-        if (*slot != 0) static_cast<std::vector<uffdgc_ref>*>(self->ctx)->push_back(*slot);
+        if (*slot != 0) static_cast<std::vector<RootValue>*>(self->ctx)->push_back({*slot, slot});
       },
       &root_snapshot_);
   heap_.objects_black.store(true, std::memory_order_relaxed);
@@ -111,6 +113,11 @@ uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
 
 // The GC thread's part of the cycle.
 void Cycle::concurrent_phases() {
+  // A cycle cannot stop half-way (runtime/c_boundary.h).
+  runtime::or_abort("the GC thread's collection", [&] { run_concurrent_phases(); });
+}
+
+void Cycle::run_concurrent_phases() {
   const uint64_t cpu_start = runtime::thread_cpu_ns();
   mark_concurrently();
   reclaim_concurrently();
@@ -138,8 +145,9 @@ void Cycle::mark_concurrently() {
     std::lock_guard<std::mutex> lock(heap_.lock);
     runtime::flush_pending_fillers(heap_);
   }
-  for (uffdgc_ref r : root_snapshot_) marker.mark(r);
-  std::vector<uffdgc_ref>().swap(root_snapshot_);
+  marker.learn_object_starts();  // the space below the black block parses from here on
+  for (const RootValue& r : root_snapshot_) marker.mark(r.value, r.slot);
+  std::vector<RootValue>().swap(root_snapshot_);
   marker.drain();
   std::vector<std::vector<uffdgc_ref>> logs;
   // Traces what threads handed over meanwhile, until they stop handing over faster than this
@@ -300,6 +308,12 @@ bool Cycle::plan_and_flip() {
     plan_->index_block(indexed_to_, parsable_to_, 0, block_index_);
     indexed_to_ = parsable_to_;
     scanned_slots_ = scan_non_sliding_slots(*plan_);
+    std::vector<uint64_t> starts;
+    {
+      std::lock_guard<std::mutex> lock(heap_.lock);  // mutators record theirs above the block
+      starts = heap_.starts.below(black_begin_);
+    }
+    forwarded_starts_ = forward_starts(starts, *plan_, black_begin_);
     prepare_compaction();
 
     const uint64_t tts = heap_.threads.stop_the_world(nullptr);
@@ -449,6 +463,8 @@ void Cycle::flip_pause() {
   const uint64_t flip_top = runtime::cut_allocation(heap_);
   block_fillers_.swap(heap_.pending_fillers);
   plan.set_block(flip_top, block_index_);
+  forwarded_starts_ =  // the old starts, freed after the pause
+      heap_.starts.replace(std::move(forwarded_starts_), black_begin_, plan.block().delta());
 
   // The slots the scan found and the ones stored since (logged by the barrier), each once.
   std::vector<uffdgc_ref*> logged;

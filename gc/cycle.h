@@ -3,6 +3,7 @@
 // the three pauses and the concurrent phases of the move and copy modes in concurrent_cycle.cc.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -45,8 +46,15 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   // ---- shared (collector.cc) ----
   void event(uint32_t kind, const char* phase = nullptr, uint64_t pause_ns = 0);
   void deliver_events();
+  // fn(slot) for every root slot the library holds; global_fn for the globals, which threads
+  // that are not running mutators may store to at any time (uffdgc.h): read them atomically,
+  // rewrite them with a compare-and-swap.
+  template <typename Fn, typename GlobalFn>
+  void for_each_root(Fn&& fn, GlobalFn&& global_fn);
   template <typename Fn>
-  void for_each_root(Fn&& fn);
+  void for_each_root(Fn&& fn) {
+    for_each_root(fn, fn);
+  }
   void scan_embedder_roots(void (*fn)(uffdgc_root_visitor*, uffdgc_ref*), void* ctx);
   void mark_roots(Marker& marker);
   void process_embedder_weak(Marker& marker);
@@ -60,6 +68,8 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   uffdgc_result compact_stop_the_world(const CompactionPlan& plan, const Marker& marker,
                                        bool allocated_meanwhile = false);
   uffdgc_result collect_stop_the_world();
+  std::deque<uint64_t> forward_starts(const std::vector<uint64_t>& starts,
+                                      const CompactionPlan& plan, uint64_t end);
   void update_roots(const CompactionPlan& plan, const Marker* marker);
   void update_references(const CompactionPlan& plan, const Marker* marker);
   template <typename Fn>
@@ -77,6 +87,7 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   uffdgc_result start_marking(uint64_t pause_start, uint64_t tts,
                               std::unique_lock<std::mutex>& lock, bool wait_for_flip);
   void concurrent_phases();
+  void run_concurrent_phases();
   void mark_concurrently();
   void reclaim_concurrently();
   bool plan_and_flip();
@@ -104,7 +115,13 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   uint64_t black_begin_ = 0;     // pause 1's cut: everything above is the black block
   uint64_t indexed_to_ = 0;      // the black block is indexed (first objects) up to here
   uint64_t parsable_to_ = 0;     // the last mark-end pause's cut: parsable in place below
-  std::vector<uffdgc_ref> root_snapshot_;
+  struct RootValue {
+    uffdgc_ref value;
+    const void* slot;  // where it was read (checked marking reports it); nullptr for pins
+  };
+  std::vector<RootValue> root_snapshot_;
+  // heap_.starts below the block as the plan moves them; after the flip, the old starts
+  std::deque<uint64_t> forwarded_starts_;
   std::unique_ptr<CompactionPlan> plan_;
   uint64_t planned_pin_epoch_ = 0;
   std::vector<SlotUpdate> scanned_slots_;
@@ -121,10 +138,10 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   ~Cycle();
 };
 
-template <typename Fn>
-inline void Cycle::for_each_root(Fn&& fn) {
+template <typename Fn, typename GlobalFn>
+inline void Cycle::for_each_root(Fn&& fn, GlobalFn&& global_fn) {
   heap_.threads.for_each_stopped([&](uffdgc_mutator* m) { m->handles.for_each(fn); });
-  heap_.globals.for_each(fn);
+  heap_.globals.for_each(global_fn);
   for (uffdgc_ref& r : heap_.finalization_ready) fn(&r);
 }
 

@@ -39,8 +39,14 @@ class TypeRegistry {
   TypeRegistry(const TypeRegistry&) = delete;
   TypeRegistry& operator=(const TypeRegistry&) = delete;
 
-  // Validates and copies `info`; UFFDGC_OK with *index, or the error code.
+  // Validates and copies `info`; UFFDGC_OK with *index, or the error code (uffdgc.h lists the
+  // rules: UFFDGC_EINVAL for a layout that names memory outside the object or a slot twice).
   uffdgc_result add(const uffdgc_type_info& info, uint32_t* index);
+  // The most reference offsets a type of base_size bytes can list: one per word after the
+  // header (UFFDGC_TYPE_MAX_REF_OFFSETS in uffdgc.h).
+  static constexpr uint32_t max_ref_offsets(uint32_t base_size) {
+    return base_size < kWordSize ? 0 : base_size / kWordSize - 1;
+  }
 
   // nullptr for an index that was never registered.
   const TypeDesc* get(uint32_t index) const {
@@ -63,6 +69,8 @@ class TypeRegistry {
   void for_each_ref_offset(const void* obj, const TypeDesc& t, Fn&& fn) const;
 
  private:
+  static uffdgc_result check_layout(const uffdgc_type_info& info);
+
   std::atomic<const TypeDesc*> slots_[kMaxTypes];
   std::atomic<uint32_t> count_{0};
   std::mutex mu_;  // serialises registration only

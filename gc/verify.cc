@@ -12,12 +12,30 @@
 
 namespace uffdgc::gc {
 
-namespace {
-
-[[noreturn]] void fail(const char* what, uint64_t where, uint64_t value) {
+void report_verification_failure(const char* what, uint64_t where, uint64_t value) {
   fprintf(stderr, "uffdgc: heap verification failed: %s (at 0x%llx, value 0x%llx)\n", what,
           static_cast<unsigned long long>(where), static_cast<unsigned long long>(value));
   abort();
+}
+
+void report_bad_reference(const void* slot, uint64_t value, const char* why) {
+  if (slot != nullptr) {
+    fprintf(stderr, "uffdgc: bad reference: slot 0x%llx holds 0x%llx, %s\n",
+            static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(slot)),
+            static_cast<unsigned long long>(value), why);
+  } else {
+    fprintf(stderr,
+            "uffdgc: bad reference: 0x%llx (logged by the write barrier, pinned, loaded weakly "
+            "or retained: no slot), %s\n",
+            static_cast<unsigned long long>(value), why);
+  }
+  abort();
+}
+
+namespace {
+
+[[noreturn]] void fail(const char* what, uint64_t where, uint64_t value) {
+  report_verification_failure(what, where, value);
 }
 
 }  // namespace
@@ -115,7 +133,9 @@ uint64_t verify_heap(uffdgc_heap& heap, const VerifyExpectations& expect) {
   heap.threads.for_each_stopped([&](uffdgc_mutator* m) {
     m->handles.for_each([&](uffdgc_ref* slot) { check_ref(reinterpret_cast<uint64_t>(slot), *slot); });
   });
-  heap.globals.for_each([&](uffdgc_ref* slot) { check_ref(reinterpret_cast<uint64_t>(slot), *slot); });
+  heap.globals.for_each([&](uffdgc_ref* slot) {
+    check_ref(reinterpret_cast<uint64_t>(slot), __atomic_load_n(slot, __ATOMIC_RELAXED));
+  });
   for (uffdgc_ref r : heap.finalization_ready) check_ref(0, r);
   for (uffdgc_ref r : heap.finalizable) check_ref(0, r);
   for (const auto& [r, count] : heap.pins) check_ref(0, r);

@@ -3,6 +3,10 @@
 // space parses from begin to top, and the side tables agree with the heap (the bytes that slid
 // equal the bytes the plan predicted). Aborts with a message naming the first violation: a
 // verifier failure is a collector bug, never the embedder's.
+//
+// The embedder's bugs that would look like one (a slot holding a value that is no reference)
+// are caught earlier, by the checked marker (gc/mark/marker.h), which reports them here with
+// the slot's address: with UFFDGC_HEAP_VERIFY, or in a checked build.
 #pragma once
 
 #include <cstdint>
@@ -24,5 +28,12 @@ struct VerifyExpectations {
 
 // World stopped, heap lock held. Returns the number of objects checked.
 uint64_t verify_heap(uffdgc_heap& heap, const VerifyExpectations& expect);
+
+// "uffdgc: heap verification failed: <what> (at <where>, value <value>)", then abort.
+[[noreturn]] void report_verification_failure(const char* what, uint64_t where, uint64_t value);
+
+// "uffdgc: bad reference: slot <slot> holds <value>, <why>" (or, without a slot: "a value
+// logged or handed to the collector"), then abort. Async-signal-safe it is not: marking only.
+[[noreturn]] void report_bad_reference(const void* slot, uint64_t value, const char* why);
 
 }  // namespace uffdgc::gc

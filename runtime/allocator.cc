@@ -23,6 +23,9 @@ bool collection_due(const uffdgc_heap& heap, uint64_t want) {
 bool refill_tlab(uffdgc_heap& heap, uffdgc_mutator* m, uint64_t bytes, bool allow_trigger) {
   const uint64_t want = bytes > heap.config.tlab_size ? bytes : heap.config.tlab_size;
   if (allow_trigger && collection_due(heap, want)) return false;
+  // The new buffer starts where the bump pointer is now: a parse point (gc/space/object_starts.h).
+  // Recorded first, so that a failure changes nothing (no memory: as if the space were full).
+  if (!heap.starts.add(heap.moving.top())) return false;
   gc::write_filler(m->fast.tlab_cursor, m->fast.tlab_limit);
   uint64_t p = heap.moving.bump(want);
   uint64_t got = want;
@@ -31,6 +34,7 @@ bool refill_tlab(uffdgc_heap& heap, uffdgc_mutator* m, uint64_t bytes, bool allo
     got = bytes;
   }
   if (p == 0) {
+    heap.starts.remove_last();
     m->fast.tlab_cursor = m->fast.tlab_limit = 0;
     return false;
   }

@@ -1,5 +1,8 @@
 // The heap half of the C ABI (include/uffdgc/uffdgc.h): argument and thread-state checks,
-// then a call into the runtime or the collector. Nothing here throws or aborts on misuse.
+// then a call into the runtime or the collector. Nothing here throws or aborts on misuse; no
+// exception leaves an entry point (runtime/c_boundary.h): those that can allocate run through
+// guard, guard_or or or_abort; the others (destroy, unpin, finalization_pop, the statistics,
+// the listener, attributes, weak loads outside marking) allocate nothing.
 #include <pthread.h>
 #include <signal.h>
 
@@ -14,12 +17,16 @@
 #include "gc/mark/marker.h"
 #include "gc/space/filler.h"
 #include "runtime/allocator.h"
+#include "runtime/c_boundary.h"
 #include "runtime/fork_handlers.h"
 #include "runtime/heap.h"
 #include "runtime/sigbus_handler.h"
 
+using uffdgc::runtime::guard;
+using uffdgc::runtime::guard_or;
 using uffdgc::runtime::is_owner;
 using uffdgc::runtime::MutatorState;
+using uffdgc::runtime::or_abort;
 
 namespace {
 
@@ -49,8 +56,26 @@ bool sigbus_blocked() {
 bool is_heap_object(uffdgc_heap& heap, uffdgc_ref ref) {
   if (ref == 0 || (ref & 7) != 0) return false;
   if (heap.moving.contains(ref)) return true;
-  std::lock_guard<std::mutex> lock(heap.lock);
   return heap.objects.contains(ref);
+}
+
+// True if a user object (not a filler) starts at ref, an aligned address below the moving
+// space's top: a parse from the nearest known start at or below it (gc/space/object_starts.h),
+// which is where ref's TLAB began when ref was allocated since the last cycle. Heap lock held
+// (no cycle changes the layout meanwhile).
+bool moving_object_starts_at(const uffdgc_heap& heap, uint64_t ref) {
+  const uint64_t top = heap.moving.top();
+  uint64_t a = heap.starts.at_or_below(ref, heap.moving.begin());
+  while (a < ref) {
+    const size_t size = heap.types.object_size(reinterpret_cast<const void*>(a));
+    if (size == 0 || size > top - a) return false;  // not parsable: not an object start
+    a += size;
+  }
+  if (a != ref) return false;
+  const uint64_t header = __atomic_load_n(reinterpret_cast<const uint64_t*>(ref), __ATOMIC_RELAXED);
+  const size_t size = heap.types.object_size(reinterpret_cast<const void*>(ref));
+  return (header & UFFDGC_HEADER_TYPE_MASK) >= uffdgc::gc::kFirstUserType && size != 0 &&
+         size <= top - ref;
 }
 
 }  // namespace
@@ -58,7 +83,7 @@ bool is_heap_object(uffdgc_heap& heap, uffdgc_ref ref) {
 extern "C" {
 
 uffdgc_result uffdgc_heap_create(const uffdgc_heap_options* options, uffdgc_heap** out) {
-  return uffdgc::runtime::create_heap(options, out);
+  return guard([&] { return uffdgc::runtime::create_heap(options, out); });
 }
 
 uffdgc_result uffdgc_heap_destroy(uffdgc_heap* heap) {
@@ -71,7 +96,7 @@ uffdgc_result uffdgc_heap_destroy(uffdgc_heap* heap) {
 uffdgc_result uffdgc_type_register(uffdgc_heap* heap, const uffdgc_type_info* info,
                                    uint32_t* out_index) {
   if (heap == nullptr || info == nullptr || out_index == nullptr) return UFFDGC_EINVAL;
-  return heap->types.add(*info, out_index);
+  return guard([&] { return heap->types.add(*info, out_index); });
 }
 
 // ---- threads ----
@@ -82,28 +107,37 @@ uffdgc_result uffdgc_mutator_attach(uffdgc_heap* heap, void* vm_thread, uffdgc_m
   // In the concurrent modes a mutator's first touch of a to-space page raises SIGBUS; with it
   // blocked the kernel would kill the process instead.
   if (heap->concurrent() && sigbus_blocked()) return UFFDGC_ESTATE;
-  auto* m = new (std::nothrow) uffdgc_mutator;
-  if (m == nullptr) return UFFDGC_ENOMEM;
-  m->fast = {};
-  m->heap = heap;
-  m->owner = pthread_self();
-  m->vm_thread = vm_thread;
-  m->snapshot.reserve(1024);
-  if (!heap->threads.attach(m)) {
-    delete m;
-    return UFFDGC_ESTATE;  // this thread already has a mutator on this heap
-  }
-  // Joining while a concurrent cycle marks: the snapshot barrier is on for everyone.
-  if (heap->barrier_on()) {
-    __atomic_store_n(&m->fast.barrier_flag, 1u, __ATOMIC_SEQ_CST);
-  }
-  *out = m;
-  return UFFDGC_OK;
+  return guard([&] {
+    auto m = std::make_unique<uffdgc_mutator>();
+    m->fast = {};
+    m->heap = heap;
+    m->owner = pthread_self();
+    m->vm_thread = vm_thread;
+    m->snapshot.reserve(1024);
+    if (!heap->threads.attach(m.get())) {
+      return UFFDGC_ESTATE;  // this thread already has a mutator on this heap
+    }
+    // Joining while a concurrent cycle marks: the snapshot barrier is on for everyone.
+    if (heap->barrier_on()) {
+      __atomic_store_n(&m->fast.barrier_flag, 1u, __ATOMIC_SEQ_CST);
+    }
+    *out = m.release();
+    return UFFDGC_OK;
+  });
 }
 
 uffdgc_result uffdgc_mutator_detach(uffdgc_mutator* m) {
   if (const uffdgc_result r = check_mutator(m, false); r != UFFDGC_OK) return r;
   uffdgc_heap& heap = *m->heap;
+  // Room in the list of retired mutators first: past this point nothing may fail.
+  if (const uffdgc_result r = guard([&] {
+        std::lock_guard<std::mutex> lock(heap.lock);
+        heap.retired_mutators.reserve(heap.retired_mutators.size() + 1);
+        return UFFDGC_OK;
+      });
+      r != UFFDGC_OK) {
+    return r;
+  }
   // Running, no collection can start until we leave, so our TLAB tail is ours to turn into a
   // filler. A parked thread first waits for a collection in progress to end.
   if (m->state.load() != MutatorState::kRunning) heap.threads.unpark(m);
@@ -114,22 +148,27 @@ uffdgc_result uffdgc_mutator_detach(uffdgc_mutator* m) {
   m->heap = nullptr;  // later calls with this pointer fail with UFFDGC_ESTATE
   std::lock_guard<std::mutex> lock(heap.lock);
   // What the barrier logged must still reach the marker while a concurrent cycle marks;
-  // outside marking the log means nothing and is dropped.
+  // outside marking the log means nothing and is dropped. A lost entry would free a live
+  // object (or leave a slot unforwarded): no memory for it ends the process.
   if (heap.barrier_on()) {
-    heap.orphan_snapshot.insert(heap.orphan_snapshot.end(), m->snapshot.begin(),
-                                m->snapshot.end());
-    heap.orphan_slots.insert(heap.orphan_slots.end(), m->slot_log.begin(), m->slot_log.end());
+    or_abort("uffdgc_mutator_detach (barrier log)", [&] {
+      heap.orphan_snapshot.insert(heap.orphan_snapshot.end(), m->snapshot.begin(),
+                                  m->snapshot.end());
+      heap.orphan_slots.insert(heap.orphan_slots.end(), m->slot_log.begin(), m->slot_log.end());
+    });
   }
   m->snapshot.clear();
   m->slot_log.clear();
-  heap.retired_mutators.push_back(m);
+  heap.retired_mutators.push_back(m);  // reserved above
   return UFFDGC_OK;
 }
 
 uffdgc_result uffdgc_mutator_park(uffdgc_mutator* m) {
   if (const uffdgc_result r = check_mutator(m, true); r != UFFDGC_OK) return r;
-  m->heap->threads.park(m);
-  return UFFDGC_OK;
+  return guard([&] {
+    m->heap->threads.park(m);
+    return UFFDGC_OK;
+  });
 }
 
 uffdgc_result uffdgc_mutator_unpark(uffdgc_mutator* m) {
@@ -137,20 +176,26 @@ uffdgc_result uffdgc_mutator_unpark(uffdgc_mutator* m) {
   if (m->state.load() != MutatorState::kParked && m->state.load() != MutatorState::kCheckpointing) {
     return UFFDGC_ESTATE;
   }
-  m->heap->threads.unpark(m);
-  return UFFDGC_OK;
+  return guard([&] {
+    m->heap->threads.unpark(m);
+    return UFFDGC_OK;
+  });
 }
 
+// Checkpoint functions run here; one that cannot finish (the library's hand over its barrier
+// log without throwing) would leave its requester waiting forever.
 void uffdgc_safepoint_slow(uffdgc_mutator* m) {
-  if (running_owner(m)) m->heap->threads.safepoint(m);
+  if (running_owner(m)) or_abort("uffdgc_safepoint_slow", [&] { m->heap->threads.safepoint(m); });
 }
 
 uffdgc_result uffdgc_run_checkpoint(uffdgc_mutator* m, void (*fn)(uffdgc_mutator*, void*),
                                     void* arg) {
   if (fn == nullptr) return UFFDGC_EINVAL;
   if (const uffdgc_result r = check_mutator(m, true); r != UFFDGC_OK) return r;
-  m->heap->threads.run_checkpoint(m, fn, arg);
-  return UFFDGC_OK;
+  return guard([&] {
+    m->heap->threads.run_checkpoint(m, fn, arg);
+    return UFFDGC_OK;
+  });
 }
 
 void* uffdgc_mutator_vm_thread(const uffdgc_mutator* m) {
@@ -168,7 +213,7 @@ uffdgc_result uffdgc_alloc(uffdgc_mutator* m, uint32_t type_index, uint64_t leng
   if (t == nullptr || type_index < uffdgc::gc::kFirstUserType) return UFFDGC_ETYPE;
   const size_t bytes = uffdgc::gc::TypeRegistry::size_for(*t, t->variable() ? length : 0);
   if (bytes == 0) return UFFDGC_EOVERFLOW;
-  return uffdgc::runtime::allocate(m, type_index, bytes, length, kind, out);
+  return guard([&] { return uffdgc::runtime::allocate(m, type_index, bytes, length, kind, out); });
 }
 
 uffdgc_result uffdgc_alloc_slow(uffdgc_mutator* m, uint32_t type_index, size_t bytes,
@@ -182,7 +227,9 @@ uffdgc_result uffdgc_alloc_slow(uffdgc_mutator* m, uint32_t type_index, size_t b
       bytes != uffdgc::gc::TypeRegistry::size_for(*t, 0)) {
     return UFFDGC_ETYPE;  // the fast path is for fixed-size types without finalizers only
   }
-  return uffdgc::runtime::allocate(m, type_index, bytes, 0, UFFDGC_ALLOC_DEFAULT, out);
+  return guard([&] {
+    return uffdgc::runtime::allocate(m, type_index, bytes, 0, UFFDGC_ALLOC_DEFAULT, out);
+  });
 }
 
 size_t uffdgc_object_size(uffdgc_mutator* m, uffdgc_ref ref) {
@@ -199,19 +246,24 @@ size_t uffdgc_object_size(uffdgc_mutator* m, uffdgc_ref ref) {
 //    pinned islands while pins exist). Objects allocated during the cycle slide with the black
 //    block, so their slots need no log. The flip pause rewrites exactly the logged and scanned
 //    slots, so it never scans a heap.
+// A log entry that cannot be recorded (no memory) would free a live object or leave a slot
+// pointing into the from-space: that ends the process (runtime/c_boundary.h).
 void uffdgc_store_ref_slow(uffdgc_mutator* m, uffdgc_ref, uffdgc_ref* slot, uffdgc_ref value) {
   if (slot == nullptr || !running_owner(m)) return;  // misuse: refuse rather than corrupt
   if (__atomic_load_n(&m->fast.barrier_flag, __ATOMIC_RELAXED) != 0) {
-    uffdgc_heap& heap = *m->heap;
-    if (heap.phase.load(std::memory_order_acquire) == uffdgc::gc::CyclePhase::kMarking) {
-      const uffdgc_ref old = __atomic_load_n(slot, __ATOMIC_RELAXED);
-      if (old != 0) m->snapshot.push_back(old);
-      if (m->snapshot.size() >= kHandoverEntries) uffdgc::runtime::hand_over_snapshot(heap, m);
-    }
-    const auto where = reinterpret_cast<uint64_t>(slot);
-    if (!heap.moving.in_reservation(where) || heap.log_all_slots.load(std::memory_order_acquire)) {
-      m->slot_log.push_back(slot);
-    }
+    or_abort("the write barrier (uffdgc_store_ref_slow)", [&] {
+      uffdgc_heap& heap = *m->heap;
+      if (heap.phase.load(std::memory_order_acquire) == uffdgc::gc::CyclePhase::kMarking) {
+        const uffdgc_ref old = __atomic_load_n(slot, __ATOMIC_RELAXED);
+        if (old != 0) m->snapshot.push_back(old);
+        if (m->snapshot.size() >= kHandoverEntries) uffdgc::runtime::hand_over_snapshot(heap, m);
+      }
+      const auto where = reinterpret_cast<uint64_t>(slot);
+      if (!heap.moving.in_reservation(where) ||
+          heap.log_all_slots.load(std::memory_order_acquire)) {
+        m->slot_log.push_back(slot);
+      }
+    });
   }
   __atomic_store_n(slot, value, __ATOMIC_RELEASE);  // publishes the object (see inline.h)
 }
@@ -245,7 +297,8 @@ uffdgc_ref uffdgc_load_weak(uffdgc_mutator* m, uffdgc_ref, const uffdgc_ref* slo
   if (heap.phase.load(std::memory_order_acquire) == CyclePhase::kMarking) {
     std::lock_guard<std::mutex> lock(heap.weak_lock);
     if (heap.phase.load(std::memory_order_acquire) == CyclePhase::kMarking) {
-      heap.weak_loaded.push_back(v);
+      // A referent handed out unrecorded could be freed while the caller holds it.
+      or_abort("uffdgc_load_weak", [&] { heap.weak_loaded.push_back(v); });
       return v;
     }
   }
@@ -254,7 +307,8 @@ uffdgc_ref uffdgc_load_weak(uffdgc_mutator* m, uffdgc_ref, const uffdgc_ref* slo
     if (marker == nullptr) return v;
     if (heap.moving.in_reservation(v)) return marker->is_marked(v) ? v : 0;
     // An object-space referent may be swept (freed) meanwhile: decide under the heap lock,
-    // which the sweep holds, and only if it still exists.
+    // which the sweep holds, and only if it still exists (a slot holding something that is no
+    // reference reads as dead).
     std::lock_guard<std::mutex> lock(heap.lock);
     return heap.objects.contains(v) && marker->is_marked(v) ? v : 0;
   }
@@ -266,8 +320,7 @@ uffdgc_ref uffdgc_load_weak(uffdgc_mutator* m, uffdgc_ref, const uffdgc_ref* slo
 uffdgc_result uffdgc_handle_scope_open(uffdgc_mutator* m, uffdgc_handle_scope* scope) {
   if (scope == nullptr) return UFFDGC_EINVAL;
   if (const uffdgc_result r = check_mutator(m, false); r != UFFDGC_OK) return r;
-  m->handles.open(scope);
-  return UFFDGC_OK;
+  return m->handles.open(scope) ? UFFDGC_OK : UFFDGC_ELIMIT;
 }
 
 uffdgc_result uffdgc_handle_scope_close(uffdgc_mutator* m, uffdgc_handle_scope* scope) {
@@ -279,22 +332,28 @@ uffdgc_result uffdgc_handle_scope_close(uffdgc_mutator* m, uffdgc_handle_scope* 
 
 uffdgc_ref* uffdgc_handle_new(uffdgc_mutator* m, uffdgc_ref ref) {
   if (!is_owner(m)) return nullptr;
-  return m->handles.push(ref);
+  return guard_or<uffdgc_ref*>(nullptr, [&] { return m->handles.push(ref); });
 }
 
 uffdgc_result uffdgc_global_create(uffdgc_heap* heap, uffdgc_ref ref, uffdgc_global** out) {
   if (heap == nullptr || out == nullptr) return UFFDGC_EINVAL;
-  std::lock_guard<std::mutex> lock(heap->lock);
-  *out = heap->globals.create(ref);
-  return UFFDGC_OK;
+  return guard([&] {
+    std::lock_guard<std::mutex> lock(heap->lock);
+    *out = heap->globals.create(ref);
+    return UFFDGC_OK;
+  });
 }
 
+// Atomic: threads that are not running mutators may call these while a pause reads or
+// rewrites the slot (the rewrite is a compare-and-swap, gc/cycle.h for_each_root).
 uffdgc_ref uffdgc_global_get(const uffdgc_global* g) {
-  return g != nullptr && g->magic == uffdgc::runtime::GlobalRoots::kLiveMagic ? g->ref : 0;
+  if (g == nullptr || g->magic != uffdgc::runtime::GlobalRoots::kLiveMagic) return 0;
+  return __atomic_load_n(&g->ref, __ATOMIC_ACQUIRE);
 }
 
 void uffdgc_global_set(uffdgc_global* g, uffdgc_ref ref) {
-  if (g != nullptr && g->magic == uffdgc::runtime::GlobalRoots::kLiveMagic) g->ref = ref;
+  if (g == nullptr || g->magic != uffdgc::runtime::GlobalRoots::kLiveMagic) return;
+  __atomic_store_n(&g->ref, ref, __ATOMIC_RELEASE);
 }
 
 uffdgc_result uffdgc_global_destroy(uffdgc_heap* heap, uffdgc_global* g) {
@@ -303,20 +362,28 @@ uffdgc_result uffdgc_global_destroy(uffdgc_heap* heap, uffdgc_global* g) {
   return heap->globals.destroy(g) ? UFFDGC_OK : UFFDGC_ENOTFOUND;
 }
 
+// ref must be an object start: in the moving space a parse of its TLAB's objects up to it
+// (moving_object_starts_at), in the object spaces a registry lookup.
 uffdgc_result uffdgc_pin(uffdgc_mutator* m, uffdgc_ref ref) {
   if (const uffdgc_result r = check_mutator(m, true); r != UFFDGC_OK) return r;
-  if (!is_heap_object(*m->heap, ref)) return UFFDGC_EINVAL;
+  if (ref == 0 || (ref & 7) != 0) return UFFDGC_EINVAL;
   uffdgc_heap& heap = *m->heap;
-  std::lock_guard<std::mutex> lock(heap.lock);
-  if (heap.pins[ref]++ == 0 && heap.moving.in_reservation(ref)) {
-    // A concurrent cycle that already planned its compaction must plan again (the flip
-    // checks the epoch), and stores into the new island must reach the flip.
-    ++heap.pin_epoch;
-    if (heap.barrier_on()) {
-      heap.log_all_slots.store(true, std::memory_order_seq_cst);
+  return guard([&] {
+    std::lock_guard<std::mutex> lock(heap.lock);
+    const bool moving = heap.moving.contains(ref);
+    if (moving ? !moving_object_starts_at(heap, ref) : !heap.objects.contains(ref)) {
+      return UFFDGC_EINVAL;
     }
-  }
-  return UFFDGC_OK;
+    if (heap.pins[ref]++ == 0 && moving) {
+      // A concurrent cycle that already planned its compaction must plan again (the flip
+      // checks the epoch), and stores into the new island must reach the flip.
+      ++heap.pin_epoch;
+      if (heap.barrier_on()) {
+        heap.log_all_slots.store(true, std::memory_order_seq_cst);
+      }
+    }
+    return UFFDGC_OK;
+  });
 }
 
 uffdgc_result uffdgc_unpin(uffdgc_mutator* m, uffdgc_ref ref) {
@@ -343,7 +410,7 @@ uffdgc_result uffdgc_finalization_pop(uffdgc_mutator* m, uffdgc_ref* out) {
 
 uffdgc_result uffdgc_collect(uffdgc_mutator* m) {
   if (const uffdgc_result r = check_mutator(m, true); r != UFFDGC_OK) return r;
-  return uffdgc::gc::collect(m->heap, m);
+  return guard([&] { return uffdgc::gc::collect(m->heap, m); });
 }
 
 uffdgc_result uffdgc_heap_walk(uffdgc_mutator* m,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gc/space/filler.h"
+#include "runtime/c_boundary.h"
 #include "runtime/heap.h"
 #include "runtime/sigbus_handler.h"
 
@@ -55,12 +56,14 @@ void reset_heap_in_child(uffdgc_heap& heap) {
   heap.gc_thread.forget_in_child();
   forget_handlers_in_child();
   heap.uffd = uffd::Userfaultfd();
-  for (uffdgc_mutator* gone : heap.threads.reset_in_child(pthread_self())) {
-    gc::write_filler(gone->fast.tlab_cursor, gone->fast.tlab_limit);
-    gone->handles.clear();
-    gone->heap = nullptr;
-    heap.retired_mutators.push_back(gone);
-  }
+  or_abort("the fork child's heap reset (uffdgc_atfork_child)", [&] {
+    for (uffdgc_mutator* gone : heap.threads.reset_in_child(pthread_self())) {
+      gc::write_filler(gone->fast.tlab_cursor, gone->fast.tlab_limit);
+      gone->handles.clear();
+      gone->heap = nullptr;
+      heap.retired_mutators.push_back(gone);
+    }
+  });
 }
 
 namespace {

@@ -1,21 +1,49 @@
 #include "runtime/handles.h"
 
+#include <atomic>
+
 namespace uffdgc::runtime {
 
-void HandleStack::open(uffdgc_handle_scope* scope) {
-  scope->opaque[0] = top_;
-  scope->opaque[1] = ++depth_;
+static_assert(sizeof(uintptr_t) == 8, "the scope record packs two 32-bit fields per word");
+
+namespace {
+
+uintptr_t pack(uint64_t low, uint32_t high) { return low | (uint64_t{high} << 32); }
+uint32_t low(uintptr_t word) { return static_cast<uint32_t>(word); }
+uint32_t high(uintptr_t word) { return static_cast<uint32_t>(word >> 32); }
+
+// Far apart for stacks made one after the other: 2^32 / golden ratio.
+std::atomic<uint32_t> g_generation_seed{0};
+constexpr uint32_t kSeedStride = 0x9E3779B9u;
+
+}  // namespace
+
+HandleStack::HandleStack()
+    : generations_(g_generation_seed.fetch_add(kSeedStride, std::memory_order_relaxed)) {}
+
+bool HandleStack::open(uffdgc_handle_scope* scope) {
+  if (depth_ == kMaxDepth) return false;
+  if (++generations_ == 0) ++generations_;  // after 2^32 opens: 0 stays "no scope"
+  scope->opaque[0] = pack(top_, current_);
+  scope->opaque[1] = pack(++depth_, generations_);
+  current_ = generations_;
+  return true;
 }
 
 bool HandleStack::close(const uffdgc_handle_scope* scope) {
-  if (depth_ == 0 || scope->opaque[1] != depth_ || scope->opaque[0] > top_) return false;
-  top_ = scope->opaque[0];
+  const size_t top = low(scope->opaque[0]);
+  if (depth_ == 0 || low(scope->opaque[1]) != depth_ || high(scope->opaque[1]) != current_ ||
+      top > top_) {
+    return false;
+  }
+  top_ = top;
   --depth_;
+  current_ = high(scope->opaque[0]);
   return true;
 }
 
 uffdgc_ref* HandleStack::push(uffdgc_ref ref) {
-  if (depth_ == 0) return nullptr;
+  if (depth_ == 0 || top_ == kMaxSlots) return nullptr;
   if (top_ == blocks_.size() * kBlockSlots) {
     blocks_.push_back(std::make_unique<uffdgc_ref[]>(kBlockSlots));
   }

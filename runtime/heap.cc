@@ -133,7 +133,11 @@ uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out)
 void hand_over_snapshot(uffdgc_heap& heap, uffdgc_mutator* m) {
   if (m->snapshot.empty()) return;
   std::lock_guard<std::mutex> lock(heap.handover_lock);
-  heap.handed_over.emplace_back().swap(m->snapshot);
+  try {
+    heap.handed_over.emplace_back().swap(m->snapshot);
+  } catch (const std::bad_alloc&) {
+    // The log stays with the thread: the next hand-over or the mark-end pause takes it.
+  }
 }
 
 }  // namespace uffdgc::runtime

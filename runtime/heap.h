@@ -15,6 +15,7 @@
 #include "gc/cycle_phase.h"
 #include "gc/gc_thread.h"
 #include "gc/space/moving_space.h"
+#include "gc/space/object_starts.h"
 #include "gc/uffd/fault_injection.h"
 #include "gc/uffd/install_counters.h"
 #include "gc/uffd/userfaultfd.h"
@@ -51,6 +52,7 @@ struct uffdgc_heap {
   uffdgc::runtime::ThreadRegistry threads;
 
   std::mutex lock;  // see the file comment
+  uffdgc::gc::ObjectStarts starts;  // parse points of the moving space (uffdgc_pin)
   uffdgc::runtime::GlobalRoots globals;
   std::unordered_map<uffdgc_ref, uint32_t> pins;  // pinned object -> pin count
   std::vector<uffdgc_ref> finalizable;             // allocated, finalizer not yet due
@@ -117,7 +119,7 @@ void flush_pending_fillers(uffdgc_heap& heap);
 // Moves m's barrier log to heap.handed_over, for the GC thread to trace without a pause
 // (DESIGN.md §4 step 2): from the barrier's slow path when the log is full, and at the GC
 // thread's checkpoint before each mark-end pause. On m's thread, or on the checkpoint
-// requester's while m is parked.
+// requester's while m is parked. Never throws: without memory the log stays with m.
 void hand_over_snapshot(uffdgc_heap& heap, uffdgc_mutator* m);
 
 // Validates options and builds a heap; the C entry point is a thin wrapper.

@@ -198,9 +198,12 @@ void ThreadRegistry::run_checkpoint(uffdgc_mutator* requester,
     waiters_.fetch_sub(1, kSeqCst);
     wait_until_world_resumes(requester, lock);
   }
+  // Room first: once the checkpoint is active nothing may fail (std::bad_alloc here changes
+  // nothing).
+  std::vector<uffdgc_mutator*> on_behalf;
+  on_behalf.reserve(mutators_.size());
   checkpoint_active_ = true;
   const uint64_t generation = ++checkpoint_generation_;
-  std::vector<uffdgc_mutator*> on_behalf;
   for (uffdgc_mutator* m : mutators_) {
     if (m == requester) continue;
     if (claim_parked(m)) {

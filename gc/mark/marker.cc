@@ -2,10 +2,23 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
+
 #include "gc/heap_geometry.h"
+#include "gc/verify.h"
 #include "runtime/heap.h"
 
 namespace uffdgc::gc {
+
+namespace {
+
+// Why a value is not a reference (the checked marker's reports).
+constexpr const char* kNotAllocated =
+    "a moving-space address that is not allocated or not 8-byte aligned";
+constexpr const char* kNoObjectStart = "a moving-space address where no object starts";
+constexpr const char* kOutside = "an address outside every space of the heap";
+
+}  // namespace
 
 bool MarkTables::allocate(uint64_t begin, uint64_t bytes) {
   if (!mark.allocate(begin, bytes) || !live.allocate(begin, bytes)) return false;
@@ -26,26 +39,99 @@ MarkTables::~MarkTables() {
 }
 
 Marker::Marker(uffdgc_heap& heap, MarkTables& tables)
-    : heap_(heap), tables_(tables), epoch_(heap.mark_epoch) {
+    : heap_(heap),
+      tables_(tables),
+      objects_(heap.objects),
+      moving_begin_(heap.moving.begin()),
+      moving_bytes_(heap.moving.capacity()),
+      limit_(heap.moving.top()),
+      checked_(kCheckedBuild || heap.verify()),
+      known_sweeps_(heap.objects.sweeps()),
+      epoch_(heap.mark_epoch) {
   stack_.reserve(4096);
 }
 
+// A parse of [begin, limit_): every user object's start (fillers are not references).
+void Marker::learn_object_starts() {
+  if (!checked_) return;
+  const uint64_t begin = heap_.moving.begin();
+  if (!starts_.allocate(begin, std::max<uint64_t>(limit_ - begin, kPage))) {
+    report_verification_failure("no memory for the checked marker's object starts", 0, 0);
+  }
+  for (uint64_t a = begin; a < limit_;) {
+    const uint64_t header = __atomic_load_n(reinterpret_cast<const uint64_t*>(a), __ATOMIC_RELAXED);
+    const uint64_t size = heap_.types.object_size(reinterpret_cast<const void*>(a));
+    if (size == 0 || size > limit_ - a) {
+      report_verification_failure("the moving space does not parse when marking starts", a,
+                                  header);
+    }
+    if ((header & UFFDGC_HEADER_TYPE_MASK) >= kFirstUserType) starts_.set(a);
+    a += size;
+  }
+}
+
 bool Marker::is_marked(uffdgc_ref ref) const {
-  if (heap_.moving.in_reservation(ref)) return ref >= black_begin_ || tables_.mark.test(ref);
+  if (heap_.moving.in_reservation(ref)) {
+    return ref >= black_begin_ || (ref < limit_ && tables_.mark.test(ref));
+  }
   return ObjectSpace::is_marked(ref, epoch_);
 }
 
-bool Marker::in_moving_space(uffdgc_ref ref) const { return heap_.moving.in_reservation(ref); }
+bool Marker::is_live_reference(uffdgc_ref ref) {
+  if (ref == 0) return false;
+  if (heap_.moving.in_reservation(ref)) return (ref & 7) == 0 && is_marked(ref);
+  return in_object_space(ref) && is_marked(ref);
+}
 
-bool Marker::object_space_contains(uffdgc_ref ref) const { return heap_.objects.contains(ref); }
+void Marker::check_reference(uffdgc_ref ref, const void* slot) {
+  if (!checked_ || ref == 0) return;
+  if (heap_.moving.in_reservation(ref)) {
+    if ((ref & 7) != 0 || ref >= heap_.moving.top()) {
+      reject(ref, slot, kNotAllocated);
+    } else if (ref < limit_ && !starts_.test(ref)) {
+      reject(ref, slot, kNoObjectStart);
+    }
+  } else if (!in_object_space(ref)) {
+    reject(ref, slot, kOutside);
+  }
+}
 
-void Marker::mark(uffdgc_ref ref) {
+void Marker::reject(uffdgc_ref ref, const void* slot, const char* why) const {
+  if (checked_) report_bad_reference(slot, ref, why);
+}
+
+// Objects leave the registry only in a sweep, so a ref found there stays valid until the next
+// one; the cache forgets everything when a sweep happened since.
+bool Marker::in_object_space(uffdgc_ref ref) {
+  if (const uint64_t sweeps = heap_.objects.sweeps(); sweeps != known_sweeps_) {
+    known_.fill(0);
+    known_sweeps_ = sweeps;
+  }
+  if (known(ref)) return true;
+  if (!heap_.objects.contains(ref)) return false;
+  const size_t set = known_set(ref);
+  known_[set + 1] = known_[set];  // the older one goes
+  known_[set] = ref;
+  return true;
+}
+
+// Everything mark() does not do inline: the black block, values that are no reference,
+// checked marking, object-space refs the cache does not know yet.
+void Marker::mark_slow(uffdgc_ref ref, const void* slot) {
   if (ref == 0) return;
   bool newly;
   if (heap_.moving.in_reservation(ref)) {
-    if (ref >= black_begin_) return;  // allocated during marking: live, never traced
-    newly = tables_.mark.set(ref);
+    if (ref >= black_begin_) {  // allocated during marking: live, never traced
+      if (checked_ && ((ref & 7) != 0 || ref >= heap_.moving.top())) {
+        reject(ref, slot, kNotAllocated);
+      }
+      return;
+    }
+    if ((ref & 7) != 0 || ref >= limit_) return reject(ref, slot, kNotAllocated);
+    if (checked_ && !starts_.test(ref)) return reject(ref, slot, kNoObjectStart);
+    newly = tables_.mark.set(ref);  // scan() takes it back if no object starts there
   } else {
+    if (!in_object_space(ref)) return reject(ref, slot, kOutside);
     newly = ObjectSpace::mark(ref, epoch_);
   }
   if (newly) stack_.push_back(ref);
@@ -101,9 +187,17 @@ void Marker::scan(uffdgc_ref obj) {
   const uint64_t header = __atomic_load_n(reinterpret_cast<const uint64_t*>(p), __ATOMIC_RELAXED);
   const TypeDesc* t = heap_.types.of_header(header);
   const uint64_t size = heap_.types.object_size(p);
+  const bool moving = heap_.moving.in_reservation(obj);
+  // mark() checked where obj lies, not what is there: an unchecked moving-space value may be
+  // an interior address, and the embedder may have overwritten a header's type bits.
+  if (t == nullptr || (header & UFFDGC_HEADER_TYPE_MASK) < kFirstUserType || size == 0 ||
+      (moving && size > limit_ - obj)) {
+    if (moving) tables_.mark.clear(obj);  // not an object: nothing may take it for one
+    return reject(obj, nullptr, "no object of a registered type fits there");
+  }
   ++marked_objects_;
   marked_bytes_ += size;
-  if (heap_.moving.in_reservation(obj)) record_live(obj, size);
+  if (moving) record_live(obj, size);
   if (t->weak()) {
     weak_holders_.push_back(obj);  // its slots are cleared or kept after marking, not traced
     return;
@@ -111,7 +205,7 @@ void Marker::scan(uffdgc_ref obj) {
   heap_.types.for_each_ref_offset(p, *t, [&](size_t off) {
     // Acquire: pairs with the mutator's releasing store, so a new object's header and
     // object-space prefix are visible before the marker reads them.
-    mark(__atomic_load_n(reinterpret_cast<const uffdgc_ref*>(p + off), __ATOMIC_ACQUIRE));
+    mark(__atomic_load_n(reinterpret_cast<const uffdgc_ref*>(p + off), __ATOMIC_ACQUIRE), p + off);
   });
 }
 

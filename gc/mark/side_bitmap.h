@@ -38,6 +38,12 @@ class SideBitmap {
     __atomic_store_n(&words_[b >> 6], w | mask, __ATOMIC_RELAXED);
     return true;
   }
+  // Clears the bit (the marker takes back a mark it set for a value that is no object).
+  void clear(uint64_t addr) {
+    const uint64_t b = bit_of(addr);
+    const uint64_t w = __atomic_load_n(&words_[b >> 6], __ATOMIC_RELAXED);
+    __atomic_store_n(&words_[b >> 6], w & ~(uint64_t{1} << (b & 63)), __ATOMIC_RELAXED);
+  }
   // Sets every bit for [addr, addr + bytes).
   void set_range(uint64_t addr, uint64_t bytes);
   // First set bit at or after addr, below limit: its address, or limit.

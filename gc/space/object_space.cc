@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <cstdlib>
+#include <new>
 
 #include "gc/heap_geometry.h"
 
@@ -29,7 +30,13 @@ uint64_t ObjectSpace::allocate(uint64_t size, ObjectKind kind) {
   p->mark = 0;
   p->kind = kind;
   const uint64_t ref = reinterpret_cast<uint64_t>(p + 1);
-  objects_.emplace(ref, p);
+  try {
+    std::lock_guard<std::mutex> lock(registry_lock_);
+    objects_.emplace(ref, p);
+  } catch (const std::bad_alloc&) {  // no room in the registry: as if memory were exhausted
+    free_object(ref, p);
+    return 0;
+  }
   (kind == ObjectKind::kLarge ? large_bytes_ : nonmoving_bytes_) += size;
   return ref;
 }
@@ -48,11 +55,15 @@ uint64_t ObjectSpace::sweep(uint32_t epoch) {
   for (auto& [ref, p] : objects_) {
     if (!is_marked(ref, epoch)) dead.push_back(ref);
   }
+  sweeps_.fetch_add(1, std::memory_order_relaxed);
   for (uint64_t ref : dead) {
     ObjectPrefix* p = objects_[ref];
     (p->kind == ObjectKind::kLarge ? large_bytes_ : nonmoving_bytes_) -= p->size;
     freed += p->size;
-    objects_.erase(ref);
+    {
+      std::lock_guard<std::mutex> lock(registry_lock_);
+      objects_.erase(ref);
+    }
     free_object(ref, p);
   }
   return freed;

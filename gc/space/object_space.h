@@ -2,7 +2,10 @@
 // non-moving objects come from calloc, large ones are direct mappings (released to the kernel
 // the moment they die). Each object is preceded by a 16-byte side header holding its size and
 // mark, so marking never needs a lookup. The registry (address -> header) serves sweeping,
-// heap walks, validation and the verifier. Guarded by the heap lock, except mark/is_marked.
+// heap walks, validation and the verifier. Guarded by the heap lock, except mark/is_marked and
+// contains(): the registry has a lock of its own (innermost: nothing is taken inside it), so
+// that the marker can tell an object-space reference from a foreign address without the heap
+// lock while mutators allocate.
 //
 // A mark is the number of the cycle that found the object live (an epoch), not a bit: the
 // sweep never has to clear marks, and objects allocated between a concurrent cycle's sweep and
@@ -11,8 +14,10 @@
 // runs elsewhere); readers may be mutators, so every access is a relaxed atomic.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 
@@ -36,9 +41,16 @@ class ObjectSpace {
 
   void set_limit(uint64_t bytes) { limit_ = bytes; }
   // Zeroed memory for an object of `size` bytes; 0 when the limit is reached or memory is
-  // exhausted.
+  // exhausted (the registry's too).
   uint64_t allocate(uint64_t size, ObjectKind kind);
-  bool contains(uint64_t ref) const { return objects_.count(ref) != 0; }
+  // True if an object of these spaces starts at ref. Any thread.
+  bool contains(uint64_t ref) const {
+    std::lock_guard<std::mutex> lock(registry_lock_);
+    return objects_.count(ref) != 0;
+  }
+  // Sweeps so far: objects leave the registry only in a sweep. The sweeping thread, or one that
+  // is ordered with it.
+  uint64_t sweeps() const { return sweeps_.load(std::memory_order_relaxed); }
   static ObjectPrefix* prefix(uint64_t ref) { return reinterpret_cast<ObjectPrefix*>(ref) - 1; }
   // Marks ref live in cycle `epoch`; true if it was not yet.
   static bool mark(uint64_t ref, uint32_t epoch) {
@@ -65,7 +77,9 @@ class ObjectSpace {
 
  private:
   void free_object(uint64_t ref, ObjectPrefix* p);
+  mutable std::mutex registry_lock_;  // objects_ against contains() (any thread)
   std::unordered_map<uint64_t, ObjectPrefix*> objects_;
+  std::atomic<uint64_t> sweeps_{0};
   uint64_t limit_ = 0, nonmoving_bytes_ = 0, large_bytes_ = 0;
 };
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "gc/uffd/feature_probe.h"
+#include "runtime/c_boundary.h"
 #include "uffdgc/uffdgc.h"
 
 namespace {
@@ -32,7 +33,13 @@ extern "C" uffdgc_result uffdgc_probe_kernel(const uffdgc_probe_options* options
   }
   uffdgc_probe_report full{};
   full.struct_size = report->struct_size;
-  uffdgc::uffd::probe_kernel(request, &full);
+  if (const uffdgc_result r = uffdgc::runtime::guard([&] {
+        uffdgc::uffd::probe_kernel(request, &full);
+        return UFFDGC_OK;
+      });
+      r != UFFDGC_OK) {
+    return r;
+  }
   // A caller built against an older, shorter struct gets only the fields it knows.
   std::memcpy(report, &full, std::min<size_t>(report->struct_size, sizeof(full)));
   return UFFDGC_OK;

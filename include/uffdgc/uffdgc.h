@@ -138,6 +138,21 @@ UFFDGC_API uffdgc_result uffdgc_probe_kernel(const uffdgc_probe_options *options
  * not be parked. A null mutator returns UFFDGC_EINVAL; another thread's, a detached or a
  * parked one where running is required returns UFFDGC_ESTATE; nothing changes either way.
  * Nothing here may be called from a signal handler unless it says so.
+ *
+ * Out of memory: a function that returns a result code returns UFFDGC_ENOMEM when the library
+ * finds no memory for its own bookkeeping (UFFDGC_EINTERNAL when the C++ runtime cannot create
+ * a thread or lock), and then nothing has changed. No C++ exception ever leaves the library.
+ * Where stopping half-way would break the heap, the process ends instead with "uffdgc: out of
+ * memory in <place>": inside a collection (its pauses and the GC thread), in the write barrier
+ * (uffdgc_store_ref_slow, uffdgc_store_refs) and uffdgc_load_weak while a concurrent cycle
+ * marks (a record they cannot keep would free a live object), in uffdgc_root_visit and
+ * uffdgc_weak_retain, uffdgc_safepoint_slow, and uffdgc_mutator_detach handing its barrier log
+ * over. uffdgc_handle_new returns NULL. Callbacks the library calls (trace, embedder, listener,
+ * checkpoint functions) must not throw.
+ *
+ * After uffdgc_heap_destroy every pointer the heap handed out is dangling: the heap, its
+ * mutators (detached ones too), globals, handle slots, and its references and type indices mean
+ * nothing. Passing one to any function is undefined behaviour; the library cannot tell.
  * ====================================================================================== */
 
 typedef struct uffdgc_heap uffdgc_heap;
@@ -174,6 +189,34 @@ typedef void (*uffdgc_slot_visitor)(uffdgc_ref *slot, void *visitor_ctx);
  * nothing else of the heap. It may run inside a SIGBUS handler: async-signal-safe, no locks,
  * no allocation. */
 typedef void (*uffdgc_trace_fn)(uffdgc_ref object, uffdgc_slot_visitor visit, void *visitor_ctx);
+
+/* Every reference slot (object fields, handles, globals, the embedder's roots and weak slots)
+ * holds 0 or a reference. Another value is the embedder's bug, but never makes the collector
+ * write outside the heap: a value outside every space of the heap, unaligned, or in the moving
+ * space's unallocated part is not followed (a value outside the moving space stays in its slot
+ * unchanged; one inside may be rewritten when objects move). With UFFDGC_HEAP_VERIFY, or in a
+ * checked build of the library (NDEBUG undefined, or UFFDGC_CHECKED defined), the collector
+ * also knows every object start when it marks, and aborts at the first value that is not a
+ * reference with "uffdgc: bad reference: slot <address> holds <value>, <why>" (values that have
+ * no slot, such as the write barrier's log, are named without one). Otherwise an interior
+ * pointer whose word looks like a header may be taken for an object: the heap is then wrong,
+ * though nothing outside it is written. */
+
+/* Type registration (uffdgc_type_register) returns UFFDGC_EINVAL unless, computed in 64 bits
+ * (no 32-bit sum may wrap):
+ *  - base_size >= 8 and flags holds only UFFDGC_TYPE_* bits;
+ *  - every ref_offsets[i] is a multiple of 8, >= 8 (not the header), ref_offsets[i] + 8 <=
+ *    base_size, not a VARIABLE type's length_offset, and no offset is listed twice;
+ *  - num_ref_offsets <= UFFDGC_TYPE_MAX_REF_OFFSETS(base_size) (one per word after the
+ *    header), and ref_offsets is non-NULL when num_ref_offsets is not 0;
+ *  - VARIABLE: elem_size >= 1; length_offset a multiple of 8, >= 8, length_offset + 8 <=
+ *    base_size;
+ *  - ELEMENTS_ARE_REFS: also VARIABLE, elem_size 8, base_size a multiple of 8;
+ *  - LEAF: no ref_offsets, no ELEMENTS_ARE_REFS, no trace.
+ * An object's size, base_size + elem_size * length rounded to 8, is computed in 64 bits when
+ * it is allocated: UFFDGC_EOVERFLOW when it wraps or exceeds 2^47. */
+#define UFFDGC_TYPE_MAX_REF_OFFSETS(base_size) \
+  ((uint32_t)(base_size) < 8u ? 0u : (uint32_t)(base_size) / 8u - 1u)
 
 typedef struct uffdgc_type_info {
   uint32_t struct_size;      /* sizeof(uffdgc_type_info) */
@@ -272,12 +315,15 @@ typedef struct uffdgc_heap_options {
  * large_object_threshold is capped to it. */
 UFFDGC_API uffdgc_result uffdgc_heap_create(const uffdgc_heap_options *options,
                                             uffdgc_heap **out);
-/* Destroys a heap: every mutator must be detached (else UFFDGC_ESTATE). Remaining globals
- * are freed with it (their pointers are dangling afterwards). Any thread. */
+/* Destroys a heap: every mutator must be detached (else UFFDGC_ESTATE, and nothing changes).
+ * Remaining globals are freed with it. Any thread, once no other thread calls into the heap
+ * (get/set of its globals included); afterwards see "After uffdgc_heap_destroy" above. */
 UFFDGC_API uffdgc_result uffdgc_heap_destroy(uffdgc_heap *heap);
 
 /* Registers a type; *out_index receives its index (never 0 or 1: those are fillers). Any
- * thread, any time; type descriptors never move. */
+ * thread, any time; type descriptors never move. UFFDGC_EINVAL for a layout that breaks the
+ * rules above uffdgc_type_info (*out_index is then left alone), UFFDGC_ELIMIT after 65534
+ * types. */
 UFFDGC_API uffdgc_result uffdgc_type_register(uffdgc_heap *heap, const uffdgc_type_info *info,
                                               uint32_t *out_index);
 
@@ -286,7 +332,8 @@ UFFDGC_API uffdgc_result uffdgc_type_register(uffdgc_heap *heap, const uffdgc_ty
 /* Attaches the calling thread; it starts running. One mutator per thread per heap. */
 UFFDGC_API uffdgc_result uffdgc_mutator_attach(uffdgc_heap *heap, void *vm_thread,
                                                uffdgc_mutator **out);
-/* Detaches the calling thread (its own mutator, running or parked); handles die with it. */
+/* Detaches the calling thread (its own mutator, running or parked); handles die with it.
+ * UFFDGC_ENOMEM (still attached) when there is no memory to retire it. */
 UFFDGC_API uffdgc_result uffdgc_mutator_detach(uffdgc_mutator *mutator);
 /* Running -> parked: the thread promises not to touch the heap; collections do not wait for
  * it. A heap buffer the kernel uses while the thread is parked (a blocking read into it) must
@@ -343,7 +390,13 @@ UFFDGC_API uffdgc_ref uffdgc_load_weak(uffdgc_mutator *mutator, uffdgc_ref holde
 
 /* ---- Roots ---- */
 /* Handle scopes: uffdgc_handle_new() slots live until the innermost open scope closes. Scopes
- * nest; close them in reverse order. Mutator (owner thread). */
+ * nest; close them in reverse order. open fills the struct with a record of the scope (the
+ * caller keeps it, unchanged, until close; the layout is the library's). close returns
+ * UFFDGC_ESTATE, changing nothing, unless the record is the innermost open scope of this
+ * mutator: for an outer scope, a scope never opened, another mutator's, or one already closed
+ * even when a newer scope was opened at the same depth since (a 32-bit generation tells them
+ * apart, for 2^32 - 1 further opens). open returns UFFDGC_ELIMIT with 2^32 - 1 scopes open.
+ * Mutator (owner thread). */
 typedef struct uffdgc_handle_scope {
   uintptr_t opaque[2];
 } uffdgc_handle_scope;
@@ -352,11 +405,19 @@ UFFDGC_API uffdgc_result uffdgc_handle_scope_open(uffdgc_mutator *mutator,
 UFFDGC_API uffdgc_result uffdgc_handle_scope_close(uffdgc_mutator *mutator,
                                                    uffdgc_handle_scope *scope);
 /* A root slot holding ref; the collector updates it when the object moves. NULL when no scope
- * is open or on a wrong thread. Mutator (owner thread). */
+ * is open, on a wrong thread, without memory, or with 2^32 - 1 handles in use. Mutator (owner
+ * thread). */
 UFFDGC_API uffdgc_ref *uffdgc_handle_new(uffdgc_mutator *mutator, uffdgc_ref ref);
 
-/* Global roots: slots that live until destroyed. create/destroy: any thread. get/set: a
- * running mutator (a collection rewrites the slot while the world is stopped). */
+/* Global roots: slots that live until destroyed. create/destroy: any thread.
+ * get/set: any thread. A running mutator of the heap uses them like any reference: a value it
+ * gets stays valid until its next safepoint (poll, allocation, collection, unpark). For any
+ * other thread (not attached, parked, or attached to another heap) they are atomic with
+ * respect to the collector: a set is never lost or undone by a collection rewriting the slot,
+ * a get never sees a torn value. But such a thread holds no reference safely (a collection may
+ * move the object at any moment): the only value it may store is 0, and a value it gets is
+ * only good for comparing with 0. get returns 0 and set does nothing for NULL or a destroyed
+ * global (while its heap lives). */
 UFFDGC_API uffdgc_result uffdgc_global_create(uffdgc_heap *heap, uffdgc_ref ref,
                                               uffdgc_global **out);
 UFFDGC_API uffdgc_ref uffdgc_global_get(const uffdgc_global *global);
@@ -364,8 +425,12 @@ UFFDGC_API void uffdgc_global_set(uffdgc_global *global, uffdgc_ref ref);
 UFFDGC_API uffdgc_result uffdgc_global_destroy(uffdgc_heap *heap, uffdgc_global *global);
 
 /* Pinning: a pinned object neither moves nor dies until unpinned (pins nest). Objects in the
- * non-moving and large-object spaces never move; pinning them only keeps them alive. A pin
- * alone does not make the object's pages present for the kernel: use
+ * non-moving and large-object spaces never move; pinning them only keeps them alive.
+ * ref must be a reference, the start of an object: UFFDGC_EINVAL for 0, an unaligned or
+ * interior address, one where nothing is allocated, and one outside the heap. In the moving
+ * space the check parses the objects between the start of the allocation buffer that held ref
+ * and ref (at most tlab_size bytes, or one large object), under the heap lock: pins are meant
+ * to be rare. A pin alone does not make the object's pages present for the kernel: use
  * uffdgc_prepare_kernel_access for memory passed to syscalls or devices. Mutator, running. */
 UFFDGC_API uffdgc_result uffdgc_pin(uffdgc_mutator *mutator, uffdgc_ref ref);
 UFFDGC_API uffdgc_result uffdgc_unpin(uffdgc_mutator *mutator, uffdgc_ref ref);

@@ -1000,7 +1000,9 @@ class EscapableHandleScope {
 // moves, until destroyed. Movable (the slot stays put), not copyable. Must be destroyed before
 // its heap (uffdgc_heap_destroy frees the slots; nothing can tell a Global that outlived it).
 // create, destroy, the destructor and moves: any thread. get, set, ->: a running mutator of
-// the heap (a collection rewrites the slot while the world is stopped).
+// the heap; from any other thread only set(nullptr) and comparing get() with null mean
+// anything (uffdgc_global_get/_set: atomic with respect to the collector, but such a thread
+// holds no reference safely).
 template <class T = void>
 class Global {
  public:
