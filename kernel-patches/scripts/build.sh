@@ -10,10 +10,12 @@
 #   JOBS      make -j (default 2); the build always runs under "nice -n 19"
 #
 # Config: tinyconfig + kernel-patches/config/uffd-guest.config + olddefconfig.
-# The tree for "patched" is a git worktree of the baseline ($KBUILD/src-patched) that is
-# reset to the baseline and gets the series with "git am", so only the files the series
-# touches change and rebuilds are incremental.  Out-of-tree build in $KBUILD/out-<variant>,
-# compiler wrapped in ccache ($KBUILD/ccache), LOCALVERSION= (no "+" suffix).
+# Both variants are built from one git worktree of the baseline ($KBUILD/src-build) into
+# one build tree ($KBUILD/out-kernel): the worktree is reset to the baseline and, for
+# "patched", gets the series with "git am".  Only the files the series touches change
+# between the variants (git rewrites just those, with a new mtime), so after a cold stock
+# build the patched one only recompiles them and relinks (and the other way round).
+# Compiler wrapped in ccache ($KBUILD/ccache), LOCALVERSION= (no "+" suffix).
 # Result: $KBUILD/cache/bzImage-<variant>-<key>, key = sha256 of the Debian version of the
 # unpacked tree (kernel-patches/source-version, via fetch-src.sh), the config fragment and the
 # applied patches; an existing result is reused without building, so a version change
@@ -40,7 +42,7 @@ if [ "$variant" = patched ]; then
 		case "$p" in ''|\#*) continue ;; esac
 		patches+=("$HERE/$p")
 	done <"$HERE/series"
-	if [ -n "$upto" ]; then
+	if [ -n "$upto" ] && [ "$upto" -lt ${#patches[@]} ]; then
 		patches=("${patches[@]:0:$upto}")
 		variant=patched$upto
 	fi
@@ -51,32 +53,41 @@ key=$( { cat "$KBUILD/linux-source-6.12.version" "$HERE/config/uffd-guest.config
 mkdir -p "$KBUILD/cache"
 img=$KBUILD/cache/bzImage-$variant-$key
 
-# The patched tree is brought to the requested state even when the image is
+# trees of the layout before 2026-12 (one worktree and build tree per variant)
+if [ -e "$KBUILD/src-patched" ] || [ -e "$KBUILD/out-stock" ] || [ -e "$KBUILD/out-patched" ]; then
+	rm -rf "$KBUILD/src-patched" "$KBUILD/out-stock" "$KBUILD/out-patched"
+	git -C "$SRC" worktree prune
+fi
+
+if [ "$variant" = stock ] && [ -f "$img" ]; then
+	echo "build: cached $img" >&2
+	echo "$img"
+	exit 0
+fi
+# The worktree is brought to the requested state; for "patched" even when the image is
 # cached: cotest.sh builds the selftests from it.  Only files that differ are
 # rewritten, so this keeps incremental rebuilds incremental.
-tree=$SRC
-if [ "$variant" != stock ]; then
-	tree=$KBUILD/src-patched
-	if [ ! -e "$tree/.git" ]; then
-		git -C "$SRC" worktree add -q --detach "$tree" debian-base
+tree=$KBUILD/src-build
+if [ ! -e "$tree/.git" ]; then
+	git -C "$SRC" worktree prune
+	git -C "$SRC" worktree add -q --detach "$tree" debian-base
+fi
+if [ "$(cat "$tree/.uffdgc-series" 2>/dev/null)" != "$key" ]; then
+	git -C "$tree" am --abort >/dev/null 2>&1 || true
+	git -C "$tree" reset -q --hard debian-base
+	if [ ${#patches[@]} -gt 0 ]; then
+		git -C "$tree" -c user.name=kbuild \
+			-c user.email=kbuild@localhost \
+			am -q --keep-cr "${patches[@]}"
 	fi
-	if [ "$(cat "$tree/.uffdgc-series" 2>/dev/null)" != "$key" ]; then
-		git -C "$tree" am --abort >/dev/null 2>&1 || true
-		git -C "$tree" reset -q --hard debian-base
-		if [ ${#patches[@]} -gt 0 ]; then
-			git -C "$tree" -c user.name=kbuild \
-				-c user.email=kbuild@localhost \
-				am -q --keep-cr "${patches[@]}"
-		fi
-		echo "$key" >"$tree/.uffdgc-series"
-	fi
+	echo "$key" >"$tree/.uffdgc-series"
 fi
 if [ -f "$img" ]; then
 	echo "build: cached $img" >&2
 	echo "$img"
 	exit 0
 fi
-out=$KBUILD/out-${variant%%[0-9]*}
+out=$KBUILD/out-kernel
 # A build tree of another source version is thrown away (fetch-src.sh does too when it
 # unpacks a new version: the tar-unpacked tree keeps the archive's mtimes, so make
 # would not rebuild what changed).

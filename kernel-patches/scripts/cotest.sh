@@ -12,7 +12,9 @@
 #   COTEST_FULL=1       run the whole uffd-unit-tests suite (~6 min per kernel
 #                       under TCG) instead of its move cases
 #   COTEST_STRESS=N     seconds of the MADV_PAGEOUT stress per kernel (default 10)
-#   VM_TIMEOUT          seconds per guest run (default 300, 900 with COTEST_FULL)
+#   VM_TIMEOUT          seconds per guest run (default 600, 1200 with COTEST_FULL:
+#                       the extra binaries of scripts/kernel-cotest took 260 s on
+#                       stock under TCG on a loaded 2-core machine)
 #   VM_ACCEL            tcg (default) or kvm
 #
 # Steps: fetch-src.sh (apt + unpack, once), build.sh stock and patched (cached
@@ -39,7 +41,7 @@ export KBUILD=${KBUILD:-/work/kbuild}
 OUT=${COTEST_OUT:-$KBUILD/cotest}
 STRESS=${COTEST_STRESS:-10}
 FULL=${COTEST_FULL:-0}
-TMO=${VM_TIMEOUT:-$([ "$FULL" = 1 ] && echo 900 || echo 300)}
+TMO=${VM_TIMEOUT:-$([ "$FULL" = 1 ] && echo 1200 || echo 600)}
 mkdir -p "$OUT" "$KBUILD/bin"
 t0=$(date +%s)
 step() { echo "cotest: [$(( $(date +%s) - t0 ))s] $*" >&2; }
@@ -52,7 +54,7 @@ step "build patched kernel"
 patched_img=$("$HERE/scripts/build.sh" patched | tail -1)
 
 step "uapi headers + static uffd-unit-tests (patched tree)"
-ptree=$KBUILD/src-patched
+ptree=$KBUILD/src-build
 key=$(cat "$ptree/.uffdgc-series")
 if [ "$(cat "$KBUILD/hdr/.key" 2>/dev/null)" != "$key" ]; then
 	nice -n 19 make -s -C "$ptree" O="$KBUILD/hdr-build" headers_install \

@@ -69,7 +69,7 @@ if [ "$inst" != "$pin" ] || [ -n "$missing" ]; then
 	if [ "$inst" != "$pin" ]; then
 		apt-cache madison linux-source-6.12 | awk -F'|' '{gsub(/ /, "", $2); print $2}' |
 			grep -qxF "$pin" || pin_gone
-		echo "fetch-src: installing linux-source-6.12=$pin (installed: ${inst:-none})"
+		echo "fetch-src: linux-source-6.12 $pin is pinned, installed: ${inst:-none}"
 		missing="$missing linux-source-6.12=$pin"
 	fi
 	echo "fetch-src: installing:$missing"
@@ -88,13 +88,15 @@ if [ ! -f "$SRC/.git/uffdgc-baseline" ] || [ "$tree_ver" != "$ver" ]; then
 	fi
 	# worktrees and out-of-tree builds of the old tree: a tar-unpacked tree keeps
 	# the archive's mtimes, so make would not notice what changed
-	rm -rf "$SRC" "$KBUILD"/src-patched "$KBUILD"/check-series-tree "$KBUILD"/rebase-tree \
+	rm -rf "$SRC" "$KBUILD"/src-* "$KBUILD"/check-series-tree "$KBUILD"/rebase-tree \
 		"$KBUILD"/out-* "$KBUILD"/hdr "$KBUILD"/hdr-build "$KBUILD"/selftests \
 		"$KBUILD/linux-source-6.12.version"
 	echo "fetch-src: unpacking linux-source-6.12 $ver"
 	tar -C "$KBUILD" -xf /usr/src/linux-source-6.12.tar.xz
 	cd "$SRC"
 	git init -q
+	# no "git gc --auto" repacking the whole kernel in the background after the commit
+	git config gc.auto 0
 	git config user.name "uffdgc kbuild"
 	git config user.email "uffdgc@localhost"
 	git add -f -A .
