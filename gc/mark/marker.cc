@@ -67,6 +67,7 @@ void Marker::learn_object_starts() {
     }
     if ((header & UFFDGC_HEADER_TYPE_MASK) >= kFirstUserType) starts_.set(a);
     a += size;
+    reclaim_stats_.tick();  // the parse reads every page of a heap that may be in swap
   }
 }
 
