@@ -39,11 +39,18 @@ for f in 0000-cover-letter.patch README.md; do
 done
 
 : >"$log"
-# 1. applies cleanly (git am onto the pristine baseline, in a throw-away worktree)
+# 1. applies cleanly (git am onto the pristine baseline, in a worktree of its own that
+#    is kept between runs and reset to the baseline: a fresh checkout costs ~25 s)
 tmp=$KBUILD/check-series-tree
-git -C "$SRC" worktree remove --force "$tmp" >/dev/null 2>&1 || rm -rf "$tmp"
-git -C "$SRC" worktree prune
-git -C "$SRC" worktree add -q --detach "$tmp" debian-base
+if git -C "$tmp" rev-parse --verify -q debian-base >/dev/null 2>&1; then
+	git -C "$tmp" am --abort >/dev/null 2>&1 || true
+	git -C "$tmp" reset -q --hard debian-base
+	git -C "$tmp" clean -q -f -d -x
+else
+	rm -rf "$tmp"
+	git -C "$SRC" worktree prune
+	git -C "$SRC" worktree add -q --detach "$tmp" debian-base
+fi
 n=0
 while read -r p; do
 	case "$p" in ''|\#*) continue ;; esac
@@ -68,7 +75,6 @@ for p in "$HERE"/0*.patch "$HERE"/upstream/0*.patch; do
 	echo "checkpatch: $(basename "$p"): $total"
 	echo "$total" | grep -q "^total: 0 errors, 0 warnings, 0 checks" || fail=1
 done
-git -C "$SRC" worktree remove --force "$tmp"
 
 # 3. optionally: the kernel builds after each patch (incremental, ~10 s each
 #    once the first build is done)
