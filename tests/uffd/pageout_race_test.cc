@@ -66,11 +66,16 @@ TEST(PageoutRace, PingPongUnderPageoutKeepsEveryByte) {
       }
     });
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  // At least 4 s and at least 11 rounds (a slow machine, e.g. the co-test guest under TCG,
+  // needs longer for them), at most 120 s.
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::seconds(4);
+  const auto cap = start + std::chrono::seconds(120);
   int rounds = 0;
   Region* from = &a;
   Region* to = &b;
-  while (std::chrono::steady_clock::now() < deadline) {
+  while ((std::chrono::steady_clock::now() < deadline || rounds <= 10) &&
+         std::chrono::steady_clock::now() < cap) {
     const auto r = installer.install(to->addr(), from->addr(), kPages);
     ASSERT_EQ(r.status, uffd::InstallStatus::kDone)
         << uffd::install_status_name(r.status) << " errno " << r.error << " round " << rounds;
@@ -90,7 +95,7 @@ TEST(PageoutRace, PingPongUnderPageoutKeepsEveryByte) {
          static_cast<unsigned long long>(c.pages_copied_on_ebusy),
          static_cast<unsigned long long>(c.eagain_retries));
   RecordProperty("unreported_moves", std::to_string(c.pages_moved_unreported));
-  EXPECT_GT(rounds, 10);
+  EXPECT_GT(rounds, 10) << "fewer than 11 rounds in 120 s";
   EXPECT_EQ(c.pages_already_present, 0u) << "no other thread installs: every EEXIST is ours";
   EXPECT_EQ(c.pages_moved + c.pages_moved_unreported + c.pages_copied_on_ebusy,
             static_cast<uint64_t>(rounds + 1) * kPages);
