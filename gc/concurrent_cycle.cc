@@ -433,13 +433,16 @@ void Cycle::prepare_compaction() {
   }
   // mlock (issue #11 §4). MOVE refuses (EINVAL) a source and destination that differ in
   // VM_LOCKED, and the flip's mremap(MREMAP_DONTUNMAP) leaves exactly that: the from-space
-  // keeps the moving space's VM_LOCKED, the emptied to-space loses it. Rather than give up
-  // MOVE, or the lock the process asked for (mlockall), every side is made to match the
-  // moving space: our buffers now, the to-space in the flip pause (mlock2 MLOCK_ONFAULT: it
-  // must stay empty for userfaultfd; each page is locked as it is installed). Asked every
-  // cycle, so a heap created before mlockall() follows it, and one after munlockall() too. Where that fails, this cycle
-  // copies; a lock state that changes under a running cycle meets the installer's EINVAL
-  // check (a COPY of the page tells a refused MOVE from a range that is gone).
+  // keeps the moving space's VM_LOCKED, the emptied to-space loses it. Falling back to COPY
+  // would work but give up MOVE for good in such a process; refusing MOVE at creation would
+  // not see an mlockall() that comes later; unlocking the from-space would drop the lock the
+  // process asked for. So every side is made to match the moving space instead: our buffers
+  // now, the moving space again in the flip pause (mlock2 MLOCK_ONFAULT: the to-space must
+  // stay empty for userfaultfd; each page is locked as it is installed). Asked every cycle,
+  // so a heap created before mlockall() follows it, and one after munlockall() too. Where
+  // locking fails, this cycle copies; a lock state that changes under a running cycle meets
+  // the installer's EINVAL check (a COPY of the page tells a refused MOVE from a range that
+  // is gone).
   if (!compaction_->match_lock_state(heap_.moving.locked())) compaction_->use_copy();
 }
 

@@ -310,9 +310,25 @@ int LockedChild(uint32_t mode, LockWhen when, int fd) {
   return 0;
 }
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitizerShadow = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitizerShadow = true;
+#else
+constexpr bool kSanitizerShadow = false;
+#endif
+#else
+constexpr bool kSanitizerShadow = false;
+#endif
+
 class LockedProcess : public ::testing::TestWithParam<uint32_t> {
  protected:
   void RunChild(LockWhen when) {
+    if (kSanitizerShadow) {
+      GTEST_SKIP() << "mlockall(MCL_CURRENT) would populate the sanitizer's shadow mappings "
+                      "(terabytes)";
+    }
     int pipe_fds[2];
     ASSERT_EQ(pipe(pipe_fds), 0);
     std::fflush(nullptr);
