@@ -12,6 +12,7 @@
 #include "gc/cycle.h"
 #include "gc/heap_geometry.h"
 #include "gc/space/filler.h"
+#include "gc/uffd/signal_safe_format.h"
 #include "gc/verify.h"
 #include "runtime/allocator.h"
 #include "runtime/c_boundary.h"
@@ -229,12 +230,61 @@ void Cycle::fill_dead_in_islands(const std::vector<AddressRange>& islands, uint6
   }
 }
 
-// Moves every segment's pages to the from-space; islands stay. Returns 0 or an errno.
-int Cycle::flip(const CompactionPlan& plan) {
-  for (const Segment& seg : plan.segments()) {
-    if (const int err = heap_.moving.flip(seg.start, align_up(seg.end, kPage)); err != 0) {
-      return err;
+int Cycle::flip_range(uint64_t begin, uint64_t end) {
+  int err = 0;
+  if (heap_.fault_injector != nullptr && end > begin && heap_.fault_injector->intercept_mremap(&err)) {
+    return err;
+  }
+  return heap_.moving.flip(begin, end);
+}
+
+void Cycle::abort_on_flip_failure(const char* which, uint64_t begin, uint64_t end, int err,
+                                  size_t flipped, size_t ranges, const char* consequence) {
+  SignalSafeMessage()
+      .text("uffdgc: the ")
+      .text(which)
+      .text(" failed: mremap(MREMAP_DONTUNMAP) of [")
+      .hex(begin)
+      .text(", ")
+      .hex(end)
+      .text(") returned ")
+      .errno_name(err)
+      .text(" with ")
+      .dec(static_cast<int64_t>(flipped))
+      .text(" of ")
+      .dec(static_cast<int64_t>(ranges))
+      .text(" ranges flipped: ")
+      .text(consequence)
+      .write_to(2);
+  abort();
+}
+
+// Moves every segment's pages to the from-space; islands stay. The segments are flipped one
+// mremap each: once one has moved, a failure leaves the heap half in the from-space with no
+// way back that could not fail the same way (an mremap back), so it aborts, saying where. In
+// a process that locked its memory (mlockall) the moving space is locked again:
+// MREMAP_DONTUNMAP clears VM_LOCKED on it (MovingSpace::relock).
+int Cycle::flip(const CompactionPlan& plan, bool may_give_up) {
+  const bool locked = heap_.moving.locked();
+  const std::vector<Segment>& segments = plan.segments();
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const uint64_t begin = segments[i].start, end = align_up(segments[i].end, kPage);
+    if (const int err = flip_range(begin, end); err != 0) {
+      if (i == 0 && may_give_up) return err;
+      abort_on_flip_failure("stop-the-world flip", begin, end, err, i, segments.size(),
+                            i == 0 ? "the cycle cannot be left unfinished, aborting"
+                                   : "the heap is half flipped, aborting");
     }
+  }
+  if (locked) {
+    // mlockall(MCL_CURRENT) populated the whole reservation; nothing above the top is in use
+    // (the concurrent flip moves it to the from-space, which is released, but this one stops
+    // at the last segment). Then locked again, on fault (best effort: nothing here compares
+    // VM_LOCKED).
+    heap_.moving.discard_above(plan.segments().empty() ? heap_.moving.top()
+                                                       : std::max(heap_.moving.top(),
+                                                                  segments.back().end));
+    heap_.moving.relock();
   }
   return 0;
 }
@@ -308,9 +358,15 @@ std::deque<uint64_t> Cycle::forward_starts(const std::vector<uint64_t>& starts,
 uffdgc_result Cycle::compact_stop_the_world(const CompactionPlan& plan, const Marker& marker,
                                             bool allocated_meanwhile) {
   event(UFFDGC_EVENT_PHASE, "compact");
-  if (const int err = flip(plan); err != 0) {
-    fprintf(stderr, "uffdgc: mremap(MREMAP_DONTUNMAP) of the moving space failed: errno %d\n",
-            err);
+  if (const int err = flip(plan, /*may_give_up=*/!allocated_meanwhile); err != 0) {
+    // The first mremap failed: nothing moved, the collection is abandoned with the heap as it
+    // was (dead objects stay until the next collection).
+    SignalSafeMessage()
+        .text("uffdgc: mremap(MREMAP_DONTUNMAP) of the moving space failed before anything was "
+              "flipped: ")
+        .errno_name(err)
+        .text("; the collection is abandoned, the heap unchanged")
+        .write_to(2);
     return UFFDGC_EINTERNAL;
   }
   fill_segment_tails(plan);

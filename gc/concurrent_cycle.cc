@@ -382,7 +382,7 @@ void Cycle::finish_in_flip_pause() {
   CompactionPlan plan(heap_.types, *tables_, begin, top, islands, heap_.moving.from_space_delta(),
                       /*pad_last=*/false);
   heap_.stats.pages_compacted_last = plan.pages();
-  if (compact_stop_the_world(plan, *marker_, true) != UFFDGC_OK) abort();  // mremap refused: heap torn
+  compact_stop_the_world(plan, *marker_, /*allocated_meanwhile=*/true);  // aborts if mremap fails
   heap_.bytes_since_gc = 0;
   ++heap_.stats.collections;
   finished_in_pause_ = true;
@@ -436,12 +436,31 @@ void Cycle::prepare_compaction() {
   installer.mode =
       heap_.mode == UFFDGC_MODE_COPY ? uffd::InstallMode::kCopyOnly : uffd::InstallMode::kAuto;
   installer.wake = false;  // SIGBUS mode: nobody sleeps on the range
+  // One installer per page (the page-state CAS): an EEXIST our protocol does not explain is a
+  // foreign fill, fatal.
+  installer.exclusive_destinations = true;
   installer.counters = &heap_.install_counters;
   installer.injector = heap_.fault_injector;
   compaction_ = std::make_unique<ConcurrentCompaction>(*plan_, installer,
                                                        heap_.moving.from_space_delta(),
                                                        heap_.moving.limit());
-  if (!compaction_->ok()) compaction_.reset();
+  if (!compaction_->ok()) {
+    compaction_.reset();
+    return;
+  }
+  // mlock (issue #11 §4). MOVE refuses (EINVAL) a source and destination that differ in
+  // VM_LOCKED, and the flip's mremap(MREMAP_DONTUNMAP) leaves exactly that: the from-space
+  // keeps the moving space's VM_LOCKED, the emptied to-space loses it. Falling back to COPY
+  // would work but give up MOVE for good in such a process; refusing MOVE at creation would
+  // not see an mlockall() that comes later; unlocking the from-space would drop the lock the
+  // process asked for. So every side is made to match the moving space instead: our buffers
+  // now, the moving space again in the flip pause (mlock2 MLOCK_ONFAULT: the to-space must
+  // stay empty for userfaultfd; each page is locked as it is installed). Asked every cycle,
+  // so a heap created before mlockall() follows it, and one after munlockall() too. Where
+  // locking fails, this cycle copies; a lock state that changes under a running cycle meets
+  // the installer's EINVAL check (a COPY of the page tells a refused MOVE from a range that
+  // is gone).
+  if (!compaction_->match_lock_state(heap_.moving.locked())) compaction_->use_copy();
 }
 
 // Pause 3 (DESIGN.md §4 step 4). World stopped, heap lock held. Reads and writes no heap page
@@ -513,17 +532,20 @@ void Cycle::flip_pause() {
     AddressRange& r = moved[i];
     const uint64_t exact_end = r.end;
     if (i + 1 == moved.size() && r.end >= flip_top) r.end = heap_.moving.pud_aligned_end(r.end);
-    int err = heap_.moving.flip(r.begin, r.end);
+    int err = flip_range(r.begin, r.end);
     if (err != 0 && r.end != exact_end) {
       r.end = exact_end;
-      err = heap_.moving.flip(r.begin, r.end);
+      err = flip_range(r.begin, r.end);
     }
     if (err != 0) {
-      fprintf(stderr, "uffdgc: mremap(MREMAP_DONTUNMAP) of the moving space failed: errno %d\n",
-              err);
-      abort();  // roots already point to post-compaction addresses
+      abort_on_flip_failure("flip", r.begin, r.end, err, i, moved.size(),
+                            "roots already point to the compacted heap, aborting");
     }
   }
+  // The moving space lost VM_LOCKED to the from-space: locked again, on fault
+  // (prepare_compaction, MovingSpace::relock). Should that fail, this cycle copies (COPY does
+  // not compare VM_LOCKED).
+  if (compaction_->locked() && heap_.moving.relock() != 0) compaction_->use_copy();
   // The free pages the flip emptied above the compacted end are registered with the to-space
   // and handed out zero-filled (within the space's usable part).
   const uint64_t tail_end = !moved.empty() && moved.back().end >= flip_top

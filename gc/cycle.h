@@ -62,9 +62,18 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   void process_finalization(Marker& marker, bool lock_held);
   std::vector<AddressRange> pinned_islands(const std::vector<uffdgc_ref>& pins, uint64_t top);
   void fill_dead_in_islands(const std::vector<AddressRange>& islands, uint64_t top);
-  int flip(const CompactionPlan& plan);
+  // Moves every segment's pages to the from-space (stop-the-world flip). A failing mremap
+  // aborts with a message once anything has been flipped (the heap would be half flipped);
+  // when the first one fails nothing has moved, and with may_give_up its errno is returned.
+  int flip(const CompactionPlan& plan, bool may_give_up);
+  // One mremap(MREMAP_DONTUNMAP) of a flip: 0 or an errno (the fault injector's "mremap:"
+  // rules fail it before the kernel is asked).
+  int flip_range(uint64_t begin, uint64_t end);
+  [[noreturn]] void abort_on_flip_failure(const char* which, uint64_t begin, uint64_t end, int err,
+                                          size_t flipped, size_t ranges, const char* consequence);
   void fill_segment_tails(const CompactionPlan& plan);
   void compact(const CompactionPlan& plan);
+  // allocated_meanwhile: the flip-stw fallback of a concurrent cycle, which cannot give up.
   uffdgc_result compact_stop_the_world(const CompactionPlan& plan, const Marker& marker,
                                        bool allocated_meanwhile = false);
   uffdgc_result collect_stop_the_world();

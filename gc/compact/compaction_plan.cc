@@ -133,6 +133,27 @@ uint64_t CompactionPlan::source_begin(uint64_t page_addr) const {
   return pre_address_of(*s, page_addr);
 }
 
+uint64_t CompactionPlan::sources_end_below(uint64_t page_addr) const {
+  if (block_.contains_dst(page_addr)) {
+    // The page below copies its source page whole (up to src) and parses every object that
+    // overlaps it, the last of which is the one covering src - 1: block_first_ of this page
+    // when that starts below src.
+    const uint64_t src = page_addr + block_.delta();
+    const uint64_t first = block_first_[(src - block_.src_begin) / kPage];
+    if (first >= src) return src;
+    const uint64_t end = first + types_.object_size(from(first));
+    return end > src ? end : src;
+  }
+  const uint64_t begin = source_begin(page_addr);
+  const Segment* s = segment_of_page(page_addr);
+  if (s == nullptr || page_addr >= s->live_end) return begin;
+  // `begin` is a live word; the object holding it starts at or below it.
+  const uint64_t obj = tables_.mark.prev_set(begin, s->start);
+  if (obj == UINT64_MAX || obj == begin) return begin;
+  const uint64_t end = obj + types_.object_size(from(obj));
+  return end > begin ? end : begin;
+}
+
 // A black-block page: its source page copied whole, then the references of every object
 // that overlaps it rewritten (objects parsed from the first one covering the page start).
 void CompactionPlan::compact_block_page(uint64_t page_addr, uint8_t* out) const {

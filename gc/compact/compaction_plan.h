@@ -88,9 +88,14 @@ class CompactionPlan {
   // Fills `out` (4 KiB) with the to-space page at page_addr (inside some segment's to-space or
   // the block's destination; a block page only once block_ready()).
   void compact_page(uint64_t page_addr, uint8_t* out) const;
-  // The lowest pre-compaction address that to-space page `page_addr` reads: once every page
-  // at or above page_addr is installed, the from-space from page_ceil(this) up is free.
+  // The lowest pre-compaction address that to-space page `page_addr` reads.
   uint64_t source_begin(uint64_t page_addr) const;
+  // The end of what the to-space pages below `page_addr` read: once every page at or above
+  // page_addr is installed, the from-space from page_ceil(this) up is free. That is
+  // source_begin(page_addr) for a segment page and the source page itself for a block page,
+  // unless an object straddles page_addr: the pages below it read that object whole (its
+  // header for its size, its reference slots, and a trace callback may read any byte of it).
+  uint64_t sources_end_below(uint64_t page_addr) const;
 
  private:
   static constexpr uint64_t kIsland = UINT64_MAX;

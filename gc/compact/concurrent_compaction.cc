@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <utility>
@@ -114,6 +115,17 @@ void ConcurrentCompaction::cover_block(std::vector<AddressRange> flipped) {
   flipped_ = std::move(flipped);
 }
 
+bool ConcurrentCompaction::match_lock_state(bool locked) {
+  locked_ = locked;
+  bool ok = true;
+  for (auto [buffer, bytes] : {std::pair<void*, size_t>{scratch_, kScratchSlots * kPage},
+                               std::pair<void*, size_t>{gc_buffer_, kRunBytes}}) {
+    if (buffer == nullptr) continue;
+    ok &= (locked ? mlock2(buffer, bytes, MLOCK_ONFAULT) : munlock(buffer, bytes)) == 0;
+  }
+  return ok;
+}
+
 void ConcurrentCompaction::cover_tail(uint64_t tail_end, const std::atomic<uint64_t>* allocation_top) {
   // The states above end_ are still zero (kUnprocessed) from the mapping.
   tail_end_ = std::max(end_, tail_end);
@@ -208,9 +220,52 @@ void ConcurrentCompaction::release_from_space(uint64_t from) {
   const uint64_t keep = kRecycleWindow;
   if (recycle_top_ - released_floor_ > keep + kReleaseBatch) {
     const uint64_t cut = released_floor_ + keep;
-    madvise(reinterpret_cast<void*>(static_cast<int64_t>(cut) + delta_), recycle_top_ - cut,
-            MADV_DONTNEED);
+    discard_from_space(cut, recycle_top_);
     recycle_top_ = cut;
+  }
+}
+
+// A locked from-space (mlockall) refuses MADV_DONTNEED with EINVAL: those pages are unlocked
+// first, which is all right since nothing reads them again (they are never a MOVE source
+// again either).
+void ConcurrentCompaction::discard_from_space(uint64_t from, uint64_t to) const {
+  if (to <= from) return;
+  void* p = reinterpret_cast<void*>(static_cast<int64_t>(from) + delta_);
+  if (madvise(p, to - from, MADV_DONTNEED) != 0 && errno == EINVAL) {
+    munlock(p, to - from);
+    madvise(p, to - from, MADV_DONTNEED);
+  }
+}
+
+uffd::InstallResult ConcurrentCompaction::install_run(uint64_t lo, uint8_t* buffer, uint64_t pages,
+                                                      bool recycled) {
+  const uint64_t src = reinterpret_cast<uint64_t>(buffer);
+  uint64_t done = 0;
+  for (uint32_t round = 0;; ++round) {
+    // No ENOMEM retries inside: this thread has memory of its own to give back first.
+    uffd::InstallResult r = installer_.install(lo + done * kPage, src + done * kPage, pages - done,
+                                               /*enomem_retry_limit=*/0);
+    done += r.pages_done;
+    r.pages_done = done;
+    if (r.status == uffd::InstallStatus::kDone) {
+      // COPY leaves the source behind and a locked one refuses the installer's MADV_DONTNEED.
+      if (recycled && locked_ && installer_.config().mode == uffd::InstallMode::kCopyOnly) {
+        const uint64_t from = static_cast<uint64_t>(static_cast<int64_t>(src) - delta_);
+        discard_from_space(from, from + pages * kPage);
+      }
+      return r;
+    }
+    if (r.status != uffd::InstallStatus::kNoMemory || round >= kEnomemRounds) return r;
+    // The memory cgroup is at its limit: the free from-space kept for recycling goes back to
+    // the kernel (recycling resumes as the cursor frees more), then a pause, then the rest.
+    uffd::InstallCounters& c = *installer_.config().counters;
+    c.add(c.enomem_releases, 1);
+    c.add(c.enomem_retries, 1);
+    discard_from_space(released_floor_, recycle_top_);
+    recycle_top_ = released_floor_;
+    const long us = round >= 8 ? 10000 : std::min(10000L, 50L << round);
+    timespec ts{0, us * 1000};
+    nanosleep(&ts, nullptr);
   }
 }
 
@@ -259,7 +314,7 @@ bool ConcurrentCompaction::fill_free_pages(uint64_t want, uffd::InstallResult* f
     bool recycled = false;
     uint8_t* buffer = run_buffer(lo, run_floor, pages, &recycled);
     std::memset(buffer, 0, hi - lo);
-    const uffd::InstallResult r = installer_.install(lo, reinterpret_cast<uint64_t>(buffer), pages);
+    const uffd::InstallResult r = install_run(lo, buffer, pages, recycled);
     if (r.status != uffd::InstallStatus::kDone) {
       *failure = r;
       return false;
@@ -327,8 +382,7 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
     for (uint64_t page = lo; page < hi; page += kPage) {
       plan_.compact_page(page, buffer + (page - lo));
     }
-    const uffd::InstallResult r =
-        installer_.install(lo, reinterpret_cast<uint64_t>(buffer), (hi - lo) / kPage);
+    const uffd::InstallResult r = install_run(lo, buffer, (hi - lo) / kPage, recycled);
     if (r.status != uffd::InstallStatus::kDone) {
       *failure = r;
       return false;
@@ -344,8 +398,10 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
         return false;
       }
     }
-    // Pages below hi read the from-space only below source_begin(hi).
-    if (hi > begin_) release_from_space(plan_.source_begin(hi));
+    // Pages below hi read the from-space only below sources_end_below(hi): source_begin(hi)
+    // unless an object straddles hi, which they read whole (a trace callback may read any
+    // byte of it), and for a block page not below its own source page.
+    if (hi > begin_) release_from_space(plan_.sources_end_below(hi));
   }
   if (prefetch) prefetcher_.wait_idle();
   // Whatever is left of the from-space (recycled pages that were never used, pages below
@@ -353,10 +409,7 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
   const uint64_t from_begin = std::min(begin_, plan_.segments().empty()
                                                    ? plan_.block().src_begin
                                                    : plan_.segments().front().start);
-  if (recycle_top_ > from_begin) {
-    madvise(reinterpret_cast<void*>(static_cast<int64_t>(from_begin) + delta_),
-            recycle_top_ - from_begin, MADV_DONTNEED);
-  }
+  discard_from_space(from_begin, recycle_top_);
   released_floor_ = recycle_top_ = from_begin;
   return true;
 }

@@ -38,6 +38,16 @@ class ConcurrentCompaction {
   // allocation top by the GC thread (in recycled from-space pages), or by whichever mutator
   // touches one first. allocation_top: the moving space's bump pointer.
   void cover_tail(uint64_t tail_end, const std::atomic<uint64_t>* allocation_top);
+  // Before the flip pause (mlock, issue #11 §4): whether the moving space, and so the
+  // from-space after the flip, is VM_LOCKED. UFFDIO_MOVE refuses a source and destination that
+  // differ in VM_LOCKED (EINVAL), so the GC thread's and the faulting mutators' own buffers
+  // are made to match (mlock2 MLOCK_ONFAULT, or munlock after mlockall(MCL_FUTURE) locked them
+  // at mmap); the flip locks the emptied to-space the same way. Returns false when that
+  // fails (the cycle then installs by COPY: use_copy()).
+  bool match_lock_state(bool locked);
+  bool locked() const { return locked_; }
+  // Installs by UFFDIO_COPY only for this cycle (before publishing; nothing may be installing).
+  void use_copy() { installer_.set_mode(uffd::InstallMode::kCopyOnly); }
   uint64_t compacted_end() const { return end_; }
   uint64_t tail_end() const { return tail_end_; }
   ~ConcurrentCompaction();
@@ -80,6 +90,9 @@ class ConcurrentCompaction {
   uint64_t peak_rss() const { return peak_rss_; }              // sampled by run_gc_thread
   // Free from-space kept for recycling below the cursor; the rest is released at once.
   static constexpr uint64_t kRecycleWindow = 4ull << 20;
+  // ENOMEM on the GC thread: rounds of release-and-retry before giving up (backoff from 50 us
+  // up to 10 ms per round: ~10 s in all).
+  static constexpr uint32_t kEnomemRounds = 1000;
 
  private:
   uint8_t load_state(uint64_t index) const {
@@ -96,6 +109,12 @@ class ConcurrentCompaction {
   void record_stall(uint64_t ns);
   void release_from_space(uint64_t from);
   uint8_t* run_buffer(uint64_t lo, uint64_t run_floor, uint64_t pages, bool* recycled);
+  // The GC thread's installs: ENOMEM gives the from-space kept for recycling back to the
+  // kernel, then backs off and retries the rest (bounded). recycled: the buffer is recycled
+  // from-space (in COPY mode released after the copy here when locked).
+  uffd::InstallResult install_run(uint64_t lo, uint8_t* buffer, uint64_t pages, bool recycled);
+  // madvise(MADV_DONTNEED) of from-space, unlocking first where the range is VM_LOCKED.
+  void discard_from_space(uint64_t from, uint64_t to) const;
   bool fill_free_pages(uint64_t want, uffd::InstallResult* failure);
   uint64_t allocation_top() const {
     return allocation_top_ != nullptr ? allocation_top_->load(std::memory_order_acquire) : end_;
@@ -136,6 +155,7 @@ class ConcurrentCompaction {
   std::vector<AddressRange> from_space_mappings_;
   std::vector<AddressRange> to_space_mappings_;
   bool prefetch_ = false;
+  bool locked_ = false;
   SwapPrefetcher prefetcher_;  // GC thread only (not async-signal-safe)
   static constexpr uint64_t kRssSampleRuns = 64;  // one /proc read per 4 MiB compacted
   uint64_t runs_ = 0, peak_rss_ = 0;

@@ -17,7 +17,9 @@ class MovingSpace {
   ~MovingSpace();
 
   // Reserves `capacity` bytes (rounded up to 1 GiB for the reservation, `capacity` usable) of
-  // moving space and as much from-space. Returns 0 or an errno.
+  // moving space and as much from-space. Returns 0 or an errno. In a process that called
+  // mlockall(MCL_FUTURE) the moving space is locked on fault (mlock2 MLOCK_ONFAULT) instead
+  // of populated whole, and the from-space is PROT_NONE (never populated by mlockall).
   int reserve(size_t capacity, bool nohugepage);
 
   uint64_t begin() const { return begin_; }
@@ -46,6 +48,24 @@ class MovingSpace {
   uint64_t pud_aligned_end(uint64_t end) const;
   // Frees the from-space pages of [start, end) and their page tables after compaction.
   void release_from_space(uint64_t start, uint64_t end);
+
+  // mlock (issue #11 §4): is the moving space's mapping VM_LOCKED (the process called
+  // mlockall(MCL_CURRENT) since it was mapped, or mlockall(MCL_FUTURE) before)? Asked of the
+  // guard page above the reservation, which is never flipped, registered or used: one
+  // madvise(MADV_COLD), which the kernel refuses with EINVAL on a VM_LOCKED mapping and
+  // otherwise only ages pages (the guard has none).
+  bool locked() const;
+  // After a flip of a locked moving space: mlock2(MLOCK_ONFAULT) on the whole mapping. A
+  // flip's mremap(MREMAP_DONTUNMAP) carries VM_LOCKED to the from-space, and clears it on the
+  // whole mapping the moved range lies in (6.18 clears the flag on the VMA without splitting
+  // it: the emptied range, the islands and the guard all lose it). ONFAULT: VM_LOCKED without
+  // populating, since the emptied to-space must stay empty for userfaultfd; each page is
+  // locked as it is installed. Returns 0 or an errno.
+  int relock() const;
+  // Gives back the pages of the mapping from `addr` (rounded up to a page) to its end, which
+  // hold no objects (above the bump pointer): mlockall(MCL_CURRENT) populates the whole
+  // reservation. Unlocks them first (a locked range refuses MADV_DONTNEED); relock() after.
+  void discard_above(uint64_t addr) const;
 
  private:
   uint64_t begin_ = 0, capacity_ = 0;

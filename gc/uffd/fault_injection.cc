@@ -13,6 +13,7 @@ namespace {
 // One-shot rules name a call; storm rules need a non-empty window, a period and a chance.
 bool valid(const InjectionRule& r) {
   if (r.action == InjectedAction::kErrno && r.error == 0) return false;
+  if (r.mremap && r.action != InjectedAction::kErrno) return false;
   if (r.nth != 0) return true;
   return r.every != 0 && r.from != 0 && r.from <= r.to && r.threshold != 0;
 }
@@ -29,6 +30,7 @@ bool FaultInjector::add(const InjectionRule& rule) {
 void FaultInjector::clear() {
   nrules_ = 0;
   for (auto& c : calls_) c.store(0, std::memory_order_relaxed);
+  mremap_calls_.store(0, std::memory_order_relaxed);
   for (auto& f : rule_fired_) f.store(0, std::memory_order_relaxed);
   fired_.store(0, std::memory_order_relaxed);
 }
@@ -112,6 +114,8 @@ bool parse_rule(const char*& p, InjectionRule* rule) {
     rule->op = UffdOp::kCopy;
   } else if (starts_with(p, "zeropage:")) {
     rule->op = UffdOp::kZeropage;
+  } else if (starts_with(p, "mremap:")) {
+    rule->mremap = true;
   } else {
     return false;
   }
@@ -122,6 +126,7 @@ bool parse_rule(const char*& p, InjectionRule* rule) {
     return false;
   }
   if (*p++ != ':') return false;
+  if (rule->mremap && strncmp(p, "errno=", 6) != 0) return false;  // mremap fails, nothing else
   if (starts_with(p, "errno=")) {
     if (!parse_u64(p, &v) || v == 0 || v > 4095) return false;
     rule->action = InjectedAction::kErrno;
@@ -132,6 +137,8 @@ bool parse_rule(const char*& p, InjectionRule* rule) {
     rule->pages = static_cast<uint32_t>(v);
   } else if (starts_with(p, "raced")) {
     rule->action = InjectedAction::kRacedInstall;
+  } else if (starts_with(p, "foreign")) {
+    rule->action = InjectedAction::kForeignFill;
   } else if (starts_with(p, "unreported=")) {
     uint64_t reported = 0;
     if (rule->op != UffdOp::kMove) return false;
@@ -145,6 +152,17 @@ bool parse_rule(const char*& p, InjectionRule* rule) {
   }
   return true;
 }
+
+// The page a foreign fill copies in (UFFDIO_COPY wants a page-aligned source).
+struct alignas(kPageSize) JunkPage {
+  uint8_t bytes[kPageSize];
+};
+constexpr JunkPage make_junk_page() {
+  JunkPage p{};
+  for (uint8_t& b : p.bytes) b = kForeignJunkByte;
+  return p;
+}
+constexpr JunkPage kJunkPage = make_junk_page();
 
 IoctlOutcome failure(int error, int64_t progress) {
   IoctlOutcome out;
@@ -198,7 +216,7 @@ bool FaultInjector::intercept(UffdOp op, int uffd, uint64_t dst, uint64_t src, u
   const uint64_t call = calls_[static_cast<int>(op)].fetch_add(1, std::memory_order_relaxed) + 1;
   const InjectionRule* rule = nullptr;
   for (int i = 0; i < nrules_; ++i) {
-    if (rules_[i].op == op && fires(i, call)) {
+    if (!rules_[i].mremap && rules_[i].op == op && fires(i, call)) {
       rule = &rules_[i];
       break;
     }
@@ -241,6 +259,27 @@ bool FaultInjector::intercept(UffdOp op, int uffd, uint64_t dst, uint64_t src, u
         // Nothing reported: the kernel's retry hit the page it had just moved.
         *out = failure(EEXIST, -EEXIST);
       }
+      return true;
+    }
+    case InjectedAction::kForeignFill: {
+      // Not an installer of ours: it fills the page from its own memory, and our ioctl (the
+      // real one, on the whole range) then finds the page taken.
+      const IoctlOutcome fill = issue_uffd_ioctl(UffdOp::kCopy, uffd, dst,
+                                                 reinterpret_cast<uint64_t>(kJunkPage.bytes),
+                                                 kPageSize, 0);
+      *out = fill.ret == 0 ? issue_uffd_ioctl(op, uffd, dst, src, len, mode) : fill;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool FaultInjector::intercept_mremap(int* error) {
+  const uint64_t call = mremap_calls_.fetch_add(1, std::memory_order_relaxed) + 1;
+  for (int i = 0; i < nrules_; ++i) {
+    if (rules_[i].mremap && fires(i, call)) {
+      fired_.fetch_add(1, std::memory_order_relaxed);
+      *error = rules_[i].error;
       return true;
     }
   }

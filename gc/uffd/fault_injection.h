@@ -25,10 +25,20 @@ enum class InjectedAction : uint8_t {
   kPartial,          // really install `pages` pages, then report EAGAIN with that progress
   kRacedInstall,     // another thread wins: really COPY the first page, then report EEXIST
   kUnreportedMove,   // really MOVE `pages` pages but report only `reported` of them (6.18 bug)
+  // Somebody else fills the destination's first page behind the installer's back (a COPY of
+  // a junk page, kForeignJunkByte), then the real ioctl runs and meets it: EEXIST with our
+  // source still in place. For the collector that is a fatal error, not a racing installer.
+  kForeignFill,
 };
+
+// What a foreign fill writes: every byte of the page.
+inline constexpr uint8_t kForeignJunkByte = 0xA5;
 
 struct InjectionRule {
   UffdOp op = UffdOp::kMove;
+  // A rule on the flip's mremap(MREMAP_DONTUNMAP) calls instead of an ioctl (`op` unused;
+  // kErrno only): intercept_mremap().
+  bool mremap = false;
   uint64_t nth = 0;          // fires on this call number of `op`; 0 = a storm rule (below)
   // Storm rules (nth == 0): call c of `op` is a candidate when from <= c <= to and
   // (c - from + 1) is a multiple of `every`; a candidate fires with probability
@@ -54,7 +64,8 @@ class FaultInjector {
   bool add(const InjectionRule& rule);
 
   // Parses "op:trigger:action[=arg]" rules separated by ',' (e.g. "move:3:errno=16",
-  // "move:1:partial=2", "move:2:raced", "move:1:unreported=3/1", "copy:1:errno=12").
+  // "move:1:partial=2", "move:2:raced", "move:1:unreported=3/1", "copy:1:errno=12",
+  // "move:4:foreign", "mremap:2:errno=12").
   // The trigger is a call number (one shot) or a storm: one or more of
   //   every=K    every K-th call (calls K, 2K, ... counted from `from`)
   //   p=F        each candidate call with probability F in (0, 1] (decimal), decided by a
@@ -66,7 +77,9 @@ class FaultInjector {
   // joined by ',' (e.g. "move:every=3:errno=16", "move:from=10,count=500:errno=11",
   // "move:p=0.2,seed=7:errno=16", "copy:every=2,count=100:partial=2"). Storm forms of the
   // outcomes: EBUSY/EAGAIN/any errno (nothing done), partial (real partial work, then EAGAIN),
-  // raced (a real install by a "racer", then EEXIST), unreported (MOVE only).
+  // raced (a real install by a "racer", then EEXIST), unreported (MOVE only), foreign (a
+  // foreign fill of the first destination page, then the real ioctl). "mremap:" rules count
+  // the flip's mremap calls and take errno= only.
   // Returns false and leaves the injector unchanged on a syntax error.
   bool parse(const char* spec);
 
@@ -77,9 +90,15 @@ class FaultInjector {
   bool intercept(UffdOp op, int uffd, uint64_t dst, uint64_t src, uint64_t len, uint64_t mode,
                  IoctlOutcome* out);
 
+  // Called by the collector before each mremap of a flip. Returns true and sets *error when a
+  // "mremap:" rule fires (the caller then fails that mremap with *error, moving nothing: a
+  // failed mremap moves nothing, the kernel undoes a partial move).
+  bool intercept_mremap(int* error);
+
   uint64_t calls(UffdOp op) const {
     return calls_[static_cast<int>(op)].load(std::memory_order_relaxed);
   }
+  uint64_t mremap_calls() const { return mremap_calls_.load(std::memory_order_relaxed); }
   uint32_t fired() const { return fired_.load(std::memory_order_relaxed); }
   // How often rule i (in the order added) has fired.
   uint64_t fired_rule(int i) const {
@@ -97,6 +116,7 @@ class FaultInjector {
   InjectionRule rules_[kMaxRules];
   int nrules_ = 0;
   std::atomic<uint64_t> calls_[kUffdOpCount] = {};
+  std::atomic<uint64_t> mremap_calls_{0};
   std::atomic<uint32_t> fired_{0};
   std::atomic<uint64_t> rule_fired_[kMaxRules] = {};
 };

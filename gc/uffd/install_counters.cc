@@ -9,7 +9,8 @@ InstallCounterSnapshot snapshot(const InstallCounters& c) {
       l(c.pages_already_present), l(c.pages_moved_unreported), l(c.move_partial),
       l(c.eagain_retries), l(c.move_eexist),   l(c.move_ebusy),  l(c.move_enoent),
       l(c.range_gone),    l(c.fatal_errors),   l(c.move_ioctls), l(c.copy_ioctls),
-      l(c.zeropage_ioctls), l(c.injected_faults)};
+      l(c.zeropage_ioctls), l(c.injected_faults), l(c.pages_copied_on_einval),
+      l(c.enomem_retries), l(c.enomem_releases), l(c.foreign_fills)};
 }
 
 }  // namespace uffdgc::uffd

@@ -34,6 +34,16 @@ struct InstallCounters {
   std::atomic<uint64_t> zeropage_ioctls{0};
   std::atomic<uint64_t> injected_faults{0};
 
+  // Added with issue #11 §4 (kept at the end: snapshots are built in declaration order).
+  // MOVE said EINVAL although the destination is still registered (a COPY of the page worked):
+  // the two mappings differ in something MOVE compares, e.g. VM_LOCKED after mlockall().
+  std::atomic<uint64_t> pages_copied_on_einval{0};
+  std::atomic<uint64_t> enomem_retries{0};   // ENOMEM (memory cgroup): backed off, retried
+  std::atomic<uint64_t> enomem_releases{0};  // ENOMEM on the GC thread: from-space released first
+  // EEXIST with our source page still in place at a destination only we install (the
+  // collector's page states): a foreign fill, fatal (kForeignFill).
+  std::atomic<uint64_t> foreign_fills{0};
+
   void add(std::atomic<uint64_t>& counter, uint64_t n) const {
     counter.fetch_add(n, std::memory_order_relaxed);
   }
@@ -44,7 +54,8 @@ struct InstallCounterSnapshot {
   uint64_t pages_moved, pages_copied, pages_copied_on_ebusy, pages_zero_filled,
       pages_already_present, pages_moved_unreported, move_partial, eagain_retries, move_eexist,
       move_ebusy, move_enoent, range_gone, fatal_errors, move_ioctls, copy_ioctls,
-      zeropage_ioctls, injected_faults;
+      zeropage_ioctls, injected_faults, pages_copied_on_einval, enomem_retries, enomem_releases,
+      foreign_fills;
 };
 
 InstallCounterSnapshot snapshot(const InstallCounters& c);

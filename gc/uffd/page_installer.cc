@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 
@@ -44,6 +46,15 @@ bool is_mapped(uint64_t addr) {
   return mincore(reinterpret_cast<void*>(addr), kPageSize, &vec) == 0 || errno != ENOMEM;
 }
 
+// ENOMEM: the memory cgroup is at its limit and the kernel could not reclaim in time. Give it
+// (and the GC thread, which frees from-space as it goes) a moment: 50 us, doubling, at most
+// 10 ms. nanosleep is async-signal-safe.
+void enomem_backoff(uint32_t round) {
+  const long us = round >= 8 ? 10000 : std::min(10000L, 50L << round);
+  timespec ts{0, us * 1000};
+  nanosleep(&ts, nullptr);
+}
+
 uint64_t mode_bits(UffdOp op, bool wake) {
   if (wake) return 0;
   switch (op) {
@@ -64,6 +75,8 @@ const char* install_status_name(InstallStatus status) {
     case InstallStatus::kSourceHole: return "source-hole";
     case InstallStatus::kInvalidArgument: return "invalid-argument";
     case InstallStatus::kFatal: return "fatal";
+    case InstallStatus::kForeignFill: return "foreign-fill";
+    case InstallStatus::kNoMemory: return "no-memory";
   }
   return "unknown";
 }
@@ -97,17 +110,40 @@ IoctlOutcome PageInstaller::issue(UffdOp op, uint64_t dst, uint64_t src, uint64_
   return issue_uffd_ioctl(op, config_.uffd, dst, src, len, mode);
 }
 
-// After EEXIST from MOVE: is our source page gone (neither present nor swapped)? Then the
-// kernel moved it in an earlier call without counting it (research/kernel.md §1.6). Without
-// pagemap we cannot tell and answer false, which only changes which counter is bumped.
-bool PageInstaller::source_page_vacated(uint64_t src) const {
-  if (pagemap_fd_ < 0) return false;
+// After EEXIST: is our source page gone (neither present nor swapped)? Then the kernel moved
+// it in an earlier call without counting it (research/kernel.md §1.6). Without pagemap we
+// cannot tell: kUnknown.
+PageInstaller::SourceState PageInstaller::source_page_state(uint64_t src) const {
+  if (pagemap_fd_ < 0) return SourceState::kUnknown;
   uint64_t entry = 0;
   const off_t offset = static_cast<off_t>((src >> kPageShift) * sizeof(entry));
   if (pread(pagemap_fd_, &entry, sizeof(entry), offset) != static_cast<ssize_t>(sizeof(entry))) {
-    return false;
+    return SourceState::kUnknown;
   }
-  return (entry & (kPagemapPresent | kPagemapSwapped)) == 0;
+  return (entry & (kPagemapPresent | kPagemapSwapped)) == 0 ? SourceState::kVacated
+                                                            : SourceState::kPresent;
+}
+
+// EEXIST: the destination page is taken. Our own MOVE consumed the source => the kernel moved
+// it without reporting it (6.18, research/kernel.md §1.6): explained, done. Our source is
+// still there => somebody else filled the page: another installer (only where destinations
+// are shared), or, where they are ours alone, a foreign fill. When pagemap cannot tell,
+// nothing proves a foreign fill and the page counts as another installer's.
+InstallResult PageInstaller::on_eexist(UffdOp op, uint64_t dst, uint64_t src) const {
+  InstallCounters& c = *config_.counters;
+  const SourceState state = source_page_state(src);
+  if (state == SourceState::kVacated && config_.mode != InstallMode::kCopyOnly) {
+    c.add(c.pages_moved_unreported, 1);
+    return done(1);
+  }
+  if (config_.exclusive_destinations && state != SourceState::kUnknown) {
+    c.add(c.foreign_fills, 1);
+    c.add(c.fatal_errors, 1);
+    return stopped(InstallStatus::kForeignFill, EEXIST, op, 0, dst);
+  }
+  c.add(c.pages_already_present, 1);
+  release_source(src, 1);
+  return done(1);
 }
 
 void PageInstaller::release_source(uint64_t src, uint64_t npages) const {
@@ -115,7 +151,8 @@ void PageInstaller::release_source(uint64_t src, uint64_t npages) const {
   madvise(reinterpret_cast<void*>(src), npages * kPageSize, MADV_DONTNEED);
 }
 
-InstallResult PageInstaller::install(uint64_t dst, uint64_t src, uint64_t npages) const {
+InstallResult PageInstaller::install(uint64_t dst, uint64_t src, uint64_t npages,
+                                     uint32_t enomem_retry_limit) const {
   constexpr uint64_t kMaxPages = (UINT64_MAX >> kPageShift);
   if (!is_page_aligned(dst) || !is_page_aligned(src) || npages == 0 || npages > kMaxPages ||
       dst == 0 || src == 0) {
@@ -126,14 +163,16 @@ InstallResult PageInstaller::install(uint64_t dst, uint64_t src, uint64_t npages
     return stopped(InstallStatus::kInvalidArgument, EINVAL, UffdOp::kMove, 0, dst);
   }
   return run(config_.mode == InstallMode::kCopyOnly ? UffdOp::kCopy : UffdOp::kMove, dst, src,
-             npages);
+             npages, enomem_retry_limit);
 }
 
-InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t npages) const {
+InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t npages,
+                                 uint32_t enomem_limit) const {
   InstallCounters& c = *config_.counters;
-  std::atomic<uint64_t>& installed = op == UffdOp::kMove ? c.pages_moved : c.pages_copied;
+  std::atomic<uint64_t>* installed = op == UffdOp::kMove ? &c.pages_moved : &c.pages_copied;
   uint64_t done_pages = 0;
   uint32_t stalled = 0;
+  uint32_t enomem_rounds = 0;
   while (done_pages < npages) {
     const uint64_t d = dst + done_pages * kPageSize;
     const uint64_t s = src + done_pages * kPageSize;
@@ -141,7 +180,7 @@ InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t
     const IoctlOutcome o = issue(op, d, s, len);
     UffdOp one_page_op = op;  // set by the EBUSY and ENOENT cases below
     if (o.ret == 0) {
-      c.add(installed, npages - done_pages);
+      c.add(*installed, npages - done_pages);
       if (op == UffdOp::kCopy) release_source(s, npages - done_pages);
       return done(npages);
     }
@@ -151,9 +190,10 @@ InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t
         c.add(c.fatal_errors, 1);
         return stopped(InstallStatus::kFatal, EPROTO, op, done_pages, d);
       }
-      c.add(installed, progress / kPageSize);
+      c.add(*installed, progress / kPageSize);
       if (op == UffdOp::kCopy) release_source(s, progress / kPageSize);
       done_pages += progress / kPageSize;
+      enomem_rounds = 0;
     }
     switch (o.error) {
       case EAGAIN:
@@ -169,17 +209,17 @@ InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t
         }
         if ((stalled & 63) == 0) sched_yield();
         continue;
-      case EEXIST:
+      case EEXIST: {
         stalled = 0;
         c.add(c.move_eexist, 1);
-        if (op == UffdOp::kMove && source_page_vacated(s)) {
-          c.add(c.pages_moved_unreported, 1);
-        } else {
-          c.add(c.pages_already_present, 1);
-          release_source(s, 1);
+        InstallResult r = on_eexist(op, d, s);
+        if (r.status != InstallStatus::kDone) {
+          r.pages_done = done_pages;
+          return r;
         }
         ++done_pages;
         continue;
+      }
       case EBUSY:
         if (op != UffdOp::kMove) break;
         c.add(c.move_ebusy, 1);
@@ -203,8 +243,31 @@ InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t
         one_page_op = UffdOp::kZeropage;
         break;
       case EINVAL:
+        if (op == UffdOp::kMove && config_.mode != InstallMode::kMoveOnly && is_mapped(d)) {
+          // Unregistered, or refused? A COPY of this page answers: ENOENT when the range is
+          // no longer registered (kRangeGone), installed when MOVE refuses this pair of
+          // mappings (VM_LOCKED on one side only after mlockall(), say). Then COPY the rest of
+          // this call too rather than asking again for every page.
+          InstallResult r = install_one(UffdOp::kCopy, d, s, c.pages_copied_on_einval, enomem_limit);
+          if (r.status != InstallStatus::kDone) {
+            r.pages_done = done_pages;
+            return r;
+          }
+          ++done_pages;
+          stalled = enomem_rounds = 0;
+          op = UffdOp::kCopy;
+          installed = &c.pages_copied_on_einval;
+          continue;
+        }
         c.add(c.range_gone, 1);
         return stopped(InstallStatus::kRangeGone, EINVAL, op, done_pages, d);
+      case ENOMEM:
+        if (enomem_rounds >= enomem_limit) {
+          return stopped(InstallStatus::kNoMemory, ENOMEM, op, done_pages, d);
+        }
+        c.add(c.enomem_retries, 1);
+        enomem_backoff(enomem_rounds++);
+        continue;
       default:
         break;
     }
@@ -213,24 +276,38 @@ InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t
       return stopped(InstallStatus::kFatal, o.error, op, done_pages, d);
     }
     // EBUSY: COPY exactly this page; source hole: a zero page. Then carry on with `op`.
-    InstallResult r = install_one(one_page_op, d, s);
+    InstallResult r = install_one(one_page_op, d, s,
+                                  one_page_op == UffdOp::kCopy ? c.pages_copied_on_ebusy
+                                                               : c.pages_zero_filled,
+                                  enomem_limit);
     if (r.status != InstallStatus::kDone) {
       r.pages_done = done_pages;
       return r;
     }
     ++done_pages;
-    stalled = 0;
+    stalled = enomem_rounds = 0;
   }
   return done(npages);
 }
 
-InstallResult PageInstaller::install_one(UffdOp op, uint64_t dst, uint64_t src) const {
+InstallResult PageInstaller::install_one(UffdOp op, uint64_t dst, uint64_t src,
+                                         std::atomic<uint64_t>& installed,
+                                         uint32_t enomem_limit) const {
   InstallCounters& c = *config_.counters;
+  // A COPY after MOVE (EBUSY, EINVAL) on a source page that is gone: an earlier MOVE moved it
+  // without reporting it (research/kernel.md §1.6), the page is installed. Asked before the
+  // COPY, whose read of the source would fault a zero page in there and hide the evidence.
+  if (op == UffdOp::kCopy && config_.mode != InstallMode::kCopyOnly &&
+      source_page_state(src) == SourceState::kVacated) {
+    c.add(c.pages_moved_unreported, 1);
+    return done(1);
+  }
   uint32_t stalled = 0;
+  uint32_t enomem_rounds = 0;
   for (;;) {
     const IoctlOutcome o = issue(op, dst, src, kPageSize);
     if (o.ret == 0) {
-      c.add(op == UffdOp::kCopy ? c.pages_copied_on_ebusy : c.pages_zero_filled, 1);
+      c.add(installed, 1);
       if (op == UffdOp::kCopy) release_source(src, 1);
       return done(1);
     }
@@ -241,13 +318,18 @@ InstallResult PageInstaller::install_one(UffdOp op, uint64_t dst, uint64_t src) 
         if ((stalled & 63) == 0) sched_yield();
         continue;
       case EEXIST:
-        c.add(c.pages_already_present, 1);
-        release_source(src, 1);
-        return done(1);
+        return on_eexist(op, dst, src);
       case ENOENT:
       case EINVAL:
         c.add(c.range_gone, 1);
         return stopped(InstallStatus::kRangeGone, o.error, op, 0, dst);
+      case ENOMEM:
+        if (enomem_rounds >= enomem_limit) {
+          return stopped(InstallStatus::kNoMemory, ENOMEM, op, 0, dst);
+        }
+        c.add(c.enomem_retries, 1);
+        enomem_backoff(enomem_rounds++);
+        continue;
       default:
         break;
     }
@@ -258,6 +340,18 @@ InstallResult PageInstaller::install_one(UffdOp op, uint64_t dst, uint64_t src) 
 
 void abort_on_install_failure(const InstallResult& result) {
   static constexpr const char* kOpNames[] = {"UFFDIO_MOVE", "UFFDIO_COPY", "UFFDIO_ZEROPAGE"};
+  if (result.status == InstallStatus::kForeignFill) {
+    SignalSafeMessage()
+        .text("uffdgc: the to-space page at ")
+        .hex(result.failed_dst)
+        .text(" was filled behind the collector's back: ")
+        .text(kOpNames[static_cast<int>(result.failed_op)])
+        .text(" returned ")
+        .errno_name(result.error)
+        .text(" with our source page still in place")
+        .write_to(2);
+    abort();
+  }
   SignalSafeMessage()
       .text("uffdgc: installing the page at ")
       .hex(result.failed_dst)

@@ -5,23 +5,34 @@
 //   success                    done
 //   EAGAIN, progress > 0       advance by the progress, retry the rest
 //   EAGAIN, nothing done       retry (bounded: stalled_retry_limit)
-//   EEXIST                     the page is installed already: count it done, continue after it
-//                              (our own source page gone => the kernel moved it without
-//                              reporting it, research/kernel.md §1.6; counted separately)
+//   EEXIST                     our own source page gone => the kernel moved it without
+//                              reporting it (research/kernel.md §1.6; counted separately): done.
+//                              Our source still there => somebody else filled the page: with
+//                              exclusive_destinations (the collector: a page's state CAS admits
+//                              one installer, so nobody else may fill it) that is a foreign fill,
+//                              kForeignFill; otherwise another installer won: done, source
+//                              released
 //   EBUSY                      UFFDIO_COPY exactly that page from the same source, release the
 //                              source page, continue moving (move-only mode: stop, kBusy)
 //   ENOENT                     destination unmapped => kRangeGone; source unmapped =>
 //                              kInvalidArgument; source hole => zero page or kSourceHole
-//   EINVAL                     arguments are validated before the first ioctl, so EINVAL means
-//                              the destination is no longer registered: kRangeGone
+//   EINVAL (MOVE)              arguments are validated before the first ioctl, so EINVAL means
+//                              the destination is no longer registered, or MOVE refuses the
+//                              pair of mappings (they differ in VM_LOCKED after mlockall(), in
+//                              protection, ...). UFFDIO_COPY of that page tells which: ENOENT =>
+//                              kRangeGone; installed => the rest of the call goes by COPY
+//                              (move-only mode cannot ask: kRangeGone)
+//   ENOMEM                     (a memory cgroup at its limit) back off and retry, bounded:
+//                              enomem_retry_limit, then kNoMemory
 //   anything else              kFatal, naming the page and the errno
 //
 // Contract: the installer consumes the source. When install() returns kDone every source page
 // has been moved away or released with MADV_DONTNEED, so RSS never holds a page twice.
 //
 // Async-signal-safe and thread-safe: install() takes no lock, allocates nothing, uses a bounded
-// stack and only async-signal-safe syscalls (ioctl, madvise, mincore, pread, sched_yield). It may
-// run in a SIGBUS handler and on several threads at once, on disjoint or overlapping ranges.
+// stack and only async-signal-safe syscalls (ioctl, madvise, mincore, pread, sched_yield,
+// nanosleep). It may run in a SIGBUS handler and on several threads at once, on disjoint or
+// (without exclusive_destinations) overlapping ranges.
 #pragma once
 
 #include <cstddef>
@@ -44,6 +55,8 @@ enum class InstallStatus : uint8_t {
   kSourceHole,       // SourceHolePolicy::kReport and the source page at failed_dst was empty
   kInvalidArgument,  // misaligned, zero-length, overflowing, overlapping or unmapped source
   kFatal,            // unexpected errno from the kernel at failed_dst
+  kForeignFill,      // exclusive_destinations: failed_dst was filled by someone else (EEXIST)
+  kNoMemory,         // ENOMEM at failed_dst after the allowed retries
 };
 
 const char* install_status_name(InstallStatus status);
@@ -62,6 +75,14 @@ struct InstallerConfig {
   SourceHolePolicy holes = SourceHolePolicy::kZeroFill;
   bool wake = true;  // wake threads blocked on the range (only matters without UFFD_FEATURE_SIGBUS)
   uint32_t stalled_retry_limit = 1u << 20;  // EAGAIN-with-no-progress retries before kFatal
+  // ENOMEM retries (with nanosleep backoff from 50 us up to 10 ms: ~1.9 s for 200) before
+  // kNoMemory. Reset by progress.
+  uint32_t enomem_retry_limit = 200;
+  // The caller guarantees that nobody but this installer fills the destination pages it is
+  // given (the collector: one installer per page, by the page-state CAS). An EEXIST our own
+  // protocol does not explain (our source page is still in place) is then kForeignFill
+  // instead of another installer's page.
+  bool exclusive_destinations = false;
   InstallCounters* counters = nullptr;      // required
   FaultInjector* injector = nullptr;        // optional; tests only
 };
@@ -75,25 +96,40 @@ class PageInstaller {
   ~PageInstaller();
 
   // Installs the pages [src, src + npages * 4K) at [dst, ...). Async-signal-safe.
-  InstallResult install(uint64_t dst, uint64_t src, uint64_t npages) const;
+  InstallResult install(uint64_t dst, uint64_t src, uint64_t npages) const {
+    return install(dst, src, npages, config_.enomem_retry_limit);
+  }
+  // The same with another ENOMEM retry limit (0: kNoMemory at the first ENOMEM, for a caller
+  // that has memory of its own to give back before it retries).
+  InstallResult install(uint64_t dst, uint64_t src, uint64_t npages,
+                        uint32_t enomem_retry_limit) const;
 
   const InstallerConfig& config() const { return config_; }
+  // Not while install() may run on any thread.
+  void set_mode(InstallMode mode) { config_.mode = mode; }
 
  private:
   IoctlOutcome issue(UffdOp op, uint64_t dst, uint64_t src, uint64_t len) const;
   // Runs `op` over the whole run with the §5 policy; the loop shared by MOVE and COPY.
-  InstallResult run(UffdOp op, uint64_t dst, uint64_t src, uint64_t npages) const;
-  // One page with COPY (EBUSY fallback) or ZEROPAGE (source hole); kDone when installed.
-  InstallResult install_one(UffdOp op, uint64_t dst, uint64_t src) const;
-  bool source_page_vacated(uint64_t src) const;
+  InstallResult run(UffdOp op, uint64_t dst, uint64_t src, uint64_t npages,
+                    uint32_t enomem_limit) const;
+  // One page with COPY (EBUSY or EINVAL fallback) or ZEROPAGE (source hole); kDone when
+  // installed, counted in `installed`.
+  InstallResult install_one(UffdOp op, uint64_t dst, uint64_t src,
+                            std::atomic<uint64_t>& installed, uint32_t enomem_limit) const;
+  enum class SourceState : uint8_t { kVacated, kPresent, kUnknown };
+  SourceState source_page_state(uint64_t src) const;
+  // EEXIST at dst for the page from src: kDone (counted) when explained, else kForeignFill.
+  InstallResult on_eexist(UffdOp op, uint64_t dst, uint64_t src) const;
   void release_source(uint64_t src, uint64_t npages) const;
 
   InstallerConfig config_;
   int pagemap_fd_ = -1;
 };
 
-// Writes "uffdgc: <what> failed at 0x... (op, errno N: name)" to stderr and aborts. For callers
-// that treat kFatal as the bug it is. Async-signal-safe.
+// Writes "uffdgc: installing the page at 0x... failed: <status>, <op> returned <errno>" (for
+// kForeignFill: that the page was filled behind the collector's back) to stderr and aborts.
+// For callers that treat kFatal as the bug it is. Async-signal-safe.
 [[noreturn]] void abort_on_install_failure(const InstallResult& result);
 
 }  // namespace uffdgc::uffd

@@ -2,8 +2,12 @@
 // the GC thread and the mutators' SIGBUS handlers share (heap->fault_injector) is hit by rules
 // that fire again and again (gc/uffd/fault_injection.h: every=K, p=F, from/count windows):
 // EBUSY (COPY fallback), EAGAIN with nothing done (retry), partial MOVEs (a real partial move,
-// then EAGAIN), raced installs (EEXIST after a real install by a "racer") and the 6.18
-// unreported moves, in MOVE mode, and EAGAIN/partial/raced storms in COPY mode.
+// then EAGAIN), the 6.18 unreported moves, ENOMEM (a memory cgroup at its limit: backoff,
+// the GC thread gives back its recycling window first) and EINVAL with the range still
+// registered (MOVE refusing the mappings: the rest of the run is copied), in MOVE mode, and
+// EAGAIN/partial/ENOMEM storms in COPY mode. Raced installs (EEXIST after a "racer" filled the
+// page) are not among them: the collector's page states admit one installer per page, so for
+// it that is a foreign fill and fatal (tests/gc/install_errors_test.cc).
 //
 // Meanwhile 3 mutator threads build and mutate a graph (chains of nodes with byte payloads
 // and leaves, hanging off a table per thread; pins; parking across cycles) and compare it with
@@ -42,8 +46,11 @@ enum Expect : uint32_t {
   kAllEbusy = 1u << 1,        // every MOVE said EBUSY: nothing was moved at all
   kEagain = 1u << 2,          // EAGAIN without progress, retried
   kPartial = 1u << 3,         // partial progress, resumed
-  kAlreadyPresent = 1u << 4,  // EEXIST after a racer's install
+  // (1u << 4: EEXIST after a racer's install, no longer a storm: a foreign fill for the
+  // collector)
   kUnreported = 1u << 5,      // EEXIST with our source gone (6.18 under-count)
+  kEnomem = 1u << 6,          // ENOMEM retried after a backoff (GC thread: after a release)
+  kEinvalCopies = 1u << 7,    // EINVAL with the range registered: copied instead
 };
 
 struct StormCase {
@@ -467,13 +474,14 @@ TEST_P(FaultStorm, GraphSurvivesBackToBackCycles) {
       " ops, %" PRIu64 " full graph checks; injector: %u fired of %" PRIu64 " MOVE + %" PRIu64
       " COPY calls; installer: moved %" PRIu64 " (+%" PRIu64 " unreported), copied %" PRIu64
       ", copied on EBUSY %" PRIu64 ", EBUSY %" PRIu64 ", EAGAIN retries %" PRIu64
-      ", partial %" PRIu64 ", already present %" PRIu64 ", fatal %" PRIu64
+      ", partial %" PRIu64 ", already present %" PRIu64 ", ENOMEM retries %" PRIu64
+      " (GC thread releases %" PRIu64 "), copied on EINVAL %" PRIu64 ", fatal %" PRIu64
       "; pages by mutators %" PRIu64 "\n",
       sc.name, secs, st.collections, explicit_cycles, ops, verifications, injector.fired(),
       injector.calls(uffdgc::uffd::UffdOp::kMove), injector.calls(uffdgc::uffd::UffdOp::kCopy),
       c.pages_moved, c.pages_moved_unreported, c.pages_copied, c.pages_copied_on_ebusy,
-      c.move_ebusy, c.eagain_retries, c.move_partial, c.pages_already_present, c.fatal_errors,
-      st.pages_by_mutators);
+      c.move_ebusy, c.eagain_retries, c.move_partial, c.pages_already_present, c.enomem_retries,
+      c.enomem_releases, c.pages_copied_on_einval, c.fatal_errors, st.pages_by_mutators);
 
   for (const std::string& f : s.failures) ADD_FAILURE() << f;
   if (!s.failures.empty()) ADD_FAILURE() << "replay with UFFDGC_TEST_SEED=" << seed;
@@ -488,10 +496,10 @@ TEST_P(FaultStorm, GraphSurvivesBackToBackCycles) {
   if (sc.expect & kEbusyCopies) {
     EXPECT_GT(c.move_ebusy, 0u);
     EXPECT_GT(c.pages_copied_on_ebusy, 0u);
-    // Each EBUSY page is copied, or found installed when a COPY storm races the fallback, or
-    // (a free page above the compacted end a mutator was filling) found unregistered because
-    // the phase ended meanwhile.
-    EXPECT_GE(c.pages_copied_on_ebusy + c.pages_already_present + c.range_gone, c.move_ebusy);
+    // Each EBUSY page is copied, or found moved already by an unreported MOVE (its source is
+    // gone), or (a free page above the compacted end a mutator was filling) found
+    // unregistered because the phase ended meanwhile.
+    EXPECT_GE(c.pages_copied_on_ebusy + c.pages_moved_unreported + c.range_gone, c.move_ebusy);
   }
   if (sc.expect & kAllEbusy) {
     EXPECT_EQ(c.pages_moved + c.pages_moved_unreported, 0u) << "a MOVE got through the storm";
@@ -504,12 +512,17 @@ TEST_P(FaultStorm, GraphSurvivesBackToBackCycles) {
   if (sc.expect & kPartial) {
     EXPECT_GT(c.move_partial, 0u);
   }
-  if (sc.expect & kAlreadyPresent) {
-    EXPECT_GT(c.pages_already_present, 0u);
-  }
   if (sc.expect & kUnreported) {
     EXPECT_GT(c.pages_moved_unreported, 0u);
   }
+  if (sc.expect & kEnomem) {
+    EXPECT_GT(c.enomem_retries, 0u);
+    EXPECT_GT(c.enomem_releases, 0u) << "the GC thread never gave its from-space back on ENOMEM";
+  }
+  if (sc.expect & kEinvalCopies) {
+    EXPECT_GT(c.pages_copied_on_einval, 0u);
+  }
+  EXPECT_EQ(c.foreign_fills, 0u);
   if (sc.mode == UFFDGC_MODE_COPY) {
     EXPECT_EQ(c.move_ioctls, 0u) << "COPY mode issued a MOVE";
     EXPECT_GT(c.pages_copied, 0u);
@@ -537,18 +550,20 @@ const StormCase kCases[] = {
     {"EagainSeededStorm", UFFDGC_MODE_MOVE, "move:p=0.3,seed=5:errno=11", kEagain},
     {"EagainWindow", UFFDGC_MODE_MOVE, "move:from=20,count=3000:errno=11", kEagain},
     {"PartialMoves", UFFDGC_MODE_MOVE, "move:every=2:partial=3", kPartial},
-    {"RacedInstalls", UFFDGC_MODE_MOVE, "move:every=4:raced", kAlreadyPresent},
     {"UnreportedMoves", UFFDGC_MODE_MOVE, "move:every=5:unreported=4/1", kUnreported},
+    {"EnomemMoves", UFFDGC_MODE_MOVE, "move:every=40:errno=12", kEnomem},
+    {"EinvalMoves", UFFDGC_MODE_MOVE, "move:every=40:errno=22", kEinvalCopies},
     {"MixedMoveStorm", UFFDGC_MODE_MOVE,
      "move:every=5:errno=16,move:p=0.2,seed=3:errno=11,move:every=7:partial=2,"
-     "move:every=11:raced,copy:every=3:errno=11,copy:every=4:raced",
-     kEbusyCopies | kEagain | kPartial | kAlreadyPresent},
+     "move:every=11:unreported=3/1,move:every=13:errno=12,copy:every=3:errno=11,"
+     "copy:every=4:errno=12",
+     kEbusyCopies | kEagain | kPartial | kUnreported | kEnomem},
     {"CopyEagain", UFFDGC_MODE_COPY, "copy:every=2:errno=11", kEagain},
     {"CopyPartial", UFFDGC_MODE_COPY, "copy:every=3:partial=2", kPartial},
-    {"CopyRaced", UFFDGC_MODE_COPY, "copy:every=4:raced", kAlreadyPresent},
+    {"EnomemCopies", UFFDGC_MODE_COPY, "copy:every=40:errno=12", kEnomem},
     {"MixedCopyStorm", UFFDGC_MODE_COPY,
-     "copy:p=0.25,seed=9:errno=11,copy:every=3:partial=2,copy:every=7:raced",
-     kEagain | kPartial | kAlreadyPresent},
+     "copy:p=0.25,seed=9:errno=11,copy:every=3:partial=2,copy:every=7:errno=12",
+     kEagain | kPartial | kEnomem},
 };
 
 INSTANTIATE_TEST_SUITE_P(Storms, FaultStorm, ::testing::ValuesIn(kCases),

@@ -117,18 +117,38 @@ TEST(FaultInjection, UnreportedMovesWithNothingReportedComeBackAsEexist) {
   EXPECT_EQ(c.pages_moved, kPages - 4);
 }
 
-TEST(FaultInjection, EinvalMeansTheRangeIsGone) {
+// EINVAL from MOVE is not "the range is gone" by itself: MOVE also refuses two mappings that
+// differ in VM_LOCKED (mlockall) or protection. A COPY of the page tells: here the range is
+// registered, so the page is copied and so is the rest of the call.
+TEST(FaultInjection, EinvalWithTheRangeStillRegisteredCopiesTheRest) {
   InstallSetup s(kPages, 29);
   UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:1:partial=2,move:2:errno=22");
+  const auto r = s.install_all();
+  ASSERT_EQ(r.status, InstallStatus::kDone) << uffd::install_status_name(r.status);
+  s.expect_installed_and_source_released();
+  const auto c = s.counts();
+  EXPECT_EQ(c.pages_moved, 2u);
+  EXPECT_EQ(c.pages_copied_on_einval, kPages - 2);
+  EXPECT_EQ(c.move_ioctls, 2u) << "no MOVE is tried again after the refusal";
+  EXPECT_EQ(c.range_gone, 0u);
+}
+
+// Move-only mode may not copy, so it cannot ask: EINVAL stays "the range is gone" there.
+TEST(FaultInjection, EinvalInMoveOnlyModeIsRangeGone) {
+  InstallSetup s(kPages, 129);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.config.mode = InstallMode::kMoveOnly;
   s.inject("move:1:partial=2,move:2:errno=22");
   const auto r = s.install_all();
   EXPECT_EQ(r.status, InstallStatus::kRangeGone);
   EXPECT_EQ(r.pages_done, 2u);
   EXPECT_EQ(s.counts().range_gone, 1u);
+  EXPECT_EQ(s.counts().copy_ioctls, 0u);
 }
 
 TEST(FaultInjection, UnexpectedErrnoIsFatalAndNamesThePage) {
-  for (int err : {ENOMEM, ESRCH, EFAULT, EINTR, EPERM}) {
+  for (int err : {ESRCH, EFAULT, EINTR, EPERM, ENOSPC}) {
     InstallSetup s(kPages, 30);
     UFFDGC_SKIP_WITHOUT_UFFD(s);
     const std::string spec = "move:2:errno=" + std::to_string(err) + ",move:1:partial=3";
@@ -141,6 +161,147 @@ TEST(FaultInjection, UnexpectedErrnoIsFatalAndNamesThePage) {
     EXPECT_EQ(r.failed_dst, s.dst.addr() + 3 * kPageSize);
     EXPECT_EQ(s.counts().fatal_errors, 1u);
   }
+}
+
+// ENOMEM (a memory cgroup at its limit) is retried after a pause, in MOVE, COPY and the COPY
+// fallback alike, and the retry continues where the progress left off.
+TEST(FaultInjection, EnomemIsRetriedWithBackoff) {
+  {
+    InstallSetup s(kPages, 131);
+    UFFDGC_SKIP_WITHOUT_UFFD(s);
+    s.inject("move:1:partial=3,move:2:errno=12,move:3:errno=12");
+    ASSERT_EQ(s.install_all().status, InstallStatus::kDone);
+    s.expect_installed_and_source_released();
+    EXPECT_EQ(s.counts().enomem_retries, 2u);
+    EXPECT_EQ(s.counts().pages_moved, kPages);
+  }
+  {
+    InstallSetup s(kPages, 132);
+    UFFDGC_SKIP_WITHOUT_UFFD(s);
+    s.config.mode = InstallMode::kCopyOnly;
+    s.inject("copy:1:partial=4,copy:2:errno=12");
+    ASSERT_EQ(s.install_all().status, InstallStatus::kDone);
+    s.expect_installed_and_source_released();
+    EXPECT_EQ(s.counts().enomem_retries, 1u);
+    EXPECT_EQ(s.counts().pages_copied, kPages);
+  }
+  {
+    InstallSetup s(kPages, 133);
+    UFFDGC_SKIP_WITHOUT_UFFD(s);
+    s.inject("move:1:errno=16,copy:1:errno=12");
+    ASSERT_EQ(s.install_all().status, InstallStatus::kDone);
+    s.expect_installed_and_source_released();
+    EXPECT_EQ(s.counts().enomem_retries, 1u);
+    EXPECT_EQ(s.counts().pages_copied_on_ebusy, 1u);
+  }
+}
+
+// The retries are bounded: then kNoMemory at the page, the source of the rest untouched. A
+// limit of 0 (the GC thread, which releases from-space itself first) reports at once.
+TEST(FaultInjection, EnomemBeyondTheRetryLimitIsNoMemory) {
+  for (uint32_t limit : {3u, 0u}) {
+    InstallSetup s(kPages, 134);
+    UFFDGC_SKIP_WITHOUT_UFFD(s);
+    s.config.enomem_retry_limit = limit;
+    s.inject("move:1:partial=2,move:count=50:errno=12");
+    const auto r = s.install_all();
+    EXPECT_EQ(r.status, InstallStatus::kNoMemory) << limit;
+    EXPECT_EQ(r.error, ENOMEM);
+    EXPECT_EQ(r.pages_done, 2u);
+    EXPECT_EQ(r.failed_dst, s.dst.addr() + 2 * kPageSize);
+    EXPECT_EQ(s.counts().enomem_retries, limit);
+    EXPECT_EQ(s.counts().fatal_errors, 0u);
+    EXPECT_EQ(first_mismatch(s.src.page(2), kPages - 2, s.seed, 2), -1) << "rest of source intact";
+  }
+  {
+    InstallSetup s(kPages, 135);
+    UFFDGC_SKIP_WITHOUT_UFFD(s);
+    const auto r = s.installer().install(s.dst.addr(), s.src.addr(), kPages, 0);
+    EXPECT_EQ(r.status, InstallStatus::kDone) << "no ENOMEM, no effect";
+  }
+}
+
+// A foreign fill: somebody else fills a destination page right before our ioctl, which then
+// meets EEXIST with our source page still in place. Where destinations are ours alone (the
+// collector), nothing in our protocol explains that: kForeignFill, and the junk stays
+// visible instead of being counted as our page.
+TEST(FaultInjection, ForeignFillIsFatalWhereDestinationsAreExclusive) {
+  for (InstallMode mode : {InstallMode::kAuto, InstallMode::kCopyOnly}) {
+    InstallSetup s(kPages, 136);
+    UFFDGC_SKIP_WITHOUT_UFFD(s);
+    s.config.mode = mode;
+    s.config.exclusive_destinations = true;
+    s.inject(mode == InstallMode::kCopyOnly ? "copy:1:partial=3,copy:2:foreign"
+                                            : "move:1:partial=3,move:2:foreign");
+    const auto r = s.install_all();
+    EXPECT_EQ(r.status, InstallStatus::kForeignFill) << uffd::install_status_name(r.status);
+    EXPECT_EQ(r.error, EEXIST);
+    EXPECT_EQ(r.failed_op, mode == InstallMode::kCopyOnly ? UffdOp::kCopy : UffdOp::kMove);
+    EXPECT_EQ(r.pages_done, 3u);
+    EXPECT_EQ(r.failed_dst, s.dst.addr() + 3 * kPageSize);
+    EXPECT_EQ(first_mismatch(s.dst.data(), 3, s.seed), -1);
+    const auto* junk = static_cast<const uint8_t*>(s.dst.page(3));
+    EXPECT_TRUE(std::all_of(junk, junk + kPageSize,
+                            [](uint8_t b) { return b == uffd::kForeignJunkByte; }));
+    EXPECT_EQ(first_mismatch(s.src.page(3), kPages - 3, s.seed, 3), -1) << "our source is intact";
+    const auto c = s.counts();
+    EXPECT_EQ(c.foreign_fills, 1u);
+    EXPECT_EQ(c.fatal_errors, 1u);
+    EXPECT_EQ(c.pages_already_present, 0u);
+  }
+}
+
+// A "racer" that installs the same content looks no different to the kernel: where the
+// destinations are exclusive there is no racer, so it is a foreign fill too.
+TEST(FaultInjection, RacedInstallIsAForeignFillWhereDestinationsAreExclusive) {
+  InstallSetup s(kPages, 137);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.config.exclusive_destinations = true;
+  s.inject("move:1:raced");
+  EXPECT_EQ(s.install_all().status, InstallStatus::kForeignFill);
+  EXPECT_EQ(s.counts().foreign_fills, 1u);
+}
+
+// Shared destinations (several installers on overlapping ranges): the page is another
+// installer's, as before.
+TEST(FaultInjection, ForeignFillOfASharedDestinationCountsAsAnotherInstallersPage) {
+  InstallSetup s(kPages, 138);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  s.inject("move:1:foreign");
+  ASSERT_EQ(s.install_all().status, InstallStatus::kDone);
+  const auto c = s.counts();
+  EXPECT_EQ(c.pages_already_present, 1u);
+  EXPECT_EQ(c.foreign_fills, 0u);
+  EXPECT_EQ(c.pages_moved, kPages - 1);
+}
+
+// The 6.18 batching quirk (research/kernel.md §1.6) stays explained with exclusive
+// destinations: the EEXIST pages are those whose source our own MOVE consumed.
+TEST(FaultInjection, UnreportedMovesAreNoForeignFillWhereDestinationsAreExclusive) {
+  for (const char* spec : {"move:1:unreported=5/2", "move:1:unreported=4/0",
+                           "move:1:unreported=3/0,move:2:errno=16"}) {
+    InstallSetup s(kPages, 139);
+    UFFDGC_SKIP_WITHOUT_UFFD(s);
+    s.config.exclusive_destinations = true;
+    s.inject(spec);
+    ASSERT_EQ(s.install_all().status, InstallStatus::kDone) << spec;
+    s.expect_installed_and_source_released();
+    const auto c = s.counts();
+    EXPECT_GT(c.pages_moved_unreported, 0u) << spec;
+    EXPECT_EQ(c.foreign_fills, 0u) << spec;
+    EXPECT_EQ(c.pages_already_present, 0u) << spec;
+  }
+}
+
+TEST(FaultInjectionDeathTest, ForeignFillAbortsSayingSo) {
+  uffd::InstallResult r;
+  r.status = InstallStatus::kForeignFill;
+  r.error = EEXIST;
+  r.failed_op = UffdOp::kMove;
+  r.failed_dst = 0x7f0000456000;
+  EXPECT_DEATH(uffd::abort_on_install_failure(r),
+               "to-space page at 0x7f0000456000 was filled behind the collector's back: "
+               "UFFDIO_MOVE returned EEXIST \\(17\\) with our source page still in place");
 }
 
 TEST(FaultInjectionDeathTest, FatalResultAbortsWithAddressAndErrno) {
@@ -156,11 +317,11 @@ TEST(FaultInjectionDeathTest, FatalResultAbortsWithAddressAndErrno) {
 TEST(FaultInjection, CopyFallbackFailureIsReportedWithTheCopyOp) {
   InstallSetup s(kPages, 31);
   UFFDGC_SKIP_WITHOUT_UFFD(s);
-  s.inject("move:1:errno=16,copy:1:errno=12");
+  s.inject("move:1:errno=16,copy:1:errno=1");
   const auto r = s.install_all();
   EXPECT_EQ(r.status, InstallStatus::kFatal);
   EXPECT_EQ(r.failed_op, UffdOp::kCopy);
-  EXPECT_EQ(r.error, ENOMEM);
+  EXPECT_EQ(r.error, EPERM);
   EXPECT_EQ(r.pages_done, 0u);
 }
 
@@ -223,7 +384,7 @@ TEST(FaultInjection, ZeroPageForAHoleRetriesAndFailsCleanly) {
     InstallSetup s(kPages, 37);
     UFFDGC_SKIP_WITHOUT_UFFD(s);
     madvise(s.src.page(0), kPageSize, MADV_DONTNEED);
-    s.inject("zeropage:1:errno=12");
+    s.inject("zeropage:1:errno=1");
     const auto r = s.install_all();
     EXPECT_EQ(r.status, InstallStatus::kFatal);
     EXPECT_EQ(r.failed_op, UffdOp::kZeropage);

@@ -2,7 +2,11 @@
 // for byte (DESIGN.md §5).
 #include <gtest/gtest.h>
 
+#include <sys/mman.h>
+
 #include <cerrno>
+#include <cstring>
+#include <string>
 
 #include "gc/uffd/page_installer.h"
 #include "tests/support/installer_fixture.h"
@@ -133,6 +137,38 @@ TEST(Installer, InstallsIntoARangeThatIsPartlyPopulatedAtItsEnd) {
   ASSERT_EQ(s.install_all().status, InstallStatus::kDone);
   s.expect_installed_and_source_released();
   EXPECT_EQ(s.counts().pages_already_present, 1u);
+}
+
+// UFFDIO_MOVE refuses (EINVAL) a source and destination whose mappings differ in VM_LOCKED,
+// as mlockall() and a flip's mremap(MREMAP_DONTUNMAP) leave them (research/kernel.md; checked
+// on 6.18: validate_move_areas). Real kernel, no injection: the destination locked on fault,
+// the source not. The installer must not take that EINVAL for "range gone": a COPY of the
+// page succeeds, and the rest of the call is copied. Locking the source as well lets MOVE
+// through again.
+TEST(Installer, MoveRefusedBetweenLockedAndUnlockedMappingsFallsBackToCopy) {
+  InstallSetup s(16, 16);
+  UFFDGC_SKIP_WITHOUT_UFFD(s);
+  if (mlock2(s.dst.data(), s.dst.bytes(), MLOCK_ONFAULT) != 0) {
+    UFFDGC_TEST_UNAVAILABLE("root", std::string("mlock2: ") + strerror(errno));
+  }
+  const auto r = s.installer().install(s.dst.addr(), s.src.addr(), 8);
+  ASSERT_EQ(r.status, InstallStatus::kDone) << uffd::install_status_name(r.status) << " errno "
+                                            << r.error;
+  EXPECT_EQ(first_mismatch(s.dst.data(), 8, s.seed), -1);
+  auto c = s.counts();
+  EXPECT_EQ(c.pages_moved, 0u);
+  EXPECT_EQ(c.pages_copied_on_einval, 8u);
+  EXPECT_EQ(c.move_ioctls, 1u);
+  EXPECT_EQ(c.range_gone, 0u);
+  for (size_t i = 0; i < 8; ++i) EXPECT_FALSE(page_present(s.src.page(i))) << "source " << i;
+  // mlock2, not mlock: the sanitizers turn mlock/munlock/mlockall into no-ops.
+  ASSERT_EQ(mlock2(s.src.page(8), 8 * kPageSize, 0), 0) << strerror(errno);
+  ASSERT_EQ(s.installer().install(s.dst.addr() + 8 * kPageSize, s.src.addr() + 8 * kPageSize, 8).status,
+            InstallStatus::kDone);
+  EXPECT_EQ(first_mismatch(s.dst.page(8), 8, s.seed, 8), -1);
+  c = s.counts();
+  EXPECT_EQ(c.pages_moved + c.pages_moved_unreported, 8u) << "both locked: MOVE works";
+  EXPECT_EQ(c.pages_copied_on_einval, 8u) << "nothing more copied";
 }
 
 }  // namespace

@@ -44,6 +44,37 @@ TEST(FaultInjectionSpec, FiresOnlyOnTheNthCallOfItsOp) {
 }
 
 
+TEST(FaultInjectionSpec, ForeignFillAndMremapRules) {
+  FaultInjector inj;
+  EXPECT_TRUE(inj.parse("move:4:foreign,copy:every=3:foreign,zeropage:1:foreign"));
+  EXPECT_TRUE(inj.parse("mremap:2:errno=12,mremap:from=5,count=2:errno=1"));
+  FaultInjector bad;
+  for (const char* spec : {"mremap:1:partial=2", "mremap:1:raced", "mremap:1:foreign",
+                           "mremap:1:unreported=2/1", "mremap:0:errno=12", "mremap:1:errno=0"}) {
+    EXPECT_FALSE(bad.parse(spec)) << spec;
+  }
+  EXPECT_EQ(bad.rules(), 0);
+}
+
+// mremap rules count mremap calls only, and ioctl rules never fire on them.
+TEST(FaultInjectionSpec, MremapRulesFireOnTheirOwnCalls) {
+  FaultInjector inj;
+  ASSERT_TRUE(inj.parse("mremap:2:errno=12,move:1:errno=16"));
+  int err = 0;
+  EXPECT_FALSE(inj.intercept_mremap(&err));
+  EXPECT_TRUE(inj.intercept_mremap(&err));
+  EXPECT_EQ(err, 12);
+  EXPECT_FALSE(inj.intercept_mremap(&err));
+  EXPECT_EQ(inj.mremap_calls(), 3u);
+  EXPECT_EQ(inj.calls(UffdOp::kMove), 0u);
+  IoctlOutcome out;
+  EXPECT_TRUE(inj.intercept(UffdOp::kMove, -1, 0, 0, 4096, 0, &out));
+  EXPECT_EQ(out.error, 16);
+  EXPECT_EQ(inj.fired(), 2u);
+  EXPECT_EQ(inj.fired_rule(0), 1u);
+  EXPECT_EQ(inj.fired_rule(1), 1u);
+}
+
 // ---- Storm rules: the trigger fires repeatedly ----
 
 // The call numbers (1..calls) of `op` on which the injector fires. Calls use a bad fd: a rule
