@@ -9,6 +9,7 @@
 
 #include "../heap/heap_test_support.h"
 #include "runtime/heap.h"
+#include "tests/support/flip_gate.h"
 
 namespace heaptest {
 namespace {
@@ -16,19 +17,7 @@ namespace {
 constexpr uint64_t kNodes = 20000;
 constexpr int kChildIntact = 0, kChildCorrupt = 1;
 
-struct FlipGate {
-  std::atomic<bool> held{false}, release{false}, left{false};
-  static void hook(void* arg) {
-    auto* gate = static_cast<FlipGate*>(arg);
-    gate->held.store(true);
-    while (!gate->release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    gate->left.store(true);
-  }
-  // Before the gate goes out of scope: the GC thread no longer reads it.
-  void wait_left() const {
-    while (held.load() && !left.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-};
+using uffdgc::test::FlipGate;
 
 class PlainFork : public HeapFixture, public ::testing::WithParamInterface<uint32_t> {
  protected:
@@ -66,8 +55,7 @@ class PlainFork : public HeapFixture, public ::testing::WithParamInterface<uint3
     EXPECT_EQ(uffdgc_mutator_park(mut_), UFFDGC_OK);
     heap_->gc_thread.wait_idle();
     EXPECT_EQ(uffdgc_mutator_unpark(mut_), UFFDGC_OK);
-    heap_->after_flip_hook = &FlipGate::hook;
-    heap_->after_flip_hook_arg = &gate;
+    gate.install(heap_);
     EXPECT_EQ(uffdgc_collect(mut_), UFFDGC_OK);
     // (Stop-the-world: the cycle is over when collect returns; there is nothing to hold.)
     while (GetParam() != UFFDGC_MODE_STW && !gate.held.load()) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "runtime/heap.h"
+#include "tests/support/flip_gate.h"
 #include "tests/support/require.h"
 #include "uffdgc/uffdgc.h"
 
@@ -29,15 +30,7 @@ uint8_t Pattern(uint64_t seed, size_t i) {
   return static_cast<uint8_t>((seed * 131 + i * 7 + (i >> 9)) & 0xff);
 }
 
-struct FlipGate {
-  std::atomic<bool> held{false}, release{false}, left{false};
-  static void hook(void* arg) {
-    auto* gate = static_cast<FlipGate*>(arg);
-    gate->held.store(true);
-    while (!gate->release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    gate->left.store(true);
-  }
-};
+using uffdgc::test::FlipGate;
 
 class KernelAccess : public ::testing::TestWithParam<uint32_t> {
  protected:
@@ -88,8 +81,7 @@ class KernelAccess : public ::testing::TestWithParam<uint32_t> {
   // Collects and holds the GC thread after the flip (concurrent modes): the to-space is empty.
   void CollectAndHold() {
     gate_ = std::make_unique<FlipGate>();
-    heap_->after_flip_hook = &FlipGate::hook;
-    heap_->after_flip_hook_arg = gate_.get();
+    gate_->install(heap_);
     ASSERT_EQ(uffdgc_collect(m_), UFFDGC_OK);
     while (concurrent() && !gate_->held.load()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -98,9 +90,7 @@ class KernelAccess : public ::testing::TestWithParam<uint32_t> {
   void Release() {
     if (gate_ == nullptr) return;
     gate_->release.store(true);
-    while (gate_->held.load() && !gate_->left.load()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    gate_->wait_left();
     heap_->after_flip_hook = nullptr;
     gate_.reset();
   }

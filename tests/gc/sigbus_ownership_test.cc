@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "runtime/heap.h"
+#include "tests/support/flip_gate.h"
 #include "tests/support/require.h"
 #include "uffdgc/uffdgc.h"
 
@@ -228,20 +229,7 @@ TEST_F(SigbusOwnership, AHandlerInstalledOverOursMakesTheFlipFinishInThePause) {
   EXPECT_TRUE(h.intact(21000));
 }
 
-// Holds the GC thread between the flip and compaction (runtime/heap.h, after_flip_hook).
-struct FlipGate {
-  std::atomic<bool> held{false}, release{false}, left{false};
-  static void hook(void* arg) {
-    auto* gate = static_cast<FlipGate*>(arg);
-    gate->held.store(true);
-    while (!gate->release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    gate->left.store(true);
-  }
-  // Before the gate goes out of scope: the GC thread no longer reads it.
-  void wait_left() const {
-    while (held.load() && !left.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-};
+using uffdgc::test::FlipGate;
 
 std::atomic<int> g_external_calls{0}, g_external_handled{0}, g_errno_changed{0};
 void external_handler(int sig, siginfo_t* info, void* ucontext) {
@@ -270,11 +258,10 @@ TEST_F(SigbusOwnership, ExternalSignalsRuntimeCallsHandleSigbusWhichKeepsErrno) 
     }
     ASSERT_EQ(h.created, UFFDGC_OK);
     FlipGate gate;
-    h.heap->after_flip_hook = &FlipGate::hook;
-    h.heap->after_flip_hook_arg = &gate;
+    gate.install(h.heap);
     h.build(20000);
     ASSERT_EQ(uffdgc_collect(h.m), UFFDGC_OK);  // returns after the flip
-    while (!gate.held.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    gate.wait_held();
     // Nothing is produced yet: the walk faults on every to-space page and produces it.
     EXPECT_TRUE(h.intact(20000));
     gate.release.store(true);
