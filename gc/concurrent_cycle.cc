@@ -128,7 +128,7 @@ void Cycle::run_concurrent_phases() {
   }
   heap_.flip_cv.notify_all();
   if (concurrent_compaction) {
-    if (heap_.after_flip_hook != nullptr) heap_.after_flip_hook(heap_.after_flip_hook_arg);
+    if (auto* hook = heap_.after_flip_hook.load()) hook(heap_.after_flip_hook_arg.load());
     compact_concurrently();
   }
   std::lock_guard<std::mutex> lock(heap_.lock);

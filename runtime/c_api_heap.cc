@@ -63,7 +63,10 @@ bool is_heap_object(uffdgc_heap& heap, uffdgc_ref ref) {
 // space's top: a parse from the nearest known start at or below it (gc/space/object_starts.h),
 // which is where ref's TLAB began when ref was allocated since the last cycle. Heap lock held
 // (no cycle changes the layout meanwhile).
-bool moving_object_starts_at(const uffdgc_heap& heap, uint64_t ref) {
+bool moving_object_starts_at(uffdgc_heap& heap, uint64_t ref) {
+  // Ranges the pauses owe a filler (retired TLAB tails, page padding) read as zeros until
+  // written: write them before parsing, as every parse of the space does (heap lock held).
+  uffdgc::runtime::flush_pending_fillers(heap);
   const uint64_t top = heap.moving.top();
   uint64_t a = heap.starts.at_or_below(ref, heap.moving.begin());
   while (a < ref) {

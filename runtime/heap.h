@@ -100,8 +100,8 @@ struct uffdgc_heap {
   // Tests only (set before any cycle): called on the GC thread after a flip that leaves the
   // compaction concurrent, before it produces any page, so a test can hold the to-space empty
   // while mutators (and the kernel) meet it.
-  void (*after_flip_hook)(void* arg) = nullptr;
-  void* after_flip_hook_arg = nullptr;
+  std::atomic<void (*)(void* arg)> after_flip_hook{nullptr};
+  std::atomic<void*> after_flip_hook_arg{nullptr};
   uffdgc::gc::GcThread gc_thread;
   bool fork_handled = false;  // registered with the automatic fork handlers (fork_handlers.h)
   bool concurrent() const { return mode == UFFDGC_MODE_MOVE || mode == UFFDGC_MODE_COPY; }

@@ -16,8 +16,8 @@ struct FlipGate {
   std::atomic<bool> held{false}, release{false}, left{false};
 
   void install(uffdgc_heap* heap) {
-    heap->after_flip_hook = &FlipGate::hook;
     heap->after_flip_hook_arg = this;
+    heap->after_flip_hook = &FlipGate::hook;
   }
   static void hook(void* arg) {
     auto* gate = static_cast<FlipGate*>(arg);
