@@ -27,25 +27,11 @@
 #include <cinttypes>
 #include <random>
 
+#include "tests/support/sanitizers.h"
 #include "tests/support/require.h"
 #include "../heap/heap_test_support.h"
 #include "runtime/heap.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define UFFDGC_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UFFDGC_TEST_TSAN 1
-#endif
-#endif
-#ifndef UFFDGC_TEST_TSAN
-#define UFFDGC_TEST_TSAN 0
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define UFFDGC_TEST_ASAN 1
-#else
-#define UFFDGC_TEST_ASAN 0
-#endif
 
 namespace heaptest {
 namespace {
@@ -98,7 +84,7 @@ class ForkDuringCycle : public HeapFixture, public ::testing::WithParamInterface
   }
 
   void SetUp() override {
-    if (UFFDGC_TEST_ASAN) {
+    if (uffdgc::test::kAddressSanitizer) {
       // GCC 12's ASan allocator takes no lock around fork(): a child forked while another
       // thread is inside malloc deadlocks on the allocator's lock (seen in CI as children
       // killed by their alarm). These tests fork while helper threads allocate; they run in
@@ -249,7 +235,7 @@ class ForkDuringCycle : public HeapFixture, public ::testing::WithParamInterface
                     mut_, [](uffdgc_mutator*, void* a) { static_cast<std::atomic<int>*>(a)->fetch_add(1); },
                     &n) == UFFDGC_OK);
     CHILD_CHECK(n.load() == 1);  // the collector and the other mutator are gone
-    if (!UFFDGC_TEST_TSAN) {
+    if (!uffdgc::test::kThreadSanitizer) {
       for (int i = 0; i < 3000; ++i) {
         uffdgc_ref g = 0;
         CHILD_CHECK(uffdgc_alloc(mut_, types_.bytes, 1000, 0, &g) == UFFDGC_OK);
@@ -360,11 +346,11 @@ TEST_P(ForkDuringCycle, RepeatedForksFromAnUnattachedThread) {
         alarm(60);
         uffdgc_mutator* m = nullptr;
         CHILD_CHECK(uffdgc_mutator_attach(heap_, nullptr, &m) == UFFDGC_OK);
-        for (int k = 0; k < (UFFDGC_TEST_TSAN ? 0 : 3000); ++k) {
+        for (int k = 0; k < (uffdgc::test::kThreadSanitizer ? 0 : 3000); ++k) {
           uffdgc_ref g = 0;
           CHILD_CHECK(uffdgc_alloc(m, types_.bytes, 500, 0, &g) == UFFDGC_OK);
         }
-        if (!UFFDGC_TEST_TSAN) CHILD_CHECK(uffdgc_collect(m) == UFFDGC_OK);
+        if (!uffdgc::test::kThreadSanitizer) CHILD_CHECK(uffdgc_collect(m) == UFFDGC_OK);
         CHILD_CHECK(uffdgc_mutator_detach(m) == UFFDGC_OK);
         CHILD_CHECK(uffdgc_heap_destroy(heap_) == UFFDGC_OK);
         _exit(0);

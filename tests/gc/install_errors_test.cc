@@ -42,6 +42,7 @@
 #include "gc/uffd/install_counters.h"
 #include "runtime/heap.h"
 #include "tests/support/require.h"
+#include "tests/support/sanitizers.h"
 #include "uffdgc/inline.h"
 #include "uffdgc/uffdgc.h"
 
@@ -310,17 +311,7 @@ int LockedChild(uint32_t mode, LockWhen when, int fd) {
   return 0;
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitizerShadow = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitizerShadow = true;
-#else
-constexpr bool kSanitizerShadow = false;
-#endif
-#else
-constexpr bool kSanitizerShadow = false;
-#endif
+using uffdgc::test::kSanitizerShadow;
 
 class LockedProcess : public ::testing::TestWithParam<uint32_t> {
  protected:

@@ -33,6 +33,7 @@
 
 #include "runtime/heap.h"
 #include "tests/support/require.h"
+#include "tests/support/sanitizers.h"
 #include "tests/support/watchdog.h"
 #include "uffdgc/inline.h"
 #include "uffdgc/uffdgc.h"
@@ -47,17 +48,7 @@ constexpr uint64_t kRefs = 8;   // payload words 0..kRefs-1 are references
 
 // The compaction calls the trace callback on the whole object for every page it overlaps
 // (quadratic in the object's size); instrumented builds run less of it.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+constexpr bool kSanitized = uffdgc::test::kSanitizerShadow;
 
 std::atomic<uint64_t> g_trace_calls{0};
 std::atomic<uint64_t> g_trace_mismatches{0};
