@@ -214,19 +214,45 @@ std::vector<AddressRange> Cycle::pinned_islands(const std::vector<uffdgc_ref>& p
   return merged;
 }
 
-// Inside an island only the live objects stay; fillers cover everything between them, so the
-// island parses and no stale reference survives there.
+// The object, live or dead, that starts at addr or contains it: a parse forward from the
+// nearest point known to start an object (a live object, or a recorded parse point,
+// gc/space/object_starts.h).
+uint64_t Cycle::object_containing(uint64_t addr) const {
+  const uint64_t begin = heap_.moving.begin();
+  uint64_t a = heap_.starts.at_or_below(addr, begin);
+  const uint64_t live = tables_->mark.prev_set(addr, begin);
+  if (live != UINT64_MAX && live > a) a = live;
+  for (;;) {
+    const uint64_t next = a + heap_.types.object_size(reinterpret_cast<const void*>(a));
+    if (next > addr) return a;
+    a = next;
+  }
+}
+
+// Inside an island only the live objects stay: each dead object becomes a filler of its own
+// size, so the island parses, no stale reference survives there, and every object start
+// (the recorded parse points included) stays one. A dead object cut by an island edge becomes
+// two fillers split at the edge (the part outside is never copied): the island parses from
+// its first page, and a parse that crosses the edge before the flip (uffdgc_pin's check, heap
+// walks) meets an object start where the cut object ended.
 void Cycle::fill_dead_in_islands(const std::vector<AddressRange>& islands, uint64_t top) {
   for (const AddressRange& r : islands) {
     const uint64_t end = std::min(r.end, top);
-    uint64_t gap = r.begin;
-    for (uint64_t a = tables_->mark.next_set(r.begin, end); a < end;
-         a = tables_->mark.next_set(a, end)) {
-      write_filler(gap, a);
-      a += heap_.types.object_size(reinterpret_cast<const void*>(a));
-      gap = a;
+    uint64_t a = r.begin > heap_.moving.begin() ? object_containing(r.begin) : r.begin;
+    while (a < end) {
+      const uint64_t next = a + heap_.types.object_size(reinterpret_cast<const void*>(a));
+      if (!tables_->mark.test(a)) {
+        uint64_t from = a;
+        for (const uint64_t edge : {r.begin, end}) {
+          if (from < edge && edge < next) {
+            write_filler(from, edge);
+            from = edge;
+          }
+        }
+        write_filler(from, next);
+      }
+      a = next;
     }
-    write_filler(gap, end);
   }
 }
 

@@ -315,6 +315,7 @@ bool Cycle::plan_and_flip() {
     }
     forwarded_starts_ = forward_starts(starts, *plan_, black_begin_);
     prepare_compaction();
+    if (auto* hook = heap_.before_flip_hook.load()) hook(heap_.before_flip_hook_arg.load());
 
     const uint64_t tts = heap_.threads.stop_the_world(nullptr);
     begin_pause();

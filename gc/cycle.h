@@ -61,6 +61,7 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   void clear_dead_weak_slots(Marker& marker, size_t from_holder);
   void process_finalization(Marker& marker, bool lock_held);
   std::vector<AddressRange> pinned_islands(const std::vector<uffdgc_ref>& pins, uint64_t top);
+  uint64_t object_containing(uint64_t addr) const;
   void fill_dead_in_islands(const std::vector<AddressRange>& islands, uint64_t top);
   // Moves every segment's pages to the from-space (stop-the-world flip). A failing mremap
   // aborts with a message once anything has been flipped (the heap would be half flipped);

@@ -71,11 +71,9 @@ bool moving_object_starts_at(uffdgc_heap& heap, uint64_t ref) {
   uint64_t a = heap.starts.at_or_below(ref, heap.moving.begin());
   while (a < ref) {
     const size_t size = heap.types.object_size(reinterpret_cast<const void*>(a));
-    // Not parsable from this parse point: the records can be wrong (seen under TSan, a parse
-    // from the TLAB start reaching a page that held no object start in the reclaim phase: a
-    // bookkeeping bug not found yet). Undecided is accepted, as every aligned address was
-    // before the check existed; a refusal needs a clean parse past ref (an interior address).
-    if (size == 0 || size > top - a) return true;
+    // A word no object starts with: the parse points and the heap disagree. Refused rather
+    // than pin what may not be an object (the storms and the graph stress pin under load).
+    if (size == 0 || size > top - a) return false;
     a += size;
   }
   if (a != ref) return false;

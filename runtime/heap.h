@@ -102,6 +102,11 @@ struct uffdgc_heap {
   // while mutators (and the kernel) meet it.
   std::atomic<void (*)(void* arg)> after_flip_hook{nullptr};
   std::atomic<void*> after_flip_hook_arg{nullptr};
+  // Tests only (set before any cycle): called on the GC thread when a concurrent cycle has
+  // planned its compaction (pinned islands filled) and is about to stop the world for the
+  // flip, so a test can meet the heap as it is between those two steps.
+  std::atomic<void (*)(void* arg)> before_flip_hook{nullptr};
+  std::atomic<void*> before_flip_hook_arg{nullptr};
   uffdgc::gc::GcThread gc_thread;
   bool fork_handled = false;  // registered with the automatic fork handlers (fork_handlers.h)
   bool concurrent() const { return mode == UFFDGC_MODE_MOVE || mode == UFFDGC_MODE_COPY; }

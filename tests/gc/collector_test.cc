@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
+#include "tests/support/flip_gate.h"
 #include "tests/support/require.h"
 #include "runtime/heap.h"
 #include "runtime/mutator.h"
@@ -247,6 +249,63 @@ TEST_P(Collector, PinnedObjectStaysAndTheRestCompacts) {
                 &(walk = Walk{})),
             UFFDGC_OK);
   EXPECT_EQ(walk.objects, 10000u);
+}
+
+// A dead object cut by a pinned island's last page edge, and a live object right above it in
+// the same allocation buffer: between planning and the flip (concurrent modes), a pin of that
+// object parses from the buffer's start through the island. The island's fillers must leave an
+// object start where the dead object ended, or the parse meets the dead object's payload and
+// the pin of a real object is refused (seen under TSan in the fault storms).
+TEST_P(Collector, PinAboveAnIslandEdgeBeforeTheFlip) {
+  if (GetParam().mode == UFFDGC_MODE_STW) {
+    GTEST_SKIP() << "stop-the-world: islands are filled and compacted in one pause";
+  }
+  Node* a = node(1);
+  const auto a_addr = reinterpret_cast<uffdgc_ref>(a);
+  uffdgc_ref* a_root = uffdgc_handle_new(m_, a_addr);
+  const uint64_t edge = (a_addr + sizeof(Node) + 4095) & ~uint64_t{4095};
+  // Dead, from right after `a` to 800 bytes past the edge of a's page.
+  const uint64_t dead_bytes = edge + 800 - (a_addr + sizeof(Node));
+  uffdgc_ref dead = 0;
+  ASSERT_EQ(uffdgc_alloc(m_, array_, (dead_bytes - sizeof(RefArray)) / 8, UFFDGC_ALLOC_DEFAULT,
+                         &dead),
+            UFFDGC_OK);
+  ASSERT_EQ(dead, a_addr + sizeof(Node)) << "one allocation buffer from the first object on";
+  // Its elements read as no object header (zeros would parse as one-word fillers).
+  auto* dead_array = reinterpret_cast<RefArray*>(dead);
+  for (uint64_t i = 0; i < dead_array->length; ++i) dead_array->elems[i] = a_addr;
+  Node* b = node(2);
+  const auto b_addr = reinterpret_cast<uffdgc_ref>(b);
+  uffdgc_ref* b_root = uffdgc_handle_new(m_, b_addr);
+  ASSERT_EQ(b_addr, edge + 800);
+  ASSERT_EQ(uffdgc_pin(m_, a_addr), UFFDGC_OK);
+
+  uffdgc::test::FlipGate gate;
+  gate.install_before_flip(heap_);
+  // uffdgc_collect returns once the cycle has flipped: asked on a thread of its own.
+  std::thread collector([&] {
+    uffdgc_mutator* m = nullptr;
+    ASSERT_EQ(uffdgc_mutator_attach(heap_, nullptr, &m), UFFDGC_OK);
+    EXPECT_EQ(uffdgc_collect(m), UFFDGC_OK);
+    uffdgc_mutator_detach(m);
+  });
+  ASSERT_EQ(uffdgc_mutator_park(m_), UFFDGC_OK);  // the cycle's pauses wait for no parked thread
+  gate.wait_held();
+  ASSERT_EQ(uffdgc_mutator_unpark(m_), UFFDGC_OK);
+  EXPECT_EQ(uffdgc_pin(m_, b_addr), UFFDGC_OK) << "the parse from the buffer's start failed";
+  gate.release.store(true);
+  ASSERT_EQ(uffdgc_mutator_park(m_), UFFDGC_OK);  // and so does the flip
+  collector.join();
+  ASSERT_EQ(uffdgc_mutator_unpark(m_), UFFDGC_OK);
+  gate.wait_left();
+  heap_->before_flip_hook = nullptr;
+  ASSERT_EQ(uffdgc_collect(m_), UFFDGC_OK);  // after the held cycle's compaction
+  EXPECT_EQ(*a_root, a_addr);
+  EXPECT_TRUE(intact(reinterpret_cast<Node*>(*a_root), 1));
+  EXPECT_TRUE(intact(reinterpret_cast<Node*>(*b_root), 2));
+  EXPECT_EQ(*b_root, b_addr) << "pinned";
+  EXPECT_EQ(uffdgc_unpin(m_, a_addr), UFFDGC_OK);
+  EXPECT_EQ(uffdgc_unpin(m_, b_addr), UFFDGC_OK);
 }
 
 // Random graphs with cross links, collected repeatedly: each collection must keep exactly the
