@@ -5,7 +5,6 @@
 #include <cstdlib>
 
 #include "gc/compact/compaction_plan.h"
-#include "gc/compact/memory_headroom.h"
 #include "gc/heap_geometry.h"
 #include "gc/mark/side_bitmap.h"
 #include "runtime/heap.h"
@@ -43,8 +42,6 @@ namespace {
 uint64_t verify_heap(uffdgc_heap& heap, const VerifyExpectations& expect) {
   const uint64_t begin = heap.moving.begin();
   const uint64_t top = heap.moving.top();
-  // It reads the whole heap, which may be in swap: reclaim's statistics kept fresh meanwhile.
-  ReclaimStatsRefresh reclaim_stats(256);
   SideBitmap starts;
   if (!starts.allocate(begin, heap.moving.capacity())) fail("no memory for the verifier", 0, 0);
 
@@ -74,7 +71,6 @@ uint64_t verify_heap(uffdgc_heap& heap, const VerifyExpectations& expect) {
       fail("filler inside a compacted region", a, header);
     }
     a += size;
-    reclaim_stats.tick();
   }
   if (!expect.concurrent && top != expect.plan->new_top()) {
     fail("top differs from the planned compaction end", top, expect.plan->new_top());
@@ -107,7 +103,6 @@ uint64_t verify_heap(uffdgc_heap& heap, const VerifyExpectations& expect) {
     }
   };
   auto check_object = [&](uint64_t obj) {
-    reclaim_stats.tick();
     const auto* p = reinterpret_cast<const uint8_t*>(obj);
     uint64_t header;
     __builtin_memcpy(&header, p, sizeof(header));

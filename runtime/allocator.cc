@@ -7,6 +7,7 @@
 #include "gc/heap_geometry.h"
 #include "gc/space/filler.h"
 #include "runtime/heap.h"
+#include "runtime/reclaim_stats_watcher.h"
 
 namespace uffdgc::runtime {
 
@@ -131,6 +132,7 @@ uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uin
   if (p == 0) {
     // A trigger fired or the space is full: collect (unless another thread just did), then
     // try once more without triggers.
+    ensure_reclaim_stats_watcher();  // a forked child's first collection starts it
     if (const uffdgc_result r = gc::collect(&heap, m, seen);
         r != UFFDGC_OK && r != UFFDGC_ENOMEM) {
       return r;

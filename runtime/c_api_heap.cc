@@ -20,6 +20,7 @@
 #include "runtime/c_boundary.h"
 #include "runtime/fork_handlers.h"
 #include "runtime/heap.h"
+#include "runtime/reclaim_stats_watcher.h"
 #include "runtime/sigbus_handler.h"
 
 using uffdgc::runtime::guard;
@@ -415,6 +416,7 @@ uffdgc_result uffdgc_finalization_pop(uffdgc_mutator* m, uffdgc_ref* out) {
 
 uffdgc_result uffdgc_collect(uffdgc_mutator* m) {
   if (const uffdgc_result r = check_mutator(m, true); r != UFFDGC_OK) return r;
+  uffdgc::runtime::ensure_reclaim_stats_watcher();  // a forked child's first collection starts it
   return guard([&] { return uffdgc::gc::collect(m->heap, m); });
 }
 

@@ -8,10 +8,12 @@
 #include "gc/heap_geometry.h"
 #include "gc/uffd/feature_probe.h"
 #include "runtime/fork_handlers.h"
+#include "runtime/reclaim_stats_watcher.h"
 #include "runtime/sigbus_handler.h"
 
 uffdgc_heap::~uffdgc_heap() {
   if (fork_handled) uffdgc::runtime::remove_fork_handled_heap(this);
+  if (reclaim_stats_watched) uffdgc::runtime::release_reclaim_stats_watcher();
   gc_thread.wait_idle();
   if (concurrent()) uffdgc::runtime::remove_heap_range(moving.begin());
   for (uffdgc_mutator* m : retired_mutators) delete m;
@@ -126,6 +128,7 @@ uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out)
     }
     heap->fork_handled = true;
   }
+  heap->reclaim_stats_watched = hold_reclaim_stats_watcher();
   *out = heap;
   return UFFDGC_OK;
 }

@@ -108,6 +108,7 @@ struct uffdgc_heap {
   std::atomic<void (*)(void* arg)> before_flip_hook{nullptr};
   std::atomic<void*> before_flip_hook_arg{nullptr};
   uffdgc::gc::GcThread gc_thread;
+  bool reclaim_stats_watched = false;  // holds runtime/reclaim_stats_watcher.h
   bool fork_handled = false;  // registered with the automatic fork handlers (fork_handlers.h)
   bool concurrent() const { return mode == UFFDGC_MODE_MOVE || mode == UFFDGC_MODE_COPY; }
 

@@ -344,9 +344,6 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
   // charge that cannot reclaim OOM-kills: it pauses while the cgroup is close to its limit.
   const MemoryHeadroom headroom;
   bool prefetch_room = true;
-  // Producing the to-space swaps the from-space in (here and in the mutators' faults): keeps
-  // reclaim's statistics fresh meanwhile (memory_headroom.h).
-  ReclaimStatsRefresh reclaim_stats(1);
   const uint64_t from_floor =
       static_cast<uint64_t>(static_cast<int64_t>(plan_.segments().empty()
                                                      ? plan_.block().src_begin
@@ -375,7 +372,6 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
       window.ahead_of(static_cast<uint64_t>(static_cast<int64_t>(plan_.source_begin(lo)) + delta_),
                       from_floor);
     }
-    reclaim_stats.tick();
     bool recycled = false;
     uint8_t* buffer = run_buffer(lo, run_floor, (hi - lo) / kPage, &recycled);
     if (recycled) recycled_pages_ += (hi - lo) / kPage;

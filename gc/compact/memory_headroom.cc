@@ -8,8 +8,6 @@
 #include <cstring>
 #include <string>
 
-#include "runtime/monotonic_clock.h"
-
 namespace uffdgc::gc {
 
 namespace {
@@ -73,7 +71,8 @@ uint64_t MemoryHeadroom::bytes() const {
   if (limit_fd_ < 0 || usage_fd_ < 0) return kUnlimited;
   const uint64_t limit = read_number(limit_fd_);
   const uint64_t usage = read_number(usage_fd_);
-  if (limit == kUnlimited || usage == kUnlimited) return kUnlimited;
+  // cgroup v1 writes "no limit" as the page counter's maximum (2^63 - 4096 on x86-64).
+  if (limit >= (uint64_t{1} << 62) || usage == kUnlimited) return kUnlimited;
   return limit > usage ? limit - usage : 0;
 }
 
@@ -83,22 +82,6 @@ bool MemoryHeadroom::refresh_stats() const {
   // it fits the buffer; the text is not needed.
   char buf[1024];
   return pread(stat_fd_, buf, sizeof buf, 0) > 0;
-}
-
-ReclaimStatsRefresh::~ReclaimStatsRefresh() = default;
-
-void ReclaimStatsRefresh::check() {
-  countdown_ = calls_per_check_;
-  if (!opened_) {
-    opened_ = true;
-    headroom_ = std::make_unique<MemoryHeadroom>();
-    usable_ = headroom_->bytes() != MemoryHeadroom::kUnlimited;
-  }
-  if (!usable_) return;
-  const uint64_t now = monotonic_ns();
-  if (now - last_ns_ < kInterval) return;
-  last_ns_ = now;
-  if (headroom_->bytes() < kMargin) headroom_->refresh_stats();
 }
 
 }  // namespace uffdgc::gc

@@ -67,7 +67,6 @@ void Marker::learn_object_starts() {
     }
     if ((header & UFFDGC_HEADER_TYPE_MASK) >= kFirstUserType) starts_.set(a);
     a += size;
-    reclaim_stats_.tick();  // the parse reads every page of a heap that may be in swap
   }
 }
 
@@ -176,7 +175,6 @@ void Marker::drain() {
     const uffdgc_ref obj = stack_.back();
     stack_.pop_back();
     scan(obj);
-    reclaim_stats_.tick();
   }
 }
 

@@ -22,7 +22,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "gc/compact/memory_headroom.h"
 #include "gc/mark/side_bitmap.h"
 #include "gc/space/object_space.h"
 #include "uffdgc/uffdgc.h"
@@ -137,8 +136,6 @@ class Marker {
   uint64_t black_begin_ = UINT64_MAX;
   uint32_t epoch_;  // object-space marks of this cycle (heap.mark_epoch at construction)
   uint64_t marked_bytes_ = 0, marked_moving_bytes_ = 0, marked_objects_ = 0;
-  // Tracing a heap in swap swaps it all in: keeps reclaim's statistics fresh meanwhile.
-  ReclaimStatsRefresh reclaim_stats_{256};
 };
 
 }  // namespace uffdgc::gc
