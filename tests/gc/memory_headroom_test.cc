@@ -31,11 +31,15 @@ constexpr uint64_t kTouched = 64ull << 20;
 #define MADV_POPULATE_WRITE 23
 #endif
 
-TEST(MemoryHeadroom, SeesTheCgroupLimitAndWhatTheProcessUses) {
+// Runs `body` in a child process moved into a memory cgroup of kLimit (made through the shared
+// fixture, so it is undone) before `body` starts; the child's exit code goes to *code. Skips
+// where no cgroup can be made.
+template <typename Body>
+void run_in_cgroup(const char* name, Body body, int* code) {
+  *code = -1;
   if (!test::running_as_root()) UFFDGC_TEST_UNAVAILABLE("root", "needs root to create a memory cgroup");
   test::MemoryCgroup cg;
-  const std::string why =
-      test::SystemState::instance().create_memory_cgroup("uffdgc-headroom-test", kLimit, &cg);
+  const std::string why = test::SystemState::instance().create_memory_cgroup(name, kLimit, &cg);
   if (!why.empty()) UFFDGC_TEST_UNAVAILABLE("cgroup", why);
   int pipefd[2];
   ASSERT_EQ(pipe(pipefd), 0);
@@ -44,14 +48,7 @@ TEST(MemoryHeadroom, SeesTheCgroupLimitAndWhatTheProcessUses) {
   if (child == 0) {
     char go;
     if (read(pipefd[0], &go, 1) != 1) _exit(10);
-    const MemoryHeadroom headroom;
-    const uint64_t before = headroom.bytes();
-    void* p = mmap(nullptr, kTouched, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED || madvise(p, kTouched, MADV_POPULATE_WRITE) != 0) _exit(11);
-    const uint64_t after = headroom.bytes();
-    if (before == MemoryHeadroom::kUnlimited || before > kLimit) _exit(12);  // limit not seen
-    if (after + kTouched / 2 > before) _exit(13);  // the touched memory is not counted
-    _exit(0);
+    _exit(body());
   }
   const std::string moved = cg.add_process(child);
   ASSERT_EQ(write(pipefd[1], "g", 1), 1);
@@ -61,7 +58,23 @@ TEST(MemoryHeadroom, SeesTheCgroupLimitAndWhatTheProcessUses) {
   close(pipefd[1]);
   ASSERT_TRUE(moved.empty()) << moved;
   ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0)
+  *code = WEXITSTATUS(status);
+}
+
+TEST(MemoryHeadroom, SeesTheCgroupLimitAndWhatTheProcessUses) {
+  int code = 0;
+  run_in_cgroup("uffdgc-headroom-test", [] {
+    const MemoryHeadroom headroom;
+    const uint64_t before = headroom.bytes();
+    void* p = mmap(nullptr, kTouched, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED || madvise(p, kTouched, MADV_POPULATE_WRITE) != 0) return 11;
+    const uint64_t after = headroom.bytes();
+    if (before == MemoryHeadroom::kUnlimited || before > kLimit) return 12;  // limit not seen
+    if (after + kTouched / 2 > before) return 13;  // the touched memory is not counted
+    return 0;
+  }, &code);
+  if (HasFatalFailure() || IsSkipped()) return;
+  EXPECT_EQ(code, 0)
       << "11: no memory to populate; 12: the limit was not seen; 13: usage was not counted";
 }
 
@@ -142,29 +155,10 @@ int watch_in_cgroup() {
 }
 
 TEST(ReclaimStatsWatcher, ReadsMemoryStatNearTheLimitWhileAHeapLivesAndInForkedChildren) {
-  if (!test::running_as_root()) UFFDGC_TEST_UNAVAILABLE("root", "needs root to create a memory cgroup");
-  test::MemoryCgroup cg;
-  const std::string why =
-      test::SystemState::instance().create_memory_cgroup("uffdgc-reclaim-watch-test", kLimit, &cg);
-  if (!why.empty()) UFFDGC_TEST_UNAVAILABLE("cgroup", why);
-  int pipefd[2];
-  ASSERT_EQ(pipe(pipefd), 0);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    char go;
-    if (read(pipefd[0], &go, 1) != 1) _exit(10);
-    _exit(watch_in_cgroup());
-  }
-  const std::string moved = cg.add_process(child);
-  ASSERT_EQ(write(pipefd[1], "g", 1), 1);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  close(pipefd[0]);
-  close(pipefd[1]);
-  ASSERT_TRUE(moved.empty()) << moved;
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0)
+  int code = 0;
+  run_in_cgroup("uffdgc-reclaim-watch-test", &watch_in_cgroup, &code);
+  if (HasFatalFailure() || IsSkipped()) return;
+  EXPECT_EQ(code, 0)
       << "20: refreshed before any heap; 21: no heap; 22: memory.stat read far from the limit; "
          "23: no memory to populate; 24: not read within the margin; 25/26: fork, wait; "
          "27: destroy; 28: still read after the last heap was destroyed; 31: a forked child "
