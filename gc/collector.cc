@@ -533,6 +533,7 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
   }
   const uint64_t pause_start = monotonic_ns() - tts;
   const uint64_t cpu_start = runtime::thread_cpu_ns();
+  const uint64_t faults_start = runtime::thread_minor_faults();
   std::unique_lock<std::mutex> lock(heap_.lock);
   if (unless_after != kAlwaysCollect && heap_.stats.collections != unless_after) {
     lock.unlock();
@@ -557,6 +558,7 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
   heap_.stats.mark_end_rounds_last = 0;
   heap_.stats.cycle_ns_last = monotonic_ns() - pause_start;
   heap_.stats.gc_cpu_ns_total += runtime::thread_cpu_ns() - cpu_start;
+  heap_.stats.gc_minor_faults += runtime::thread_minor_faults() - faults_start;
   heap_.stats.rss_peak_last = heap_.stats.rss_after_last = runtime::resident_bytes();
   end_pause(pause_start, tts, true, lock);
   return result;

@@ -119,6 +119,7 @@ void Cycle::concurrent_phases() {
 
 void Cycle::run_concurrent_phases() {
   const uint64_t cpu_start = runtime::thread_cpu_ns();
+  const uint64_t faults_start = runtime::thread_minor_faults();
   mark_concurrently();
   reclaim_concurrently();
   const bool concurrent_compaction = plan_and_flip();
@@ -133,6 +134,7 @@ void Cycle::run_concurrent_phases() {
   }
   std::lock_guard<std::mutex> lock(heap_.lock);
   heap_.stats.gc_cpu_ns_total += runtime::thread_cpu_ns() - cpu_start;
+  heap_.stats.gc_minor_faults += runtime::thread_minor_faults() - faults_start;
   heap_.stats.cycle_ns_last = monotonic_ns() - cycle_start_ns_;
   heap_.stats.rss_after_last = runtime::resident_bytes();
   heap_.stats.rss_peak_last = std::max(heap_.stats.rss_peak_last, heap_.stats.rss_after_last);

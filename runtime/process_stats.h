@@ -29,6 +29,13 @@ inline uint64_t thread_major_faults() {
   return static_cast<uint64_t>(ru.ru_majflt);
 }
 
+// Minor faults of the calling thread so far (getrusage RUSAGE_THREAD).
+inline uint64_t thread_minor_faults() {
+  rusage ru{};
+  getrusage(RUSAGE_THREAD, &ru);
+  return static_cast<uint64_t>(ru.ru_minflt);
+}
+
 // Resident bytes of the process (/proc/self/statm, second field), 0 if unreadable.
 inline uint64_t resident_bytes() {
   const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);

@@ -210,6 +210,13 @@ uffdgc_heap_stats get_stats() {
   return s;
 }
 
+// Entries into the SIGBUS path that produced or waited for a page: each records one stall.
+uint64_t sigbus_entries(const uffdgc_heap_stats& s) {
+  uint64_t n = 0;
+  for (const uint64_t c : s.stalls_log2_us) n += c;
+  return n;
+}
+
 struct Monitor {
   std::vector<uffdgc_heap_stats> per_cycle;
   std::atomic<bool> stop{false};
@@ -279,7 +286,9 @@ std::string stats_json(const uffdgc_heap_stats& s) {
       .field("pause_major_faults", s.pause_major_faults)
       .field("free_pages_prefilled", s.free_pages_prefilled)
       .field("free_pages_recycled", s.free_pages_recycled)
-      .field("free_pages_by_mutators", s.free_pages_by_mutators);
+      .field("free_pages_by_mutators", s.free_pages_by_mutators)
+      .field("install_ioctls", s.install_ioctls)
+      .field("gc_minor_faults", s.gc_minor_faults);
   std::string h = "[";
   for (size_t i = 0; i < 24; ++i) {
     char buf[32];
@@ -726,11 +735,14 @@ int main(int argc, char** argv) {
                     "%s{\"collections\":%" PRIu64 ",\"cycle_ns\":%" PRIu64
                     ",\"mark_start_ns\":%" PRIu64 ",\"mark_end_ns\":%" PRIu64 ",\"flip_ns\":%" PRIu64
                     ",\"mark_end_rounds\":%" PRIu64 ",\"rss_before\":%" PRIu64 ",\"rss_peak\":%" PRIu64
-                    ",\"rss_after\":%" PRIu64 ",\"live_bytes\":%" PRIu64 ",\"gc_cpu_ns_total\":%" PRIu64 "}",
+                    ",\"rss_after\":%" PRIu64 ",\"live_bytes\":%" PRIu64 ",\"gc_cpu_ns_total\":%" PRIu64
+                    ",\"gc_minor_faults\":%" PRIu64 ",\"install_ioctls\":%" PRIu64
+                    ",\"pages_installed\":%" PRIu64 ",\"sigbus_entries\":%" PRIu64 "}",
                     first ? "" : ",", s.collections, s.cycle_ns_last, s.pause_mark_start_ns_last,
                     s.pause_mark_end_ns_last, s.pause_flip_ns_last, s.mark_end_rounds_last,
                     s.rss_before_last, s.rss_peak_last, s.rss_after_last, s.live_bytes_last,
-                    s.gc_cpu_ns_total);
+                    s.gc_cpu_ns_total, s.gc_minor_faults, s.install_ioctls,
+                    s.pages_moved + s.pages_copied, sigbus_entries(s));
       cyc += buf;
       first = false;
     }

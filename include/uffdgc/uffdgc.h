@@ -514,6 +514,10 @@ typedef struct uffdgc_heap_stats {
   uint64_t free_pages_recycled;     /* of those, built in recycled from-space pages */
   uint64_t free_pages_by_mutators;  /* free pages a mutator touched before the GC thread filled
                                        them (zero-filled in its SIGBUS path) */
+  uint64_t install_ioctls;          /* UFFDIO_MOVE, _COPY and _ZEROPAGE calls (total): pages
+                                       installed per call is (pages_moved + pages_copied) over it */
+  uint64_t gc_minor_faults;         /* minor page faults the collector took where gc_cpu_ns_total
+                                       counts its CPU (getrusage RUSAGE_THREAD; total) */
 } uffdgc_heap_stats;
 UFFDGC_API uffdgc_result uffdgc_heap_get_stats(uffdgc_heap *heap, uffdgc_heap_stats *out);
 

@@ -138,6 +138,31 @@ TEST_P(Collector, SlidesSurvivorsInOrderAcrossPageEdges) {
   EXPECT_EQ(*head, old_head) << "the first survivor was already at the bottom";
 }
 
+// The kernel-event counters of the statistics: installs through userfaultfd ioctls only in the
+// concurrent modes, and minor faults of the collector's own work (its side tables are fresh
+// memory on a heap's first collection).
+TEST_P(Collector, CountsInstallIoctlsAndCollectorFaults) {
+  uffdgc_ref* head = uffdgc_handle_new(m_, 0);
+  for (uint64_t i = 0; i < 100000; ++i) {
+    Node* n = node(i);
+    if (i % 2 != 0) continue;
+    uffdgc_store_ref(m_, reinterpret_cast<uffdgc_ref>(n), &n->next, *head);
+    *head = reinterpret_cast<uffdgc_ref>(n);
+  }
+  ASSERT_EQ(uffdgc_collect(m_), UFFDGC_OK);
+  ASSERT_EQ(uffdgc_collect(m_), UFFDGC_OK);  // returns after the first cycle's compaction ended
+  uffdgc_heap_stats st{};
+  st.struct_size = sizeof(st);
+  ASSERT_EQ(uffdgc_heap_get_stats(heap_, &st), UFFDGC_OK);
+  EXPECT_GT(st.gc_minor_faults, 0u);
+  if (GetParam().mode == UFFDGC_MODE_STW) {
+    EXPECT_EQ(st.install_ioctls, 0u) << "stop-the-world compaction installs nothing";
+  } else {
+    EXPECT_GT(st.install_ioctls, 0u);
+    EXPECT_GT(st.pages_moved + st.pages_copied, 0u);
+  }
+}
+
 // Allocation resumes at the compacted end while the concurrent compaction still runs: those
 // free pages are registered with the to-space and handed out zero-filled, by the GC thread
 // ahead of the allocation top or by the mutator's own fault. Fresh objects must read as zero
