@@ -8,9 +8,9 @@
 // every object's id, payload bytes and references; the heap verifier runs after every cycle.
 // Skips (with the reason) without root, without zram/swap, without a memory cgroup, or where
 // the mode is unsupported. UFFDGC_SWAP_LIMIT_MIB=<n> changes the cgroup limit. A child killed by
-// the OOM killer fails the test: the collector keeps the cgroup's reclaim statistics fresh
-// while it reads the swapped-out heap (gc/compact/memory_headroom.h, ReclaimStatsRefresh);
-// without that, every run of either mode was OOM-killed at this limit on 6.18.
+// the OOM killer fails the test: the library keeps the cgroup's reclaim statistics fresh near
+// the limit (runtime/reclaim_stats_watcher.h); without that, every run of either mode was
+// OOM-killed at this limit on 6.18.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
