@@ -1,9 +1,9 @@
 #include "gc/gc_thread.h"
 
-#include <signal.h>
-
 #include <new>
 #include <utility>
+
+#include "gc/asynchronous_signals.h"
 
 namespace uffdgc::gc {
 
@@ -18,13 +18,8 @@ GcThread::~GcThread() {
 }
 
 void* GcThread::main(void* arg) {
-  // The thread inherits the mask of whichever thread started it. Asynchronous signals are the
-  // runtime's to take on its own threads, so they stay blocked here; the synchronous ones
-  // (SIGBUS above all: this thread may touch a to-space page during a compaction) never are.
-  sigset_t mask;
-  sigfillset(&mask);
-  for (int sig : {SIGBUS, SIGSEGV, SIGILL, SIGFPE, SIGTRAP, SIGSYS}) sigdelset(&mask, sig);
-  pthread_sigmask(SIG_SETMASK, &mask, nullptr);
+  // The thread inherits the mask of whichever thread started it.
+  block_asynchronous_signals();
   auto* self = static_cast<GcThread*>(arg);
   std::unique_lock<std::mutex> lock(self->mu_);
   for (;;) {

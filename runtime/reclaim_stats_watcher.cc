@@ -1,16 +1,16 @@
 #include "runtime/reclaim_stats_watcher.h"
 
 #include <pthread.h>
-#include <signal.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <memory>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <new>
 
+#include "gc/asynchronous_signals.h"
 #include "gc/compact/memory_headroom.h"
 #include "runtime/monotonic_clock.h"
 
@@ -22,10 +22,11 @@ struct Watcher {
   std::mutex mu;
   std::condition_variable cv;
   int holders = 0;
-  bool started = false;  // a thread was created (and not yet told to stop) in this process
   uint64_t generation = 0;  // a thread runs while this is the value it was started with
   pthread_t thread{};
-  std::atomic<bool> running{false};  // fast check for ensure(); false in a forked child
+  // A thread was created in this process and not yet told to stop (written under mu; read
+  // without it by ensure()'s fast check).
+  std::atomic<bool> running{false};
   std::atomic<uint64_t> refreshes{0};
   uint64_t last_look = 0;  // monotonic ns of the last look for a cgroup limit (no thread yet)
 };
@@ -46,10 +47,7 @@ std::unique_ptr<gc::MemoryHeadroom> find_cgroup() noexcept {
 
 void* watch(void* arg) {
   const auto mine = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(arg));
-  sigset_t mask;
-  sigfillset(&mask);
-  for (int sig : {SIGBUS, SIGSEGV, SIGILL, SIGFPE, SIGTRAP, SIGSYS}) sigdelset(&mask, sig);
-  pthread_sigmask(SIG_SETMASK, &mask, nullptr);
+  gc::block_asynchronous_signals();
   Watcher& w = watcher();
   std::unique_lock<std::mutex> lock(w.mu);
   std::unique_ptr<gc::MemoryHeadroom> headroom;
@@ -77,12 +75,11 @@ void* watch(void* arg) {
 
 // w.mu held.
 void start_locked(Watcher& w) {
-  if (w.started) return;
+  if (w.running.load(std::memory_order_relaxed)) return;
   ++w.generation;
   void* arg = reinterpret_cast<void*>(static_cast<uintptr_t>(w.generation));
   if (pthread_create(&w.thread, nullptr, &watch, arg) != 0) return;
   pthread_setname_np(w.thread, "uffdgc-reclaim");  // as top and perf show it
-  w.started = true;
   w.running.store(true, std::memory_order_relaxed);
 }
 
@@ -103,7 +100,6 @@ void reset_child() {
   Watcher& w = watcher();
   new (&w.mu) std::mutex();
   new (&w.cv) std::condition_variable();
-  w.started = false;
   w.running.store(false, std::memory_order_relaxed);
   w.last_look = 0;
 }
@@ -123,11 +119,10 @@ bool hold_reclaim_stats_watcher() {
 void release_reclaim_stats_watcher() {
   Watcher& w = watcher();
   std::unique_lock<std::mutex> lock(w.mu);
-  if (w.holders == 0 || --w.holders > 0 || !w.started) return;
+  if (w.holders == 0 || --w.holders > 0 || !w.running.load(std::memory_order_relaxed)) return;
   ++w.generation;
   w.cv.notify_all();
   const pthread_t thread = w.thread;
-  w.started = false;
   w.running.store(false, std::memory_order_relaxed);
   lock.unlock();
   pthread_join(thread, nullptr);
@@ -139,7 +134,7 @@ void ensure_reclaim_stats_watcher() {
   std::lock_guard<std::mutex> lock(w.mu);
   if (w.holders > 0) start_if_limited_locked(w);
 }
-uint64_t reclaim_stats_refreshes() { return watcher().refreshes.load(std::memory_order_relaxed); }
 
+uint64_t reclaim_stats_refreshes() { return watcher().refreshes.load(std::memory_order_relaxed); }
 
 }  // namespace uffdgc::runtime

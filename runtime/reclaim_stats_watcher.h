@@ -19,7 +19,7 @@
 // same way, and is not while memory.stat is read every 50 ms. The suite's pressure self-test
 // (192 MiB live, 160 MiB limit, whole heap hot, uffdgc-move; `uffdgc-bench --selftest-pressure`
 // 12-16 times in a row) was killed in 2 of 12 runs without this, in 1 of 16 with a read every
-// 20 ms, and in none of 16 with one every 5 ms.
+// 20 ms, and in 1 of 23 with one every 5 ms: fewer, not none.
 //
 // So while any heap exists in a process in a memory cgroup with a limit, one thread per process
 // looks at the cgroup's usage every kFarInterval (two preads) and, while it is within kMargin of

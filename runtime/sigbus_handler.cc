@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "gc/asynchronous_signals.h"
 #include "gc/compact/concurrent_compaction.h"
 #include "gc/uffd/page_installer.h"
 #include "gc/uffd/signal_safe_format.h"
@@ -96,15 +97,6 @@ void chain(int sig, siginfo_t* info, void* ucontext) {
   if (info == nullptr || info->si_code <= 0 || info->si_code == BUS_MCEERR_AO) raise(SIGBUS);
 }
 
-// The handler is installed with every asynchronous signal blocked while it runs (it may wait
-// for a page another thread produces; another handler interrupting it and touching the page it
-// holds would wait for itself) and with SA_NODEFER, so that a previous handler it chains to may
-// itself touch the heap and be served. Synchronous signals stay deliverable.
-void handler_mask(sigset_t* mask) {
-  sigfillset(mask);
-  for (int sig : {SIGBUS, SIGSEGV, SIGILL, SIGFPE, SIGTRAP, SIGSYS}) sigdelset(mask, sig);
-}
-
 void on_sigbus(int sig, siginfo_t* info, void* ucontext) {
   const int saved_errno = errno;
   if (handle_sigbus(sig, info, ucontext) == 0) chain(sig, info, ucontext);
@@ -117,8 +109,12 @@ int install_sigbus_handler() {
   std::call_once(g_install_once, [] {
     struct sigaction sa {};
     sa.sa_sigaction = on_sigbus;
+    // Installed with every asynchronous signal blocked while it runs (it may wait for a page
+    // another thread produces; another handler interrupting it and touching the page it holds
+    // would wait for itself) and with SA_NODEFER, so that a previous handler it chains to may
+    // itself touch the heap and be served. Synchronous signals stay deliverable.
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK | SA_NODEFER;
-    handler_mask(&sa.sa_mask);
+    gc::fill_asynchronous_signals(&sa.sa_mask);
     if (sigaction(SIGBUS, &sa, &g_previous) != 0) g_install_error = errno;
   });
   return g_install_error;

@@ -42,6 +42,7 @@
 #include "gc/uffd/install_counters.h"
 #include "runtime/heap.h"
 #include "tests/support/require.h"
+#include "tests/support/trace_gate.h"
 #include "tests/support/sanitizers.h"
 #include "uffdgc/inline.h"
 #include "uffdgc/uffdgc.h"
@@ -413,16 +414,7 @@ TEST_P(InstallErrorsDeathTest, FailingMremapInTheFlipAbortsWithAMessage) {
 // The flip-stw fallback of a concurrent cycle (a pin in the black block): the flip pause
 // compacts stop-the-world, and its mremap fails. Marking is held up by a trace callback until
 // the object is allocated and pinned, so the pin is certainly in the black block.
-std::atomic<bool> g_gate_armed{false}, g_gate_entered{false}, g_gate_release{false};
-
-void TraceGate(uffdgc_ref, uffdgc_slot_visitor, void*) {
-  if (!g_gate_armed.exchange(false)) return;
-  g_gate_entered.store(true);
-  while (!g_gate_release.load()) {
-    timespec ts{0, 100000};
-    nanosleep(&ts, nullptr);
-  }
-}
+using uffdgc::test::TraceGate;
 
 // Runs one concurrent cycle whose flip finds a pin in the black block (after a warm-up cycle
 // that gives the heap something to flip). Returns "" or an error.
@@ -431,7 +423,7 @@ std::string CycleWithAPinInTheBlackBlock(uffdgc_heap* heap,
   uffdgc_type_info gate{};
   gate.struct_size = sizeof gate;
   gate.base_size = 16;
-  gate.trace = &TraceGate;
+  gate.trace = &TraceGate::callback;
   gate.name = "gate";
   uint32_t gate_t = 0;
   if (uffdgc_type_register(heap, &gate, &gate_t) != UFFDGC_OK) return "type registration failed";
@@ -444,9 +436,7 @@ std::string CycleWithAPinInTheBlackBlock(uffdgc_heap* heap,
   uffdgc_ref* gate_h = uffdgc_handle_new(m, 0);
   uffdgc_ref* pinned = uffdgc_handle_new(m, 0);
   if (uffdgc_alloc(m, gate_t, 0, 0, gate_h) != UFFDGC_OK) return "allocation failed";
-  g_gate_entered.store(false);
-  g_gate_release.store(false);
-  g_gate_armed.store(true);
+  TraceGate::arm();
   std::atomic<bool> flipped{false};
   std::thread collector([&] {
     uffdgc_mutator* cm = nullptr;
@@ -456,14 +446,14 @@ std::string CycleWithAPinInTheBlackBlock(uffdgc_heap* heap,
     }
     flipped.store(true);
   });
-  while (!g_gate_entered.load() && !flipped.load()) uffdgc_poll(m);
+  while (!TraceGate::entered.load() && !flipped.load()) uffdgc_poll(m);
   std::string error;
-  if (!g_gate_entered.load()) error = "marking never traced the gate";
+  if (!TraceGate::entered.load()) error = "marking never traced the gate";
   if (error.empty() && (uffdgc_alloc(m, gate_t, 0, 0, pinned) != UFFDGC_OK ||
                         uffdgc_pin(m, *pinned) != UFFDGC_OK)) {
     error = "allocating or pinning failed";
   }
-  g_gate_release.store(true);
+  TraceGate::released.store(true);
   while (!flipped.load()) uffdgc_poll(m);
   collector.join();
   if (error.empty() && uffdgc_unpin(m, *pinned) != UFFDGC_OK) error = "unpin failed";

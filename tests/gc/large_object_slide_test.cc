@@ -33,6 +33,7 @@
 
 #include "runtime/heap.h"
 #include "tests/support/require.h"
+#include "tests/support/trace_gate.h"
 #include "tests/support/sanitizers.h"
 #include "tests/support/watchdog.h"
 #include "uffdgc/inline.h"
@@ -310,16 +311,7 @@ TEST_P(LargeObjectSlide, TraceCallbacksReadIntactCopiesAcrossManyCycles) {
 // trace callback (a gate), so they are certainly in the black block; their elements must all
 // survive the compaction that follows. No trace callback reads them: this is about the block's
 // page copies alone.
-std::atomic<bool> g_gate_armed{false}, g_gate_entered{false}, g_gate_release{false};
-
-void TraceGate(uffdgc_ref, uffdgc_slot_visitor, void*) {
-  if (!g_gate_armed.exchange(false)) return;
-  g_gate_entered.store(true);
-  while (!g_gate_release.load()) {
-    timespec ts{0, 100000};
-    nanosleep(&ts, nullptr);
-  }
-}
+using uffdgc::test::TraceGate;
 
 class BlackBlock : public ::testing::TestWithParam<uint32_t> {};
 
@@ -341,7 +333,7 @@ TEST_P(BlackBlock, ObjectsLargerThanTheRecyclingWindowSurvive) {
   uffdgc_type_info gate{};
   gate.struct_size = sizeof gate;
   gate.base_size = 16;
-  gate.trace = &TraceGate;
+  gate.trace = &TraceGate::callback;
   gate.name = "gate";
   uffdgc_type_info array{};
   array.struct_size = sizeof array;
@@ -382,9 +374,7 @@ TEST_P(BlackBlock, ObjectsLargerThanTheRecyclingWindowSurvive) {
   std::vector<uffdgc_ref*> arrays;
   for (uint64_t a = 0; a < kArrays; ++a) arrays.push_back(uffdgc_handle_new(m, 0));
 
-  g_gate_entered.store(false);
-  g_gate_release.store(false);
-  g_gate_armed.store(true);
+  TraceGate::arm();
   std::atomic<bool> flipped{false};
   std::atomic<uffdgc_result> collect_result{UFFDGC_OK};
   std::thread collector([&] {
@@ -398,8 +388,8 @@ TEST_P(BlackBlock, ObjectsLargerThanTheRecyclingWindowSurvive) {
     flipped.store(true);
   });
   // Pause 1 needs this thread at a safepoint; then marking reaches the gate and waits.
-  while (!g_gate_entered.load() && !flipped.load()) uffdgc_poll(m);
-  ASSERT_TRUE(g_gate_entered.load()) << "marking never traced the gate";
+  while (!TraceGate::entered.load() && !flipped.load()) uffdgc_poll(m);
+  ASSERT_TRUE(TraceGate::entered.load()) << "marking never traced the gate";
   for (uint64_t a = 0; a < kArrays; ++a) {
     ASSERT_EQ(uffdgc_alloc(m, array_t, kLength, 0, arrays[a]), UFFDGC_OK);
     for (uint64_t i = 0; i < kLength; ++i) {
@@ -408,7 +398,7 @@ TEST_P(BlackBlock, ObjectsLargerThanTheRecyclingWindowSurvive) {
     }
   }
   const uffdgc_ref before = *arrays[0];
-  g_gate_release.store(true);
+  TraceGate::released.store(true);
   while (!flipped.load()) uffdgc_poll(m);
   collector.join();
   ASSERT_EQ(collect_result.load(), UFFDGC_OK);

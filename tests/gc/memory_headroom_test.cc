@@ -114,6 +114,25 @@ uffdgc_heap* small_heap() {
   return heap;
 }
 
+// In a forked child (the caller is near its cgroup's limit, its watcher running): no reads
+// until the child collects, then reads again. 0, or the failure's code.
+int forked_child_starts_its_own(uffdgc_heap* heap) {
+  const pid_t child = fork();
+  if (child < 0) return 25;
+  if (child == 0) {
+    const uint64_t inherited = runtime::reclaim_stats_refreshes();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5 * runtime::kReclaimStatsNearInterval / 1000000));
+    if (runtime::reclaim_stats_refreshes() != inherited) _exit(1);
+    uffdgc_mutator* m = nullptr;
+    if (uffdgc_mutator_attach(heap, nullptr, &m) != UFFDGC_OK) _exit(2);
+    if (uffdgc_collect(m) != UFFDGC_OK) _exit(3);
+    _exit(refreshed_beyond(inherited) ? 0 : 4);
+  }
+  int status = 0;
+  if (waitpid(child, &status, 0) != child || !WIFEXITED(status)) return 26;
+  return WEXITSTATUS(status) == 0 ? 0 : 30 + WEXITSTATUS(status);
+}
+
 // The child: exit codes name what failed (see the assertion's message).
 int watch_in_cgroup() {
   if (runtime::reclaim_stats_refreshes() != 0) return 20;
@@ -130,22 +149,9 @@ int watch_in_cgroup() {
   if (!refreshed_beyond(0)) return 24;
   // A forked child has no watcher thread until it collects. (ThreadSanitizer refuses a thread
   // started in the child of a multithreaded process: that part is not run there.)
-  const pid_t grandchild = test::kThreadSanitizer ? 0 : fork();
-  if (grandchild < 0) return 25;
-  if (grandchild == 0 && !test::kThreadSanitizer) {
-    const uint64_t inherited = runtime::reclaim_stats_refreshes();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5 * runtime::kReclaimStatsNearInterval / 1000000));
-    if (runtime::reclaim_stats_refreshes() != inherited) _exit(1);
-    uffdgc_mutator* m = nullptr;
-    if (uffdgc_mutator_attach(heap, nullptr, &m) != UFFDGC_OK) _exit(2);
-    if (uffdgc_collect(m) != UFFDGC_OK) _exit(3);
-    _exit(refreshed_beyond(inherited) ? 0 : 4);
+  if (!test::kThreadSanitizer) {
+    if (const int code = forked_child_starts_its_own(heap); code != 0) return code;
   }
-  int status = 0;
-  if (grandchild != 0 && (waitpid(grandchild, &status, 0) != grandchild || !WIFEXITED(status))) {
-    return 26;
-  }
-  if (WEXITSTATUS(status) != 0) return 30 + WEXITSTATUS(status);
   // The last heap gone: the thread is gone.
   if (uffdgc_heap_destroy(heap) != UFFDGC_OK) return 27;
   const uint64_t after_destroy = runtime::reclaim_stats_refreshes();
