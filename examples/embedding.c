@@ -114,9 +114,9 @@ static void verify_slot(Worker *w, uffdgc_global *table, int slot) {
  * stores it into table[slot] and returns its payload sum. */
 static int64_t build_list(Worker *w, uffdgc_mutator *m, uffdgc_global *table, int len) {
   uffdgc_handle_scope scope;
-  check(uffdgc_handle_scope_open(m, &scope), "handle_scope_open");
-  uffdgc_ref *head = uffdgc_handle_new(m, 0);
-  uffdgc_ref *tail = uffdgc_handle_new(m, 0);
+  check(uffdgc_handle_scope_open_fast(m, &scope), "handle_scope_open");
+  uffdgc_ref *head = uffdgc_handle_new_fast(m, 0);
+  uffdgc_ref *tail = uffdgc_handle_new_fast(m, 0);
   if (head == NULL || tail == NULL) check(UFFDGC_ENOMEM, "handle_new");
   int64_t sum = 0;
   for (int i = 0; i < len; ++i) {
@@ -139,7 +139,7 @@ static int64_t build_list(Worker *w, uffdgc_mutator *m, uffdgc_global *table, in
   uffdgc_ref t = uffdgc_global_get(table);
   uffdgc_store_ref(m, t, &elements(t)[slot], *head);
   w->expected[slot] = sum;
-  check(uffdgc_handle_scope_close(m, &scope), "handle_scope_close");
+  check(uffdgc_handle_scope_close_fast(m, &scope), "handle_scope_close");
   return sum;
 }
 

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <uffdgc/uffdgc.h>
+#include <uffdgc/inline.h>
 
 typedef struct Node {
   uint64_t header;
@@ -72,10 +72,10 @@ int main(int argc, char** argv) {
   uffdgc_handle_scope scope;
   if (uffdgc_type_register(heap, &t, &node_type) != UFFDGC_OK ||
       uffdgc_mutator_attach(heap, NULL, &m) != UFFDGC_OK ||
-      uffdgc_handle_scope_open(m, &scope) != UFFDGC_OK) {
+      uffdgc_handle_scope_open_fast(m, &scope) != UFFDGC_OK) {
     return 1;
   }
-  uffdgc_ref* list = uffdgc_handle_new(m, 0);
+  uffdgc_ref* list = uffdgc_handle_new_fast(m, 0);
   for (int round = 0; round < 4; ++round) {
     for (uint64_t i = 0; i < nodes; ++i) {
       uffdgc_ref r = 0, garbage = 0;
@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
   uffdgc_heap_get_stats(heap, &st);
   printf("%s mode: %llu collections, %d heap faults served through the runtime's handler\n",
          uffdgc_mode_name(st.mode), (unsigned long long)st.collections, (int)heap_faults);
-  uffdgc_handle_scope_close(m, &scope);
+  uffdgc_handle_scope_close_fast(m, &scope);
   uffdgc_mutator_detach(m);
   uffdgc_heap_destroy(heap);
   return 0;

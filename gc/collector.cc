@@ -484,12 +484,15 @@ uffdgc_result Cycle::collect_stop_the_world() {
   const uint64_t begin = heap_.moving.begin();
   const uint64_t top = heap_.moving.top();
   if (!tables_->allocate(begin, std::max<uint64_t>(top - begin, kPage))) return UFFDGC_ENOMEM;
+  const uint64_t cpu_start = runtime::thread_cpu_ns();
   Marker marker(heap_, *tables_);
   event(UFFDGC_EVENT_PHASE, "mark");
   runtime::flush_pending_fillers(heap_);
   marker.learn_object_starts();
   mark_roots(marker);
   marker.drain();
+  const uint64_t cpu_marked = runtime::thread_cpu_ns();
+  heap_.stats.gc_cpu_ns_mark += cpu_marked - cpu_start;
   event(UFFDGC_EVENT_PHASE, "weak");
   process_embedder_weak(marker);
   const size_t holders_before_finalization = marker.weak_holders().size();
@@ -505,7 +508,11 @@ uffdgc_result Cycle::collect_stop_the_world() {
                       /*pad_last=*/false);
   heap_.stats.pages_compacted_last = plan.pages();
   heap_.stats.live_bytes_last = marker.marked_bytes();
-  return compact_stop_the_world(plan, marker);
+  const uint64_t cpu_planned = runtime::thread_cpu_ns();
+  heap_.stats.gc_cpu_ns_reclaim += cpu_planned - cpu_marked;
+  const uffdgc_result result = compact_stop_the_world(plan, marker);
+  heap_.stats.gc_cpu_ns_compact += runtime::thread_cpu_ns() - cpu_planned;
+  return result;
 }
 
 uffdgc_result Cycle::run(uint64_t unless_after) {
@@ -533,6 +540,7 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
   }
   const uint64_t pause_start = monotonic_ns() - tts;
   const uint64_t cpu_start = runtime::thread_cpu_ns();
+  const uint64_t kernel_start = runtime::thread_kernel_ns();
   const uint64_t faults_start = runtime::thread_minor_faults();
   std::unique_lock<std::mutex> lock(heap_.lock);
   if (unless_after != kAlwaysCollect && heap_.stats.collections != unless_after) {
@@ -558,6 +566,7 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
   heap_.stats.mark_end_rounds_last = 0;
   heap_.stats.cycle_ns_last = monotonic_ns() - pause_start;
   heap_.stats.gc_cpu_ns_total += runtime::thread_cpu_ns() - cpu_start;
+  heap_.stats.gc_cpu_ns_kernel += runtime::thread_kernel_ns() - kernel_start;
   heap_.stats.gc_minor_faults += runtime::thread_minor_faults() - faults_start;
   heap_.stats.rss_peak_last = heap_.stats.rss_after_last = runtime::resident_bytes();
   end_pause(pause_start, tts, true, lock);

@@ -119,10 +119,13 @@ void Cycle::concurrent_phases() {
 
 void Cycle::run_concurrent_phases() {
   const uint64_t cpu_start = runtime::thread_cpu_ns();
+  const uint64_t kernel_start = runtime::thread_kernel_ns();
   const uint64_t faults_start = runtime::thread_minor_faults();
   mark_concurrently();
+  const uint64_t cpu_marked = runtime::thread_cpu_ns();
   reclaim_concurrently();
   const bool concurrent_compaction = plan_and_flip();
+  const uint64_t cpu_flipped = runtime::thread_cpu_ns();
   {
     std::lock_guard<std::mutex> flipped(heap_.flip_lock);
     heap_.flips = cycle_;
@@ -132,8 +135,14 @@ void Cycle::run_concurrent_phases() {
     if (auto* hook = heap_.after_flip_hook.load()) hook(heap_.after_flip_hook_arg.load());
     compact_concurrently();
   }
+  const uint64_t cpu_end = runtime::thread_cpu_ns();
+  const uint64_t kernel_end = runtime::thread_kernel_ns();
   std::lock_guard<std::mutex> lock(heap_.lock);
-  heap_.stats.gc_cpu_ns_total += runtime::thread_cpu_ns() - cpu_start;
+  heap_.stats.gc_cpu_ns_total += cpu_end - cpu_start;
+  heap_.stats.gc_cpu_ns_kernel += kernel_end - kernel_start;
+  heap_.stats.gc_cpu_ns_mark += cpu_marked - cpu_start;
+  heap_.stats.gc_cpu_ns_reclaim += cpu_flipped - cpu_marked;
+  heap_.stats.gc_cpu_ns_compact += cpu_end - cpu_flipped;
   heap_.stats.gc_minor_faults += runtime::thread_minor_faults() - faults_start;
   heap_.stats.cycle_ns_last = monotonic_ns() - cycle_start_ns_;
   heap_.stats.rss_after_last = runtime::resident_bytes();
@@ -456,14 +465,14 @@ void Cycle::prepare_compaction() {
   // keeps the moving space's VM_LOCKED, the emptied to-space loses it. Falling back to COPY
   // would work but give up MOVE for good in such a process; refusing MOVE at creation would
   // not see an mlockall() that comes later; unlocking the from-space would drop the lock the
-  // process asked for. So every side is made to match the moving space instead: our buffers
-  // now, the moving space again in the flip pause (mlock2 MLOCK_ONFAULT: the to-space must
-  // stay empty for userfaultfd; each page is locked as it is installed). Asked every cycle,
-  // so a heap created before mlockall() follows it, and one after munlockall() too. Where
-  // locking fails, this cycle copies; a lock state that changes under a running cycle meets
+  // process asked for. So the flip pause locks the moving space again (mlock2 MLOCK_ONFAULT:
+  // the to-space must stay empty for userfaultfd; each page is locked as it is installed).
+  // MOVE's only sources are recycled from-space pages (our own buffers are copied from), so
+  // both sides then match. Asked every cycle, so a heap created before mlockall() follows it,
+  // and one after munlockall() too. A lock state that changes under a running cycle meets
   // the installer's EINVAL check (a COPY of the page tells a refused MOVE from a range that
   // is gone).
-  if (!compaction_->match_lock_state(heap_.moving.locked())) compaction_->use_copy();
+  compaction_->set_locked(heap_.moving.locked());
 }
 
 // Pause 3 (DESIGN.md §4 step 4). World stopped, heap lock held. Reads and writes no heap page
@@ -555,7 +564,22 @@ void Cycle::flip_pause() {
                                 ? std::min(moved.back().end, heap_.moving.limit())
                                 : 0;
   compaction_->cover_block(std::move(moved));
-  compaction_->cover_tail(tail_end, heap_.moving.top_word());
+  // Free from-space is recycled into the free pages the heap will allocate up to the next
+  // flip, and at least up to where the next cycle is due (runtime/allocator.cc
+  // collection_due); beyond that it goes back to the kernel. The next interval between flips
+  // is estimated as the longer of the last two: cycles that run back to back alternate (one
+  // cycle's allocation during compaction makes the next one's black block).
+  const uint64_t new_top = plan.block().dst_end();
+  const uint64_t next_due =
+      std::min(new_top + heap_.config.trigger_allocated,
+               heap_.moving.begin() +
+                   heap_.moving.capacity() / 100 * heap_.config.trigger_occupancy_pct);
+  const uint64_t allocated = heap_.stats.bytes_allocated - heap_.bytes_allocated_at_flip;
+  const uint64_t per_cycle = std::max(allocated, heap_.bytes_allocated_flip_before);
+  heap_.bytes_allocated_flip_before = allocated;
+  heap_.bytes_allocated_at_flip = heap_.stats.bytes_allocated;
+  compaction_->cover_tail(tail_end, heap_.moving.top_word(),
+                          std::max(next_due, new_top + per_cycle));
   if (!runtime::publish_compaction(compaction_.get())) {
     fprintf(stderr, "uffdgc: the fault handler's table of compactions is full\n");
     abort();  // roots already point to post-compaction addresses
@@ -618,6 +642,7 @@ void Cycle::compact_concurrently() {
     heap_.stats.free_pages_prefilled += compaction_->free_pages_prefilled();
     heap_.stats.free_pages_recycled += compaction_->free_pages_recycled();
     heap_.stats.free_pages_by_mutators += compaction_->free_pages_by_mutators();
+    heap_.stats.gc_cpu_ns_free_fill += compaction_->free_fill_cpu_ns();
     heap_.stats.prefetch_pages += compaction_->pages_prefetched();
     heap_.stats.prefetch_paused += compaction_->prefetch_pauses();
     heap_.stats.rss_peak_last = compaction_->peak_rss();

@@ -7,6 +7,7 @@
 #include "gc/heap_geometry.h"
 #include "gc/space/filler.h"
 #include "runtime/heap.h"
+#include "runtime/monotonic_clock.h"
 #include "runtime/reclaim_stats_watcher.h"
 
 namespace uffdgc::runtime {
@@ -140,7 +141,8 @@ uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uin
     p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false, &seen, type_index, t,
                         length);
     // No space while a concurrent cycle runs: wait for its flip, which frees the space, and
-    // if that is not enough, for a whole cycle of our own.
+    // if that is not enough, for a whole cycle of our own. The wait is an allocation stall.
+    const uint64_t stall_start = p == 0 && heap.concurrent() ? monotonic_ns() : 0;
     if (p == 0 && heap.concurrent() && gc::wait_for_space(&heap, m)) {
       p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false, &seen, type_index, t,
                         length);
@@ -151,6 +153,12 @@ uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uin
       }
       p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false, &seen, type_index, t,
                         length);
+    }
+    if (stall_start != 0) {
+      const uint64_t stalled = monotonic_ns() - stall_start;
+      std::lock_guard<std::mutex> lock(heap.lock);
+      ++heap.stats.alloc_stalls;
+      heap.stats.alloc_stall_ns += stalled;
     }
   }
   if (p == 0) {

@@ -89,6 +89,10 @@ bool moving_object_starts_at(uffdgc_heap& heap, uint64_t ref) {
 extern "C" {
 
 uffdgc_result uffdgc_heap_create(const uffdgc_heap_options* options, uffdgc_heap** out) {
+#if defined(UFFDGC_REQUIRES_POPCNT)
+  // Built with -mpopcnt (CMakeLists.txt UFFDGC_X86_POPCNT): no heap on a CPU without it.
+  if (!__builtin_cpu_supports("popcnt")) return UFFDGC_EUNSUPPORTED;
+#endif
   return guard([&] { return uffdgc::runtime::create_heap(options, out); });
 }
 
@@ -341,6 +345,14 @@ uffdgc_ref* uffdgc_handle_new(uffdgc_mutator* m, uffdgc_ref ref) {
   return guard_or<uffdgc_ref*>(nullptr, [&] { return m->handles.push(ref); });
 }
 
+uffdgc_result uffdgc_handle_scope_open_slow(uffdgc_mutator* m, uffdgc_handle_scope* scope) {
+  return guard([&] { return m->handles.open_first(scope) ? UFFDGC_OK : UFFDGC_ENOMEM; });
+}
+
+uffdgc_ref* uffdgc_handle_new_slow(uffdgc_mutator* m, uffdgc_ref ref) {
+  return guard_or<uffdgc_ref*>(nullptr, [&] { return m->handles.push(ref); });
+}
+
 uffdgc_result uffdgc_global_create(uffdgc_heap* heap, uffdgc_ref ref, uffdgc_global** out) {
   if (heap == nullptr || out == nullptr) return UFFDGC_EINVAL;
   return guard([&] {
@@ -503,6 +515,8 @@ uffdgc_result uffdgc_get_attrs(uffdgc_heap* heap, uffdgc_attrs* out) {
   a.poll_flag_offset = UFFDGC_MUTATOR_POLL_FLAG_OFFSET;
   a.barrier_flag_offset = UFFDGC_MUTATOR_BARRIER_FLAG_OFFSET;
   a.header_type_mask = UFFDGC_HEADER_TYPE_MASK;
+  a.handle_top_offset = UFFDGC_MUTATOR_HANDLE_TOP_OFFSET;
+  a.handle_limit_offset = UFFDGC_MUTATOR_HANDLE_LIMIT_OFFSET;
   std::memcpy(out, &a, std::min<size_t>(out->struct_size, sizeof(a)));
   return UFFDGC_OK;
 }

@@ -18,37 +18,58 @@ constexpr uint32_t kSeedStride = 0x9E3779B9u;
 
 }  // namespace
 
-HandleStack::HandleStack()
-    : generations_(g_generation_seed.fetch_add(kSeedStride, std::memory_order_relaxed)) {}
+HandleStack::HandleStack(uffdgc_mutator_fast& fast)
+    : fast_(&fast),
+      generations_(g_generation_seed.fetch_add(kSeedStride, std::memory_order_relaxed)) {
+  fast_->handle_top = fast_->handle_limit = nullptr;
+}
+
+void HandleStack::enter_block(size_t index) {
+  if (index == blocks_.size()) {
+    auto block = std::make_unique<uffdgc_ref[]>(kBlockSlots + 1);
+    block[kBlockSlots] = index;  // read back through handle_limit
+    blocks_.push_back(std::move(block));
+  }
+  fast_->handle_top = blocks_[index].get();
+  fast_->handle_limit = fast_->handle_top + kBlockSlots;
+}
+
+bool HandleStack::open_first(uffdgc_handle_scope* scope) {
+  if (fast_->handle_top != nullptr) return false;
+  enter_block(0);
+  scope->opaque[0] = scope->opaque[1] = 0;  // closing it restores "no scope open"
+  return true;
+}
 
 bool HandleStack::open(uffdgc_handle_scope* scope) {
   if (depth_ == kMaxDepth) return false;
+  const uintptr_t top = reinterpret_cast<uintptr_t>(fast_->handle_top);
+  const uintptr_t limit = reinterpret_cast<uintptr_t>(fast_->handle_limit);
+  if (top == 0) enter_block(0);
   if (++generations_ == 0) ++generations_;  // after 2^32 opens: 0 stays "no scope"
-  scope->opaque[0] = pack(top_, current_);
-  scope->opaque[1] = pack(++depth_, generations_);
+  scope->opaque[0] = top;
+  scope->opaque[1] = limit;
+  scope->opaque[2] = pack(++depth_, generations_);
+  scope->opaque[3] = current_;
   current_ = generations_;
   return true;
 }
 
 bool HandleStack::close(const uffdgc_handle_scope* scope) {
-  const size_t top = low(scope->opaque[0]);
-  if (depth_ == 0 || low(scope->opaque[1]) != depth_ || high(scope->opaque[1]) != current_ ||
-      top > top_) {
+  if (depth_ == 0 || low(scope->opaque[2]) != depth_ || high(scope->opaque[2]) != current_) {
     return false;
   }
-  top_ = top;
+  fast_->handle_top = reinterpret_cast<uffdgc_ref*>(scope->opaque[0]);
+  fast_->handle_limit = reinterpret_cast<uffdgc_ref*>(scope->opaque[1]);
   --depth_;
-  current_ = high(scope->opaque[0]);
+  current_ = static_cast<uint32_t>(scope->opaque[3]);
   return true;
 }
 
 uffdgc_ref* HandleStack::push(uffdgc_ref ref) {
-  if (depth_ == 0 || top_ == kMaxSlots) return nullptr;
-  if (top_ == blocks_.size() * kBlockSlots) {
-    blocks_.push_back(std::make_unique<uffdgc_ref[]>(kBlockSlots));
-  }
-  uffdgc_ref* slot = &blocks_[top_ / kBlockSlots][top_ % kBlockSlots];
-  ++top_;
+  if (fast_->handle_top == nullptr) return nullptr;
+  if (fast_->handle_top == fast_->handle_limit) enter_block(block_index(fast_->handle_limit) + 1);
+  uffdgc_ref* slot = fast_->handle_top++;
   *slot = ref;
   return slot;
 }

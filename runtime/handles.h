@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-#include "uffdgc/uffdgc.h"
+#include "uffdgc/inline.h"
 
 struct uffdgc_global {
   uffdgc_ref ref;
@@ -19,48 +19,67 @@ struct uffdgc_global {
 
 namespace uffdgc::runtime {
 
-// The scope record (the public uffdgc_handle_scope, two words the caller keeps) holds 32-bit
-// fields: opaque[0] = the top at open | the enclosing scope's generation << 32, opaque[1] = the
-// depth | the scope's own generation << 32. Every open draws a new generation, so a record
-// of a scope that was closed no longer matches the innermost scope even when a newer one was
-// opened at the same depth (closing it would drop the newer scope's handles). Each stack
-// starts its sequence of generations at a different point (a process-wide seed), so that a
-// record of another thread's scope does not match either.
+// A thread's handle stack: blocks of kBlockSlots slots that never move (embedders hold
+// uffdgc_ref* to them), allocated as needed and kept. The top and the end of its block live
+// in the mutator's fast part (uffdgc_mutator_fast.handle_top, handle_limit), so that the
+// inline calls of inline.h open and close scopes and make handles without calling in; both
+// are null while no scope is open. Each block has one slot more, past its end, holding the
+// block's index: from handle_limit the collector and the slow paths find the block.
+//
+// The checked calls (uffdgc_handle_scope_open/close) keep records of four words: [0] the top
+// and [1] the limit at open (what the inline close restores too), [2] the depth | the scope's
+// generation << 32, [3] the enclosing scope's generation. Every checked open draws a new
+// generation, so a record of a scope that was closed no longer matches the innermost scope
+// even when a newer one was opened at the same depth (closing it would drop the newer scope's
+// handles). Each stack starts its sequence of generations at a different point (a process-
+// wide seed), so that a record of another thread's scope does not match either. The inline
+// calls keep no depth or generation: checked and inline scopes do not mix.
 class HandleStack {
  public:
-  HandleStack();
+  explicit HandleStack(uffdgc_mutator_fast& fast);
   static constexpr size_t kBlockSlots = 256;
-  static constexpr size_t kMaxSlots = UINT32_MAX;   // the top fits the record's 32 bits
   static constexpr size_t kMaxDepth = UINT32_MAX;
 
-  // Opens a scope: remembers the current top and generations in `scope`. False (nothing
-  // changes) when kMaxDepth scopes are open.
+  // Checked open: remembers the current top and generations in `scope`. False (nothing
+  // changes) when kMaxDepth checked scopes are open. Throws std::bad_alloc when the first
+  // block cannot be allocated (nothing changes then).
   bool open(uffdgc_handle_scope* scope);
-  // Closes the innermost scope; false if `scope` is not the innermost open one (an outer
-  // scope, a closed one, one never opened or another thread's).
+  // Checked close of the innermost scope; false if `scope` is not the innermost open one (an
+  // outer scope, a closed one, one never opened or another thread's).
   bool close(const uffdgc_handle_scope* scope);
-  // A new slot in the innermost scope; nullptr when no scope is open or kMaxSlots are in use.
-  // Throws std::bad_alloc when a block cannot be allocated (nothing changes then).
+  // The inline open's slow path: the thread's first scope (no scope open). False when one is
+  // open already. Throws std::bad_alloc like open().
+  bool open_first(uffdgc_handle_scope* scope);
+  // A new slot in the innermost scope; nullptr when no scope is open. Throws std::bad_alloc
+  // when a block cannot be allocated (nothing changes then).
   uffdgc_ref* push(uffdgc_ref ref);
-  size_t depth() const { return depth_; }
   // Every live slot (for marking and updating).
   template <typename Fn>
   void for_each(Fn&& fn) {
-    for (size_t i = 0; i < top_; ++i) fn(&blocks_[i / kBlockSlots][i % kBlockSlots]);
+    if (fast_->handle_top == nullptr) return;
+    const size_t current = block_index(fast_->handle_limit);
+    for (size_t b = 0; b < current; ++b) {
+      for (size_t i = 0; i < kBlockSlots; ++i) fn(&blocks_[b][i]);
+    }
+    for (uffdgc_ref* slot = blocks_[current].get(); slot < fast_->handle_top; ++slot) fn(slot);
   }
   // Drops every scope; records of them stay stale (the generation counter goes on).
   void clear() {
-    top_ = 0;
+    fast_->handle_top = fast_->handle_limit = nullptr;
     depth_ = 0;
     current_ = 0;
   }
 
  private:
+  static size_t block_index(const uffdgc_ref* limit) { return static_cast<size_t>(*limit); }
+  // Points the top at the start of block `index`, allocating it if needed.
+  void enter_block(size_t index);
+
+  uffdgc_mutator_fast* fast_;  // the owning mutator's (a pointer: the mutator stays standard-layout)
   std::vector<std::unique_ptr<uffdgc_ref[]>> blocks_;
-  size_t top_ = 0;
-  size_t depth_ = 0;
+  size_t depth_ = 0;          // checked scopes open
   uint32_t generations_;      // the last generation drawn (0 is never drawn)
-  uint32_t current_ = 0;      // the innermost open scope's generation; 0 when none is open
+  uint32_t current_ = 0;      // the innermost checked scope's generation; 0 when none is open
 };
 
 class GlobalRoots {

@@ -58,6 +58,10 @@ struct uffdgc_heap {
   std::vector<uffdgc_ref> finalizable;             // allocated, finalizer not yet due
   std::deque<uffdgc_ref> finalization_ready;       // unreachable, waiting for the runtime
   uint64_t bytes_since_gc = 0;
+  // stats.bytes_allocated at the last flip, and what was allocated between the two flips
+  // before it: what the heap allocates per cycle (heap lock).
+  uint64_t bytes_allocated_at_flip = 0;
+  uint64_t bytes_allocated_flip_before = 0;
   uffdgc_heap_stats stats{};
   std::mutex event_lock;  // the listener and its calls (never held with `lock`)
   uffdgc_event_fn event_fn = nullptr;

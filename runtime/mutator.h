@@ -41,7 +41,7 @@ struct uffdgc_mutator {
   uffdgc::runtime::Checkpoint pending;  // guarded by the registry lock: run at the next poll
   uint64_t running_checkpoint = 0;      // generation being run for this thread (registry lock)
   // Owner thread only (or the collector while the owner is stopped).
-  uffdgc::runtime::HandleStack handles;
+  uffdgc::runtime::HandleStack handles{fast};
   std::vector<uffdgc_ref> snapshot;  // overwritten references logged by the barrier
   std::vector<uffdgc_ref*> slot_log;  // slots the flip must rewrite (store_ref_slow)
 };

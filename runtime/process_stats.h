@@ -36,6 +36,14 @@ inline uint64_t thread_minor_faults() {
   return static_cast<uint64_t>(ru.ru_minflt);
 }
 
+// Kernel (system) CPU time of the calling thread so far (getrusage RUSAGE_THREAD ru_stime).
+inline uint64_t thread_kernel_ns() {
+  rusage ru{};
+  getrusage(RUSAGE_THREAD, &ru);
+  return static_cast<uint64_t>(ru.ru_stime.tv_sec) * 1000000000ull +
+         static_cast<uint64_t>(ru.ru_stime.tv_usec) * 1000ull;
+}
+
 // Resident bytes of the process (/proc/self/statm, second field), 0 if unreadable.
 inline uint64_t resident_bytes() {
   const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);

@@ -477,6 +477,72 @@ BENCHMARK(BM_StoreRef)->ArgName("barrier")->Arg(1)->Iterations(16384);
 BENCHMARK(BM_StoreRef)->ArgName("barrier")->Arg(2)->Iterations(16384);
 
 // =========================================================================================
+// 2b. Handle scopes and the safepoint poll
+// =========================================================================================
+
+// One iteration is a function frame of a runtime that roots its locals in handles: open a
+// scope, make kFrameHandles handles, close it. Inline: inline.h's _fast calls (unchecked in
+// this build unless UFFDGC_CHECKED is defined); Call: the exported, checked calls.
+constexpr int kFrameHandles = 4;
+
+template <bool kInline>
+void handle_frame(benchmark::State& state) {
+  uffdgc_heap_options o = base_options();
+  o.heap_limit = 64 * kMiB;
+  Session s(o);
+  if (!s.ok()) {
+    state.SkipWithError(s.error().c_str());
+    return;
+  }
+  uffdgc_mutator* const m = s.m;
+  uffdgc_ref obj = 0;
+  if (uffdgc_alloc(m, s.small_type, 0, UFFDGC_ALLOC_DEFAULT, &obj) != UFFDGC_OK) {
+    state.SkipWithError("allocation failed");
+    return;
+  }
+  bool failed = false;
+  for (auto _ : state) {
+    uffdgc_handle_scope scope;
+    const uffdgc_result opened =
+        kInline ? uffdgc_handle_scope_open_fast(m, &scope) : uffdgc_handle_scope_open(m, &scope);
+    for (int i = 0; i < kFrameHandles; ++i) {
+      uffdgc_ref* h = kInline ? uffdgc_handle_new_fast(m, obj) : uffdgc_handle_new(m, obj);
+      benchmark::DoNotOptimize(h);
+      failed |= h == nullptr;
+    }
+    const uffdgc_result closed = kInline ? uffdgc_handle_scope_close_fast(m, &scope)
+                                         : uffdgc_handle_scope_close(m, &scope);
+    failed |= opened != UFFDGC_OK || closed != UFFDGC_OK;
+  }
+  if (failed) {
+    state.SkipWithError("a handle scope call failed");
+    return;
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));  // frames
+  state.counters["handles_per_frame"] = kFrameHandles;
+}
+void BM_HandleFrame_Inline(benchmark::State& state) { handle_frame<true>(state); }
+void BM_HandleFrame_Call(benchmark::State& state) { handle_frame<false>(state); }
+BENCHMARK(BM_HandleFrame_Inline);
+BENCHMARK(BM_HandleFrame_Call);
+
+// The safepoint poll with no safepoint requested: a load, a test, a branch.
+void BM_Poll(benchmark::State& state) {
+  Session s(base_options());
+  if (!s.ok()) {
+    state.SkipWithError(s.error().c_str());
+    return;
+  }
+  uffdgc_mutator* const m = s.m;
+  for (auto _ : state) {
+    for (int i = 0; i < 64; ++i) uffdgc_poll(m);
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 64);
+}
+BENCHMARK(BM_Poll);
+
+// =========================================================================================
 // 3. Full collection
 // =========================================================================================
 

@@ -288,7 +288,14 @@ std::string stats_json(const uffdgc_heap_stats& s) {
       .field("free_pages_recycled", s.free_pages_recycled)
       .field("free_pages_by_mutators", s.free_pages_by_mutators)
       .field("install_ioctls", s.install_ioctls)
-      .field("gc_minor_faults", s.gc_minor_faults);
+      .field("gc_minor_faults", s.gc_minor_faults)
+      .field("gc_cpu_ns_mark", s.gc_cpu_ns_mark)
+      .field("gc_cpu_ns_reclaim", s.gc_cpu_ns_reclaim)
+      .field("gc_cpu_ns_compact", s.gc_cpu_ns_compact)
+      .field("gc_cpu_ns_free_fill", s.gc_cpu_ns_free_fill)
+      .field("alloc_stalls", s.alloc_stalls)
+      .field("alloc_stall_ns", s.alloc_stall_ns)
+      .field("gc_cpu_ns_kernel", s.gc_cpu_ns_kernel);
   std::string h = "[";
   for (size_t i = 0; i < 24; ++i) {
     char buf[32];
@@ -729,7 +736,7 @@ int main(int argc, char** argv) {
   {
     std::string cyc = "[";
     bool first = true;
-    char buf[512];
+    char buf[1024];
     for (const uffdgc_heap_stats& s : monitor.per_cycle) {
       std::snprintf(buf, sizeof buf,
                     "%s{\"collections\":%" PRIu64 ",\"cycle_ns\":%" PRIu64
@@ -737,12 +744,17 @@ int main(int argc, char** argv) {
                     ",\"mark_end_rounds\":%" PRIu64 ",\"rss_before\":%" PRIu64 ",\"rss_peak\":%" PRIu64
                     ",\"rss_after\":%" PRIu64 ",\"live_bytes\":%" PRIu64 ",\"gc_cpu_ns_total\":%" PRIu64
                     ",\"gc_minor_faults\":%" PRIu64 ",\"install_ioctls\":%" PRIu64
-                    ",\"pages_installed\":%" PRIu64 ",\"sigbus_entries\":%" PRIu64 "}",
+                    ",\"pages_installed\":%" PRIu64 ",\"sigbus_entries\":%" PRIu64
+                    ",\"gc_cpu_ns_mark\":%" PRIu64 ",\"gc_cpu_ns_reclaim\":%" PRIu64
+                    ",\"gc_cpu_ns_compact\":%" PRIu64 ",\"gc_cpu_ns_free_fill\":%" PRIu64
+                    ",\"alloc_stalls\":%" PRIu64 ",\"alloc_stall_ns\":%" PRIu64 "}",
                     first ? "" : ",", s.collections, s.cycle_ns_last, s.pause_mark_start_ns_last,
                     s.pause_mark_end_ns_last, s.pause_flip_ns_last, s.mark_end_rounds_last,
                     s.rss_before_last, s.rss_peak_last, s.rss_after_last, s.live_bytes_last,
                     s.gc_cpu_ns_total, s.gc_minor_faults, s.install_ioctls,
-                    s.pages_moved + s.pages_copied, sigbus_entries(s));
+                    s.pages_moved + s.pages_copied, sigbus_entries(s), s.gc_cpu_ns_mark,
+                    s.gc_cpu_ns_reclaim, s.gc_cpu_ns_compact, s.gc_cpu_ns_free_fill,
+                    s.alloc_stalls, s.alloc_stall_ns);
       cyc += buf;
       first = false;
     }

@@ -1,10 +1,14 @@
 #include "gc/compact/concurrent_compaction.h"
 
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <utility>
@@ -22,8 +26,8 @@ namespace {
 constexpr uint64_t kRunBytes = ConcurrentCompaction::kRunPages * kPage;
 constexpr uint64_t kReleaseBatch = 2ull << 20;  // madvise the from-space in >= 2 MiB steps
 
-// Bounded backoff for a page someone else is producing: spin briefly, then sleep in growing
-// steps (nanosleep is async-signal-safe; producing one page takes microseconds).
+// Bounded backoff for a scratch page (64 threads faulting at once): spin briefly, then sleep
+// in growing steps (nanosleep is async-signal-safe; producing one page takes microseconds).
 void backoff(unsigned round) {
   if (round < 16) {
     __builtin_ia32_pause();
@@ -115,21 +119,13 @@ void ConcurrentCompaction::cover_block(std::vector<AddressRange> flipped) {
   flipped_ = std::move(flipped);
 }
 
-bool ConcurrentCompaction::match_lock_state(bool locked) {
-  locked_ = locked;
-  bool ok = true;
-  for (auto [buffer, bytes] : {std::pair<void*, size_t>{scratch_, kScratchSlots * kPage},
-                               std::pair<void*, size_t>{gc_buffer_, kRunBytes}}) {
-    if (buffer == nullptr) continue;
-    ok &= (locked ? mlock2(buffer, bytes, MLOCK_ONFAULT) : munlock(buffer, bytes)) == 0;
-  }
-  return ok;
-}
-
-void ConcurrentCompaction::cover_tail(uint64_t tail_end, const std::atomic<uint64_t>* allocation_top) {
+void ConcurrentCompaction::cover_tail(uint64_t tail_end,
+                                      const std::atomic<uint64_t>* allocation_top,
+                                      uint64_t recycle_target) {
   // The states above end_ are still zero (kUnprocessed) from the mapping.
   tail_end_ = std::max(end_, tail_end);
   tail_filled_ = end_;
+  recycle_target_ = std::min(tail_end_, recycle_target);
   allocation_top_ = allocation_top;
 }
 
@@ -165,7 +161,38 @@ void ConcurrentCompaction::record_stall(uint64_t ns) {
 }
 
 void ConcurrentCompaction::wait_installed(uint64_t index) const {
-  for (unsigned round = 0; load_state(index) != kInstalled; ++round) backoff(round);
+  for (unsigned round = 0;; ++round) {
+    const uint32_t epoch = progress_epoch();
+    if (load_state(index) == kInstalled) return;
+    wait_for_progress(round, epoch);
+  }
+}
+
+// The waiter counts itself among the sleepers before it checks the epoch once more, and the
+// publisher advances the epoch before it looks for sleepers (all sequentially consistent):
+// either the waiter sees the new epoch and does not sleep, or the publisher sees the sleeper
+// and wakes it (a futex wait whose word has changed returns at once). The timeout is a safety
+// net only: the caller looks at its page again either way.
+void ConcurrentCompaction::wait_for_progress(unsigned round, uint32_t epoch_seen) const {
+  if (round < 64) {
+    __builtin_ia32_pause();
+    return;
+  }
+  sleepers_.fetch_add(1, std::memory_order_seq_cst);
+  if (progress_epoch_.load(std::memory_order_seq_cst) == epoch_seen) {
+    timespec timeout{0, 10'000'000};
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&progress_epoch_), FUTEX_WAIT_PRIVATE,
+            epoch_seen, &timeout, nullptr, 0);
+  }
+  sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void ConcurrentCompaction::announce_progress() {
+  progress_epoch_.fetch_add(1, std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) != 0) {
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&progress_epoch_), FUTEX_WAKE_PRIVATE,
+            INT32_MAX, nullptr, nullptr, 0);
+  }
 }
 
 bool ConcurrentCompaction::handle_fault(uint64_t addr, uffd::InstallResult* failure) {
@@ -174,10 +201,11 @@ bool ConcurrentCompaction::handle_fault(uint64_t addr, uffd::InstallResult* fail
   const uint64_t index = (page - begin_) / kPage;
   const bool free_page = page >= end_;  // above the compacted end: handed out zero-filled
   for (unsigned round = 0;; ++round) {
+    const uint32_t epoch = progress_epoch();
     const uint8_t state = load_state(index);
     if (state == kInstalled) break;
     if (state == kUnprocessed && plan_.block().contains_dst(page) && !plan_.block_ready()) {
-      backoff(round);  // the GC thread is still indexing the black block (just after the flip)
+      wait_for_progress(round, epoch);  // the GC thread is still indexing the black block
       continue;
     }
     if (state == kUnprocessed && claim(index)) {
@@ -187,12 +215,14 @@ bool ConcurrentCompaction::handle_fault(uint64_t addr, uffd::InstallResult* fail
       } else {
         plan_.compact_page(page, buffer);
       }
-      const uffd::InstallResult r = installer_.install(page, reinterpret_cast<uint64_t>(buffer), 1);
+      // Copied, not moved: the scratch page stays for the next fault (DESIGN.md §5).
+      const uffd::InstallResult r = installer_.copy(page, reinterpret_cast<uint64_t>(buffer), 1);
       give_scratch(buffer);
       if (free_page && r.status == uffd::InstallStatus::kRangeGone) {
         // The GC thread unregistered the free pages meanwhile (the phase is ending): the
         // access, retried, takes an ordinary fault.
         publish(index);
+        announce_progress();
         break;
       }
       if (r.status != uffd::InstallStatus::kDone) {
@@ -200,29 +230,44 @@ bool ConcurrentCompaction::handle_fault(uint64_t addr, uffd::InstallResult* fail
         return false;
       }
       publish(index);
+      announce_progress();
       (free_page ? free_by_mutators_ : by_mutators_).fetch_add(1, std::memory_order_relaxed);
       break;
     }
-    backoff(round);
+    wait_for_progress(round, epoch);
   }
   record_stall(monotonic_ns() - start);
   return true;
 }
 
-// From-space pages whose objects have all been compacted are free. The GC thread recycles
-// them (DESIGN.md §4 step 5): it builds the next run of to-space pages in them and MOVEs them
-// into place, so the run's pages are neither freshly faulted in nor freed and faulted again.
-// What it cannot use (beyond a window below the compaction cursor) is released.
-void ConcurrentCompaction::release_from_space(uint64_t from) {
+// From-space pages whose objects have all been compacted are free (DESIGN.md §4 step 5). The
+// GC thread recycles them: it builds the next runs of to-space pages in them and MOVEs them
+// into place, so those pages are neither freshly faulted in nor freed and faulted again. It
+// keeps kRecycleWindow of them for its runs; the rest become free pages above the compacted
+// end while those are wanted (up to recycle_target_, and not near a memory cgroup's limit),
+// and go back to the kernel otherwise.
+bool ConcurrentCompaction::release_from_space(uint64_t from, uffd::InstallResult* failure) {
   from = align_up(from, kPage);
-  if (from >= released_floor_) return;
+  if (from >= released_floor_) return true;
   released_floor_ = from;  // [from, recycle_top_) is free from-space
-  const uint64_t keep = kRecycleWindow;
-  if (recycle_top_ - released_floor_ > keep + kReleaseBatch) {
+  const uint64_t keep = recycling() ? kRecycleWindow : 0;
+  while (recycling() && pool_fill_ && tail_filled_ < recycle_target_ &&
+         recycle_top_ - released_floor_ > keep + kTailRunBytes) {
+    const uint64_t filled = tail_filled_;
+    if (!fill_free_pages(std::min(recycle_target_, tail_filled_ + kTailRunBytes),
+                         /*pool_only=*/true, failure)) {
+      return false;
+    }
+    if (tail_filled_ == filled) break;  // the pool's top is cut by a mapping boundary
+  }
+  // (While the free pages take from the pool, up to a tail run more may wait for them.)
+  const uint64_t waiting = recycling() && pool_fill_ ? kTailRunBytes : 0;
+  if (recycle_top_ - released_floor_ > keep + waiting + kReleaseBatch) {
     const uint64_t cut = released_floor_ + keep;
     discard_from_space(cut, recycle_top_);
     recycle_top_ = cut;
   }
+  return true;
 }
 
 // A locked from-space (mlockall) refuses MADV_DONTNEED with EINVAL: those pages are unlocked
@@ -243,18 +288,16 @@ uffd::InstallResult ConcurrentCompaction::install_run(uint64_t lo, uint8_t* buff
   uint64_t done = 0;
   for (uint32_t round = 0;; ++round) {
     // No ENOMEM retries inside: this thread has memory of its own to give back first.
-    uffd::InstallResult r = installer_.install(lo + done * kPage, src + done * kPage, pages - done,
-                                               /*enomem_retry_limit=*/0);
+    // Recycled from-space is moved; the GC thread's own buffer is copied (it stays resident
+    // for the next run).
+    uffd::InstallResult r =
+        recycled ? installer_.install(lo + done * kPage, src + done * kPage, pages - done,
+                                      /*enomem_retry_limit=*/0)
+                 : installer_.copy(lo + done * kPage, src + done * kPage, pages - done,
+                                   /*enomem_retry_limit=*/0);
     done += r.pages_done;
     r.pages_done = done;
-    if (r.status == uffd::InstallStatus::kDone) {
-      // COPY leaves the source behind and a locked one refuses the installer's MADV_DONTNEED.
-      if (recycled && locked_ && installer_.config().mode == uffd::InstallMode::kCopyOnly) {
-        const uint64_t from = static_cast<uint64_t>(static_cast<int64_t>(src) - delta_);
-        discard_from_space(from, from + pages * kPage);
-      }
-      return r;
-    }
+    if (r.status == uffd::InstallStatus::kDone) return r;
     if (r.status != uffd::InstallStatus::kNoMemory || round >= kEnomemRounds) return r;
     // The memory cgroup is at its limit: the free from-space kept for recycling goes back to
     // the kernel (recycling resumes as the cursor frees more), then a pause, then the rest.
@@ -269,41 +312,77 @@ uffd::InstallResult ConcurrentCompaction::install_run(uint64_t lo, uint8_t* buff
   }
 }
 
-// Pages for a run of `pages` to-space pages built at absolute alignment `lo % kRunBytes`: a
-// free from-space range (recycled, taken from the top of the free range so it stays
-// contiguous), or the GC thread's own buffer at the start of the phase.
-uint8_t* ConcurrentCompaction::run_buffer(uint64_t lo, uint64_t run_floor, uint64_t pages,
-                                          bool* recycled) {
-  *recycled = false;
-  const uint64_t bytes = pages * kPage;
-  if (recycle_top_ - released_floor_ >= bytes + kRunBytes) {
-    // Keep the run's offset inside a 64K frame, so a whole-folio run stays folio aligned.
-    uint64_t start = align_down(recycle_top_ - bytes, kRunBytes) + (lo - run_floor);
-    if (start + bytes > recycle_top_) start -= kRunBytes;
-    const bool one_mapping = std::any_of(from_space_mappings_.begin(), from_space_mappings_.end(), [&](const AddressRange& r) {
-      return start >= r.begin && start + bytes <= r.end;
-    });
-    if (start >= released_floor_ && one_mapping) {
-      recycle_top_ = start;  // [start, old top) is consumed: MOVE empties it
-      *recycled = true;
-      return reinterpret_cast<uint8_t*>(static_cast<int64_t>(start) + delta_);
+// Free from-space that was swapped out is garbage: writing a run into it would read it back
+// from swap first (an I/O and, in a memory cgroup at its limit, a charge that may find
+// nothing to reclaim). Those pages are given back first (which frees their swap slots; pages
+// never populated are left as they are): writing them then faults in fresh zero pages.
+void ConcurrentCompaction::drop_swapped(uint64_t from, uint64_t bytes) const {
+  unsigned char present[kTailRunBytes / kPage];
+  void* const p = reinterpret_cast<void*>(static_cast<int64_t>(from) + delta_);
+  if (bytes > sizeof present * kPage || mincore(p, bytes, present) != 0) return;
+  const uint64_t pages = bytes / kPage;
+  for (uint64_t i = 0; i < pages;) {
+    if ((present[i] & 1) != 0) {
+      ++i;
+      continue;
     }
+    uint64_t j = i;
+    while (j < pages && (present[j] & 1) == 0) ++j;
+    discard_from_space(from + i * kPage, from + j * kPage);
+    i = j;
   }
-  return gc_buffer_ + (lo - run_floor);
 }
 
-// Free pages above the compacted end, zero-filled ahead of the allocation top (DESIGN.md §4
-// step 5): built in recycled from-space pages when there are any (the GC thread's buffer
-// otherwise) and installed a run at a time, so allocation finds them present instead of
-// faulting into the kernel (and, under a memory limit, into reclaim). GC thread.
-bool ConcurrentCompaction::fill_free_pages(uint64_t want, uffd::InstallResult* failure) {
+uint64_t ConcurrentCompaction::pool_floor() const {
+  if (recycle_top_ <= released_floor_) return recycle_top_;
+  const AddressRange* mapping = mapping_holding(from_space_mappings_, recycle_top_ - kPage);
+  return mapping != nullptr ? std::max(released_floor_, mapping->begin) : recycle_top_;
+}
+
+uint8_t* ConcurrentCompaction::run_buffer(uint64_t lo, uint64_t pages, bool* recycled) {
+  const uint64_t bytes = pages * kPage;
+  const uint64_t pool = recycle_top_ - pool_floor();
+  *recycled = recycling() && pool >= bytes;
+  if (!*recycled) return gc_buffer_ + lo % kRunBytes;
+  // Taken from the top of the pool, so the pool stays contiguous; where the pool has room, the
+  // run's offset inside a 64K frame is kept, so a run of whole folios stays folio aligned.
+  uint64_t start = recycle_top_ - bytes;
+  if (pool >= bytes + kFolioBytes) {
+    start = align_down(recycle_top_ - bytes, kFolioBytes) + lo % kFolioBytes;
+    if (start + bytes > recycle_top_) start -= kFolioBytes;
+  }
+  recycle_top_ = start;  // [start, old top) is consumed: MOVE empties it
+  drop_swapped(start, bytes);
+  return reinterpret_cast<uint8_t*>(static_cast<int64_t>(start) + delta_);
+}
+
+// Free pages above the compacted end, zero-filled (DESIGN.md §4 step 5): in recycled
+// from-space pages, up to 2 MiB per MOVE, when the pool holds them; in the GC thread's buffer
+// otherwise (only ahead of the allocation top: those pages are faulted in first). Allocation
+// then finds them present instead of faulting into the kernel (and, under a memory limit,
+// into reclaim). GC thread.
+bool ConcurrentCompaction::fill_free_pages(uint64_t want, bool pool_only,
+                                           uffd::InstallResult* failure) {
   want = std::min(align_up(want, kPage), tail_end_);
+  if (tail_filled_ >= want) return true;
+  struct CpuCount {  // this call's CPU, however it returns
+    uint64_t start;
+    uint64_t* total;
+    ~CpuCount() { *total += runtime::thread_cpu_ns() - start; }
+  } count{runtime::thread_cpu_ns(), &free_fill_cpu_ns_};
   while (tail_filled_ < want) {
     const uint64_t lo = tail_filled_;
-    const uint64_t run_floor = align_down(lo, kRunBytes);
     const AddressRange* mapping = mapping_holding(to_space_mappings_, lo);
-    const uint64_t ceiling =
-        std::min({want, run_floor + kRunBytes, mapping != nullptr ? mapping->end : lo + kPage});
+    uint64_t ceiling = std::min(want, mapping != nullptr ? mapping->end : lo + kPage);
+    const uint64_t pool = recycling() ? recycle_top_ - pool_floor() : 0;
+    if (pool >= kPage + kFolioBytes) {
+      ceiling = std::min({ceiling, align_down(lo, kTailRunBytes) + kTailRunBytes,
+                          lo + align_down(pool - kFolioBytes, kPage)});
+    } else if (pool_only) {
+      return true;
+    } else {
+      ceiling = std::min(ceiling, align_down(lo, kRunBytes) + kRunBytes);
+    }
     uint64_t hi = lo;
     while (hi < ceiling && claim((hi - begin_) / kPage)) hi += kPage;
     if (hi == lo) {  // a mutator touched it first
@@ -312,7 +391,7 @@ bool ConcurrentCompaction::fill_free_pages(uint64_t want, uffd::InstallResult* f
     }
     const uint64_t pages = (hi - lo) / kPage;
     bool recycled = false;
-    uint8_t* buffer = run_buffer(lo, run_floor, pages, &recycled);
+    uint8_t* buffer = run_buffer(lo, pages, &recycled);
     std::memset(buffer, 0, hi - lo);
     const uffd::InstallResult r = install_run(lo, buffer, pages, recycled);
     if (r.status != uffd::InstallStatus::kDone) {
@@ -320,6 +399,7 @@ bool ConcurrentCompaction::fill_free_pages(uint64_t want, uffd::InstallResult* f
       return false;
     }
     for (uint64_t page = lo; page < hi; page += kPage) publish((page - begin_) / kPage);
+    announce_progress();
     free_prefilled_ += pages;
     if (recycled) free_recycled_ += pages;
     tail_filled_ = hi;
@@ -328,11 +408,12 @@ bool ConcurrentCompaction::fill_free_pages(uint64_t want, uffd::InstallResult* f
 }
 
 bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
+  announce_progress();  // the black block's index is published: faults waiting for it go on
   peak_rss_ = runtime::resident_bytes();
   from_space_mappings_ = mappings_within(flipped_, delta_);
   to_space_mappings_ = mappings_within({{begin_, tail_end_}}, 0);
   // Allocation resumes at the compacted end right after the flip: its first pages first.
-  if (!fill_free_pages(allocation_top() + kFreeAhead, failure)) return false;
+  if (!fill_free_pages(allocation_top() + kFreeAhead, /*pool_only=*/false, failure)) return false;
   // Swapped-out from-space below the cursor is brought in asynchronously (io_uring MADVISE),
   // a window ahead of the pages being produced; resident chunks are not submitted.
   PrefetchOptions options;
@@ -343,7 +424,7 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
   // Prefetching charges the pages it reads in to the memory cgroup from io-wq workers, where a
   // charge that cannot reclaim OOM-kills: it pauses while the cgroup is close to its limit.
   const MemoryHeadroom headroom;
-  bool prefetch_room = true;
+  bool prefetch_room = pool_fill_ = headroom.bytes() >= kPrefetchHeadroom;
   const uint64_t from_floor =
       static_cast<uint64_t>(static_cast<int64_t>(plan_.segments().empty()
                                                      ? plan_.block().src_begin
@@ -355,7 +436,12 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
     const uint64_t run_floor = std::max(begin_, align_down(hi - kPage, kRunBytes));
     // ... and inside one to-space mapping (a MOVE destination must lie in one VMA).
     const AddressRange* mapping = mapping_holding(to_space_mappings_, hi - kPage);
-    const uint64_t lowest = std::max(run_floor, mapping != nullptr ? mapping->begin : hi - kPage);
+    uint64_t lowest = std::max(run_floor, mapping != nullptr ? mapping->begin : hi - kPage);
+    // Where objects barely move, the pool stays as small as their slide: a shorter run built
+    // in it beats a full one in the GC thread's buffer, whose pages MOVE took away and every
+    // one of which faults in again (a fault costs more than a MOVE ioctl).
+    const uint64_t pool = recycle_top_ - pool_floor();
+    if (recycling() && pool >= kMinMoveRun * kPage) lowest = std::max(lowest, hi - align_down(pool, kPage));
     uint64_t lo = hi;
     while (lo > lowest && claim((lo - kPage - begin_) / kPage)) lo -= kPage;
     if (lo == hi) {
@@ -364,16 +450,19 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
       hi -= kPage;
       continue;
     }
-    if (prefetch && runs_ % kHeadroomRuns == 0) {
-      prefetch_room = headroom.bytes() >= kPrefetchHeadroom;
-      if (!prefetch_room) ++prefetch_paused_;
+    if (runs_ % kHeadroomRuns == 0) {
+      prefetch_room = pool_fill_ = headroom.bytes() >= kPrefetchHeadroom;
+      if (prefetch && !prefetch_room) ++prefetch_paused_;
     }
     if (prefetch && prefetch_room) {
       window.ahead_of(static_cast<uint64_t>(static_cast<int64_t>(plan_.source_begin(lo)) + delta_),
                       from_floor);
     }
+    // A run shorter than kMinMoveRun is copied from the GC thread's buffer: below that, the
+    // TLB shootdown a MOVE costs outweighs the page allocation and copy it saves.
     bool recycled = false;
-    uint8_t* buffer = run_buffer(lo, run_floor, (hi - lo) / kPage, &recycled);
+    uint8_t* buffer = (hi - lo) / kPage >= kMinMoveRun ? run_buffer(lo, (hi - lo) / kPage, &recycled)
+                                                       : gc_buffer_ + lo % kRunBytes;
     if (recycled) recycled_pages_ += (hi - lo) / kPage;
     for (uint64_t page = lo; page < hi; page += kPage) {
       plan_.compact_page(page, buffer + (page - lo));
@@ -384,22 +473,26 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
       return false;
     }
     for (uint64_t page = lo; page < hi; page += kPage) publish((page - begin_) / kPage);
+    announce_progress();
     hi = lo;
     if (++runs_ % kRssSampleRuns == 0) peak_rss_ = std::max(peak_rss_, runtime::resident_bytes());
     // Keep kFreeAhead of zero-filled pages above the allocation top, a few runs at a time.
     if (tail_filled_ < tail_end_) {
       const uint64_t want = allocation_top() + kFreeAhead;
       if (want > tail_filled_ &&
-          !fill_free_pages(std::min(want, tail_filled_ + kFreeStep), failure)) {
+          !fill_free_pages(std::min(want, tail_filled_ + kFreeStep), /*pool_only=*/false,
+                           failure)) {
         return false;
       }
     }
     // Pages below hi read the from-space only below sources_end_below(hi): source_begin(hi)
     // unless an object straddles hi, which they read whole (a trace callback may read any
     // byte of it), and for a block page not below its own source page.
-    if (hi > begin_) release_from_space(plan_.sources_end_below(hi));
+    if (hi > begin_ && !release_from_space(plan_.sources_end_below(hi), failure)) return false;
   }
   if (prefetch) prefetcher_.wait_idle();
+  // The window kept for the runs is free now: free pages still wanted take it first.
+  if (recycling() && pool_fill_ && !fill_free_pages(recycle_target_, /*pool_only=*/true, failure)) return false;
   // Whatever is left of the from-space (recycled pages that were never used, pages below
   // the last run's sources) goes back to the kernel.
   const uint64_t from_begin = std::min(begin_, plan_.segments().empty()

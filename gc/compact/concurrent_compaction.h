@@ -3,10 +3,12 @@
 // atomic state word; whoever claims it first (CAS unprocessed -> producing) compacts it with
 // CompactionPlan::compact_page into a scratch buffer and installs it with the PageInstaller;
 // everyone else waits until it is installed. The GC thread walks the pages from high to low in
-// aligned runs of up to 16 pages (one ranged MOVE per run, a whole 64K folio when aligned),
-// builds each run in from-space pages it has finished reading (recycling), and frees the rest
-// of the from-space behind its cursor. Mutators get here from the SIGBUS handler
-// (runtime/sigbus_handler.h): handle_fault() is async-signal-safe.
+// aligned runs of up to 64 pages (one ranged MOVE per run: the kernel flushes the TLB once per
+// ioctl, not per page), builds each run in from-space pages it has finished reading
+// (recycling), turns the free from-space it does not need for that into the zero-filled free
+// pages above the compacted end (up to where the next cycle is due), and gives back only the
+// rest. Mutators get here from the SIGBUS handler (runtime/sigbus_handler.h): handle_fault() is
+// async-signal-safe.
 #pragma once
 
 #include <atomic>
@@ -23,7 +25,25 @@ class ConcurrentCompaction {
  public:
   enum PageState : uint8_t { kUnprocessed = 0, kProducing = 1, kInstalled = 2 };
   static constexpr int kScratchSlots = 64;   // concurrent faulting threads served at once
-  static constexpr uint64_t kRunPages = 16;  // one 64K folio
+  // A compaction run: 64 pages (256 KiB). Measured on this machine's 6.18 kernel
+  // (uffdgc_bench_page_install, 4K sources): MOVE costs 194 ns a page in runs of 16, 51 ns in
+  // runs of 64 and 42 ns in runs of 512; a run longer than 64 pages gains little and makes a
+  // mutator that faults on one of its pages wait for all of them.
+  static constexpr uint64_t kRunPages = 64;
+  // Recycled sources keep their offset inside a 64K frame (a multiple of every mTHP size the
+  // installer moves whole), so a run that covers whole folios moves them whole.
+  static constexpr uint64_t kFolioBytes = 64ull << 10;
+  // Free pages above the compacted end are installed in runs of up to 2 MiB (one PMD).
+  static constexpr uint64_t kTailRunBytes = 2ull << 20;
+  // A run of fewer pages than this is copied from the GC thread's buffer rather than moved
+  // from recycled from-space, and a run is cut to what the free pool holds when that is at
+  // least this many pages. A MOVE call costs one TLB shootdown (an IPI to every other CPU
+  // running the process; ~20 us on this 2-vCPU VM with a mutator running) plus ~40 ns a
+  // page; a COPY ~0.5 us a page (allocation and copy) and no shootdown: the break-even is
+  // ~40 pages here, a few on bare metal. Measured on churn 256 MiB live in a 640 MiB heap
+  // (benchmarks/README.md, issue 12): runs of 16+ pages moved 13.9 s, 32+ 12.9 s, 64+ 13.1 s,
+  // all moved 15.0 s.
+  static constexpr uint64_t kMinMoveRun = 32;
 
   // Pages between the to-space runs (islands) start out installed. Not signal-safe.
   // Built before the flip pause (mappings, /proc/self/pagemap): covers the segments' pages.
@@ -35,18 +55,20 @@ class ConcurrentCompaction {
   const std::vector<AddressRange>& flipped() const { return flipped_; }
   // In the flip pause, after cover_block: the free pages from the compacted end up to
   // tail_end, registered with the to-space, are handed out zero-filled: ahead of the
-  // allocation top by the GC thread (in recycled from-space pages), or by whichever mutator
-  // touches one first. allocation_top: the moving space's bump pointer.
-  void cover_tail(uint64_t tail_end, const std::atomic<uint64_t>* allocation_top);
+  // allocation top by the GC thread, or by whichever mutator touches one first.
+  // allocation_top: the moving space's bump pointer. Up to recycle_target the GC thread also
+  // fills them from free from-space it would otherwise give back (the pages the heap will
+  // allocate before the next cycle is due and while it runs), so allocation finds them
+  // resident and nothing is freed only to be faulted in again (DESIGN.md §4 step 5).
+  void cover_tail(uint64_t tail_end, const std::atomic<uint64_t>* allocation_top,
+                  uint64_t recycle_target);
   // Before the flip pause (mlock, issue #11 §4): whether the moving space, and so the
-  // from-space after the flip, is VM_LOCKED. UFFDIO_MOVE refuses a source and destination that
-  // differ in VM_LOCKED (EINVAL), so the GC thread's and the faulting mutators' own buffers
-  // are made to match (mlock2 MLOCK_ONFAULT, or munlock after mlockall(MCL_FUTURE) locked them
-  // at mmap); the flip locks the emptied to-space the same way. Returns false when that
-  // fails (the cycle then installs by COPY: use_copy()).
-  bool match_lock_state(bool locked);
+  // from-space after the flip, is VM_LOCKED; the flip then locks the emptied to-space the
+  // same way (UFFDIO_MOVE refuses a source and destination that differ in VM_LOCKED).
+  void set_locked(bool locked) { locked_ = locked; }
   bool locked() const { return locked_; }
-  // Installs by UFFDIO_COPY only for this cycle (before publishing; nothing may be installing).
+  // Installs by UFFDIO_COPY only for this cycle (before publishing; nothing may be
+  // installing): no from-space is recycled then, and what the cursor frees goes back at once.
   void use_copy() { installer_.set_mode(uffd::InstallMode::kCopyOnly); }
   uint64_t compacted_end() const { return end_; }
   uint64_t tail_end() const { return tail_end_; }
@@ -67,9 +89,10 @@ class ConcurrentCompaction {
   uint64_t pages_prefetched() const { return prefetcher_.counters().pages_advised; }
   // Prefetch is paused while the memory cgroup has less room than this (4 windows: the swap-in
   // of one window, its readahead, and the compaction's own pages), checked every
-  // kHeadroomRuns runs (1 MiB of to-space).
+  // kHeadroomRuns runs (1 MiB of to-space). So is filling free pages from free from-space
+  // (beyond what allocation is about to use): near the limit that memory goes back instead.
   static constexpr uint64_t kPrefetchHeadroom = 4 * kPrefetchWindow;
-  static constexpr uint64_t kHeadroomRuns = 16;
+  static constexpr uint64_t kHeadroomRuns = 4;
   uint64_t prefetch_pauses() const { return prefetch_paused_; }  // checks that found no room
 
   // Mutator stalls in the fault path, by duration: bucket i counts stalls in [2^i, 2^(i+1)) us
@@ -77,11 +100,12 @@ class ConcurrentCompaction {
   static constexpr int kStallBuckets = 24;
   uint64_t stall_count(int bucket) const { return stalls_[bucket].load(std::memory_order_relaxed); }
   uint64_t pages_by_mutators() const { return by_mutators_.load(std::memory_order_relaxed); }
-  // Free pages above the compacted end: zero-filled ahead of allocation by the GC thread (of
-  // which in recycled from-space pages), and by mutators that touched them first.
+  // Free pages above the compacted end: zero-filled by the GC thread (of which in recycled
+  // from-space pages), and by mutators that touched them first.
   uint64_t free_pages_prefilled() const { return free_prefilled_; }  // after run_gc_thread
   uint64_t free_pages_recycled() const { return free_recycled_; }    // after run_gc_thread
   uint64_t free_pages_by_mutators() const { return free_by_mutators_.load(std::memory_order_relaxed); }
+  uint64_t free_fill_cpu_ns() const { return free_fill_cpu_ns_; }  // GC thread, after run_gc_thread
   // The GC thread keeps this much zero-filled above the allocation top, filling at most
   // kFreeStep after each to-space run so the compaction itself keeps going.
   static constexpr uint64_t kFreeAhead = 2ull << 20;
@@ -107,19 +131,43 @@ class ConcurrentCompaction {
   uint8_t* take_scratch();
   void give_scratch(uint8_t* slot);
   void record_stall(uint64_t ns);
-  void release_from_space(uint64_t from);
-  uint8_t* run_buffer(uint64_t lo, uint64_t run_floor, uint64_t pages, bool* recycled);
-  // The GC thread's installs: ENOMEM gives the from-space kept for recycling back to the
-  // kernel, then backs off and retries the rest (bounded). recycled: the buffer is recycled
-  // from-space (in COPY mode released after the copy here when locked).
+  // The cursor no longer reads the from-space at or above `from`: it joins the free pool, and
+  // what the compaction's runs will not need fills free pages or goes back to the kernel.
+  bool release_from_space(uint64_t from, uffd::InstallResult* failure);
+  // The free pool's pages usable as one MOVE source: [pool_floor(), recycle_top_), inside one
+  // from-space mapping.
+  uint64_t pool_floor() const;
+  // Gives back the pages of free from-space [from, from + bytes) (moving-space addresses, at
+  // most kTailRunBytes) that are not in memory, so that building a run there does not swap
+  // garbage in.
+  void drop_swapped(uint64_t from, uint64_t bytes) const;
+  // Where to build a run of `pages` to-space pages starting at lo: free from-space from the
+  // top of the pool (recycled) when it holds enough, else the GC thread's buffer (the run must
+  // then lie inside one kRunBytes frame).
+  uint8_t* run_buffer(uint64_t lo, uint64_t pages, bool* recycled);
+  // The GC thread's installs: recycled from-space is moved, the GC thread's buffer copied.
+  // ENOMEM gives the from-space kept for recycling back to the kernel, then backs off and
+  // retries the rest (bounded).
   uffd::InstallResult install_run(uint64_t lo, uint8_t* buffer, uint64_t pages, bool recycled);
   // madvise(MADV_DONTNEED) of from-space, unlocking first where the range is VM_LOCKED.
   void discard_from_space(uint64_t from, uint64_t to) const;
-  bool fill_free_pages(uint64_t want, uffd::InstallResult* failure);
+  // Zero-fills and installs the free pages from tail_filled_ up to want; with pool_only, only
+  // as far as the free pool holds pages for them.
+  bool fill_free_pages(uint64_t want, bool pool_only, uffd::InstallResult* failure);
+  // Move mode: runs are built in free from-space and moved. Copy mode (or a cycle that had to
+  // copy): runs are built in the GC thread's buffer and copied, the from-space released.
+  bool recycling() const { return installer_.config().mode != uffd::InstallMode::kCopyOnly; }
   uint64_t allocation_top() const {
     return allocation_top_ != nullptr ? allocation_top_->load(std::memory_order_acquire) : end_;
   }
   void wait_installed(uint64_t index) const;
+  // Waiting for a page someone else produces (or for the black block's index): a few spins,
+  // then a futex wait on progress_epoch_, which every publication of installed pages advances;
+  // a publisher makes the wake call only when someone sleeps. epoch_seen: progress_epoch_ as
+  // read before the state that made the caller wait. Async-signal-safe (futex is a syscall).
+  void wait_for_progress(unsigned round, uint32_t epoch_seen) const;
+  void announce_progress();
+  uint32_t progress_epoch() const { return progress_epoch_.load(std::memory_order_seq_cst); }
 
   const CompactionPlan& plan_;
   uint64_t begin_, end_;
@@ -128,16 +176,20 @@ class ConcurrentCompaction {
   uint8_t* states_ = nullptr;    // one byte per to-space page
   size_t states_bytes_ = 0;
   uint8_t* scratch_ = nullptr;   // kScratchSlots pages for faulting mutators
-  uint8_t* gc_buffer_ = nullptr; // kRunPages pages, 64K aligned, for the GC thread's runs
+  uint8_t* gc_buffer_ = nullptr; // kRunPages pages, kRunBytes aligned, for the GC thread's runs
   std::atomic<uint64_t> scratch_free_{~uint64_t{0}};  // bit i: slot i is free
+  mutable std::atomic<uint32_t> progress_epoch_{0};  // a futex word (wait_for_progress)
+  mutable std::atomic<uint32_t> sleepers_{0};        // threads in that futex wait, or about to be
   std::atomic<uint64_t> stalls_[kStallBuckets] = {};
   std::atomic<uint64_t> by_mutators_{0};
   // [end_, tail_end_): free pages above the compacted end (kUnprocessed until zero-filled);
   // the GC thread has filled (or found filled) everything below tail_filled_.
   uint64_t tail_end_ = 0;
   uint64_t tail_filled_ = 0;
+  uint64_t recycle_target_ = 0;  // free pages are filled from the pool up to here
+  bool pool_fill_ = true;        // false while the memory cgroup is near its limit
   const std::atomic<uint64_t>* allocation_top_ = nullptr;
-  uint64_t free_prefilled_ = 0, free_recycled_ = 0;
+  uint64_t free_prefilled_ = 0, free_recycled_ = 0, free_fill_cpu_ns_ = 0;
   std::atomic<uint64_t> free_by_mutators_{0};
   // GC thread only: the from-space from released_floor_ up is no longer read; of that,
   // [released_floor_, recycle_top_) is kept for recycling and everything above is released

@@ -129,7 +129,8 @@ PageInstaller::SourceState PageInstaller::source_page_state(uint64_t src) const 
 // still there => somebody else filled the page: another installer (only where destinations
 // are shared), or, where they are ours alone, a foreign fill. When pagemap cannot tell,
 // nothing proves a foreign fill and the page counts as another installer's.
-InstallResult PageInstaller::on_eexist(UffdOp op, uint64_t dst, uint64_t src) const {
+InstallResult PageInstaller::on_eexist(UffdOp op, uint64_t dst, uint64_t src,
+                                       bool keep_source) const {
   InstallCounters& c = *config_.counters;
   const SourceState state = source_page_state(src);
   if (state == SourceState::kVacated && config_.mode != InstallMode::kCopyOnly) {
@@ -142,7 +143,7 @@ InstallResult PageInstaller::on_eexist(UffdOp op, uint64_t dst, uint64_t src) co
     return stopped(InstallStatus::kForeignFill, EEXIST, op, 0, dst);
   }
   c.add(c.pages_already_present, 1);
-  release_source(src, 1);
+  if (!keep_source) release_source(src, 1);
   return done(1);
 }
 
@@ -163,11 +164,25 @@ InstallResult PageInstaller::install(uint64_t dst, uint64_t src, uint64_t npages
     return stopped(InstallStatus::kInvalidArgument, EINVAL, UffdOp::kMove, 0, dst);
   }
   return run(config_.mode == InstallMode::kCopyOnly ? UffdOp::kCopy : UffdOp::kMove, dst, src,
-             npages, enomem_retry_limit);
+             npages, enomem_retry_limit, /*keep_source=*/false);
+}
+
+InstallResult PageInstaller::copy(uint64_t dst, uint64_t src, uint64_t npages,
+                                  uint32_t enomem_retry_limit) const {
+  constexpr uint64_t kMaxPages = (UINT64_MAX >> kPageShift);
+  if (!is_page_aligned(dst) || !is_page_aligned(src) || npages == 0 || npages > kMaxPages ||
+      dst == 0 || src == 0) {
+    return stopped(InstallStatus::kInvalidArgument, EINVAL, UffdOp::kCopy, 0, dst);
+  }
+  const uint64_t len = npages * kPageSize;
+  if (dst + len < dst || src + len < src || (dst < src + len && src < dst + len)) {
+    return stopped(InstallStatus::kInvalidArgument, EINVAL, UffdOp::kCopy, 0, dst);
+  }
+  return run(UffdOp::kCopy, dst, src, npages, enomem_retry_limit, /*keep_source=*/true);
 }
 
 InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t npages,
-                                 uint32_t enomem_limit) const {
+                                 uint32_t enomem_limit, bool keep_source) const {
   InstallCounters& c = *config_.counters;
   std::atomic<uint64_t>* installed = op == UffdOp::kMove ? &c.pages_moved : &c.pages_copied;
   uint64_t done_pages = 0;
@@ -181,7 +196,7 @@ InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t
     UffdOp one_page_op = op;  // set by the EBUSY and ENOENT cases below
     if (o.ret == 0) {
       c.add(*installed, npages - done_pages);
-      if (op == UffdOp::kCopy) release_source(s, npages - done_pages);
+      if (op == UffdOp::kCopy && !keep_source) release_source(s, npages - done_pages);
       return done(npages);
     }
     if (o.progress > 0) {
@@ -191,7 +206,7 @@ InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t
         return stopped(InstallStatus::kFatal, EPROTO, op, done_pages, d);
       }
       c.add(*installed, progress / kPageSize);
-      if (op == UffdOp::kCopy) release_source(s, progress / kPageSize);
+      if (op == UffdOp::kCopy && !keep_source) release_source(s, progress / kPageSize);
       done_pages += progress / kPageSize;
       enomem_rounds = 0;
     }
@@ -212,7 +227,7 @@ InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t
       case EEXIST: {
         stalled = 0;
         c.add(c.move_eexist, 1);
-        InstallResult r = on_eexist(op, d, s);
+        InstallResult r = on_eexist(op, d, s, keep_source);
         if (r.status != InstallStatus::kDone) {
           r.pages_done = done_pages;
           return r;
@@ -318,7 +333,7 @@ InstallResult PageInstaller::install_one(UffdOp op, uint64_t dst, uint64_t src,
         if ((stalled & 63) == 0) sched_yield();
         continue;
       case EEXIST:
-        return on_eexist(op, dst, src);
+        return on_eexist(op, dst, src, /*keep_source=*/false);
       case ENOENT:
       case EINVAL:
         c.add(c.range_gone, 1);

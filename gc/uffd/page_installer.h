@@ -26,8 +26,9 @@
 //                              enomem_retry_limit, then kNoMemory
 //   anything else              kFatal, naming the page and the errno
 //
-// Contract: the installer consumes the source. When install() returns kDone every source page
-// has been moved away or released with MADV_DONTNEED, so RSS never holds a page twice.
+// Contract: install() consumes the source. When it returns kDone every source page has been
+// moved away or released with MADV_DONTNEED, so RSS never holds a page twice. copy() leaves
+// the source to the caller, who builds the next pages in it.
 //
 // Async-signal-safe and thread-safe: install() takes no lock, allocates nothing, uses a bounded
 // stack and only async-signal-safe syscalls (ioctl, madvise, mincore, pread, sched_yield,
@@ -104,6 +105,17 @@ class PageInstaller {
   InstallResult install(uint64_t dst, uint64_t src, uint64_t npages,
                         uint32_t enomem_retry_limit) const;
 
+  // Installs copies of [src, src + npages * 4K) at [dst, ...) by UFFDIO_COPY, whatever the
+  // mode, and leaves the source in place: for a buffer the caller builds pages in again and
+  // again (a page MOVEd out of it would be faulted in afresh at its next use, and MOVE
+  // flushes the TLB of every CPU running the process, COPY into an empty page none).
+  // The same policy otherwise. Async-signal-safe.
+  InstallResult copy(uint64_t dst, uint64_t src, uint64_t npages,
+                     uint32_t enomem_retry_limit) const;
+  InstallResult copy(uint64_t dst, uint64_t src, uint64_t npages) const {
+    return copy(dst, src, npages, config_.enomem_retry_limit);
+  }
+
   const InstallerConfig& config() const { return config_; }
   // Not while install() may run on any thread.
   void set_mode(InstallMode mode) { config_.mode = mode; }
@@ -111,8 +123,9 @@ class PageInstaller {
  private:
   IoctlOutcome issue(UffdOp op, uint64_t dst, uint64_t src, uint64_t len) const;
   // Runs `op` over the whole run with the §5 policy; the loop shared by MOVE and COPY.
+  // keep_source: a COPY leaves the source pages in place (copy()).
   InstallResult run(UffdOp op, uint64_t dst, uint64_t src, uint64_t npages,
-                    uint32_t enomem_limit) const;
+                    uint32_t enomem_limit, bool keep_source) const;
   // One page with COPY (EBUSY or EINVAL fallback) or ZEROPAGE (source hole); kDone when
   // installed, counted in `installed`.
   InstallResult install_one(UffdOp op, uint64_t dst, uint64_t src,
@@ -120,7 +133,7 @@ class PageInstaller {
   enum class SourceState : uint8_t { kVacated, kPresent, kUnknown };
   SourceState source_page_state(uint64_t src) const;
   // EEXIST at dst for the page from src: kDone (counted) when explained, else kForeignFill.
-  InstallResult on_eexist(UffdOp op, uint64_t dst, uint64_t src) const;
+  InstallResult on_eexist(UffdOp op, uint64_t dst, uint64_t src, bool keep_source) const;
   void release_source(uint64_t src, uint64_t npages) const;
 
   InstallerConfig config_;

@@ -24,12 +24,16 @@ typedef struct uffdgc_mutator_fast {
   uintptr_t tlab_limit;   /* end of the buffer */
   uint32_t poll_flag;     /* nonzero: the collector wants this thread at a safepoint */
   uint32_t barrier_flag;  /* nonzero: marking runs; stores log the overwritten reference */
+  uffdgc_ref *handle_top;   /* next free slot of the thread's handle stack; NULL: no scope open */
+  uffdgc_ref *handle_limit; /* end of the block of slots handle_top is in (NULL with it) */
 } uffdgc_mutator_fast;
 
 #define UFFDGC_MUTATOR_TLAB_CURSOR_OFFSET 0
 #define UFFDGC_MUTATOR_TLAB_LIMIT_OFFSET 8
 #define UFFDGC_MUTATOR_POLL_FLAG_OFFSET 16
 #define UFFDGC_MUTATOR_BARRIER_FLAG_OFFSET 20
+#define UFFDGC_MUTATOR_HANDLE_TOP_OFFSET 24
+#define UFFDGC_MUTATOR_HANDLE_LIMIT_OFFSET 32
 
 /*
  * Allocates an object of a fixed-size type from the thread's TLAB: round, compare, bump, write
@@ -80,6 +84,57 @@ static inline void uffdgc_poll(uffdgc_mutator *mutator) {
  * acquire pairs with uffdgc_store_ref's release and costs nothing on x86-64 or arm64's ldar). */
 static inline uffdgc_ref uffdgc_load_ref(const uffdgc_ref *slot) {
   return __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Handle scopes and handles, inline (DESIGN.md §2 "Roots are precise"): the thread's handle
+ * stack is blocks of slots that never move; handle_top and handle_limit in the mutator say
+ * where the next slot is. Opening a scope saves them in the caller's record, closing restores
+ * them (the handles made since die), a handle is a store and a bump; a new block (every
+ * 256 handles) and the first scope of a thread go out of line. No checks: the record must be
+ * the innermost open scope of this mutator, on its owner thread, closed once, and the
+ * _fast calls pair with each other (not with uffdgc_handle_scope_open/close). Define
+ * UFFDGC_CHECKED (the debug and sanitizer presets do) to route them to the exported calls,
+ * which check ownership and scope order and report misuse (uffdgc.h). Mutator (owner).
+ */
+static inline uffdgc_result uffdgc_handle_scope_open_fast(uffdgc_mutator *mutator,
+                                                          uffdgc_handle_scope *scope) {
+#ifdef UFFDGC_CHECKED
+  return uffdgc_handle_scope_open(mutator, scope);
+#else
+  uffdgc_mutator_fast *f = (uffdgc_mutator_fast *)mutator;
+  if (UFFDGC_UNLIKELY(f->handle_top == NULL)) return uffdgc_handle_scope_open_slow(mutator, scope);
+  scope->opaque[0] = (uintptr_t)f->handle_top;
+  scope->opaque[1] = (uintptr_t)f->handle_limit;
+  return UFFDGC_OK;
+#endif
+}
+
+static inline uffdgc_result uffdgc_handle_scope_close_fast(uffdgc_mutator *mutator,
+                                                           uffdgc_handle_scope *scope) {
+#ifdef UFFDGC_CHECKED
+  return uffdgc_handle_scope_close(mutator, scope);
+#else
+  uffdgc_mutator_fast *f = (uffdgc_mutator_fast *)mutator;
+  f->handle_top = (uffdgc_ref *)scope->opaque[0];
+  f->handle_limit = (uffdgc_ref *)scope->opaque[1];
+  return UFFDGC_OK;
+#endif
+}
+
+/* A root slot holding ref in the innermost open scope; NULL when none is open or without
+ * memory for a new block. */
+static inline uffdgc_ref *uffdgc_handle_new_fast(uffdgc_mutator *mutator, uffdgc_ref ref) {
+#ifdef UFFDGC_CHECKED
+  return uffdgc_handle_new(mutator, ref);
+#else
+  uffdgc_mutator_fast *f = (uffdgc_mutator_fast *)mutator;
+  uffdgc_ref *slot = f->handle_top;
+  if (UFFDGC_UNLIKELY(slot == f->handle_limit)) return uffdgc_handle_new_slow(mutator, ref);
+  f->handle_top = slot + 1;
+  *slot = ref;
+  return slot;
+#endif
 }
 
 #ifdef __cplusplus

@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define UFFDGC_VERSION_MAJOR 0
-#define UFFDGC_VERSION_MINOR 1
+#define UFFDGC_VERSION_MINOR 2
 #define UFFDGC_VERSION_PATCH 0
 
 /* ---- Result codes ---- */
@@ -391,23 +391,30 @@ UFFDGC_API uffdgc_ref uffdgc_load_weak(uffdgc_mutator *mutator, uffdgc_ref holde
 /* ---- Roots ---- */
 /* Handle scopes: uffdgc_handle_new() slots live until the innermost open scope closes. Scopes
  * nest; close them in reverse order. open fills the struct with a record of the scope (the
- * caller keeps it, unchanged, until close; the layout is the library's). close returns
- * UFFDGC_ESTATE, changing nothing, unless the record is the innermost open scope of this
- * mutator: for an outer scope, a scope never opened, another mutator's, or one already closed
- * even when a newer scope was opened at the same depth since (a 32-bit generation tells them
- * apart, for 2^32 - 1 further opens). open returns UFFDGC_ELIMIT with 2^32 - 1 scopes open.
- * Mutator (owner thread). */
+ * caller keeps it, unchanged, until close; the layout is the library's). These are the
+ * checked calls: close returns UFFDGC_ESTATE, changing nothing, unless the record is the
+ * innermost open scope of this mutator: for an outer scope, a scope never opened, another
+ * mutator's, or one already closed even when a newer scope was opened at the same depth since
+ * (a 32-bit generation tells them apart, for 2^32 - 1 further opens); open returns
+ * UFFDGC_ELIMIT with 2^32 - 1 scopes open. inline.h has the unchecked inline versions
+ * (uffdgc_handle_scope_open_fast, ..., a few instructions each) that a runtime uses on its
+ * hot paths; a scope is closed by the kind of call that opened it. Mutator (owner thread). */
 typedef struct uffdgc_handle_scope {
-  uintptr_t opaque[2];
+  uintptr_t opaque[4];
 } uffdgc_handle_scope;
 UFFDGC_API uffdgc_result uffdgc_handle_scope_open(uffdgc_mutator *mutator,
                                                   uffdgc_handle_scope *scope);
 UFFDGC_API uffdgc_result uffdgc_handle_scope_close(uffdgc_mutator *mutator,
                                                    uffdgc_handle_scope *scope);
 /* A root slot holding ref; the collector updates it when the object moves. NULL when no scope
- * is open, on a wrong thread, without memory, or with 2^32 - 1 handles in use. Mutator (owner
- * thread). */
+ * is open, on a wrong thread or without memory. Mutator (owner thread). */
 UFFDGC_API uffdgc_ref *uffdgc_handle_new(uffdgc_mutator *mutator, uffdgc_ref ref);
+/* The out-of-line parts of the inline handle calls (inline.h), unchecked: opening the first
+ * scope of a thread (no handle block yet), and a handle when the current block is full (or
+ * no scope is open: NULL). Mutator (owner thread). */
+UFFDGC_API uffdgc_result uffdgc_handle_scope_open_slow(uffdgc_mutator *mutator,
+                                                       uffdgc_handle_scope *scope);
+UFFDGC_API uffdgc_ref *uffdgc_handle_new_slow(uffdgc_mutator *mutator, uffdgc_ref ref);
 
 /* Global roots: slots that live until destroyed. create/destroy: any thread.
  * get/set: any thread. A running mutator of the heap uses them like any reference: a value it
@@ -518,6 +525,17 @@ typedef struct uffdgc_heap_stats {
                                        installed per call is (pages_moved + pages_copied) over it */
   uint64_t gc_minor_faults;         /* minor page faults the collector took where gc_cpu_ns_total
                                        counts its CPU (getrusage RUSAGE_THREAD; total) */
+  /* gc_cpu_ns_total by phase (totals; on the same threads): */
+  uint64_t gc_cpu_ns_mark;          /* marking, the mark-end pauses included */
+  uint64_t gc_cpu_ns_reclaim;       /* weak references, finalization, sweep, plan, slot scan
+                                       and the flip pause */
+  uint64_t gc_cpu_ns_compact;       /* page production and from-space release, of which: */
+  uint64_t gc_cpu_ns_free_fill;     /* zero-filling the free pages above the compacted end */
+  uint64_t alloc_stalls;            /* allocations that found no space and waited for a
+                                       collection to make some (concurrent modes) */
+  uint64_t alloc_stall_ns;          /* the time they waited (total) */
+  uint64_t gc_cpu_ns_kernel;        /* of gc_cpu_ns_total: in the kernel (RUSAGE_THREAD
+                                       ru_stime: page faults, ioctls, TLB shootdowns; total) */
 } uffdgc_heap_stats;
 UFFDGC_API uffdgc_result uffdgc_heap_get_stats(uffdgc_heap *heap, uffdgc_heap_stats *out);
 
@@ -571,6 +589,8 @@ typedef struct uffdgc_attrs {
   uint32_t poll_flag_offset;     /* uint32_t; nonzero: call uffdgc_safepoint_slow */
   uint32_t barrier_flag_offset;  /* uint32_t; nonzero: stores go through uffdgc_store_ref_slow */
   uint32_t header_type_mask;
+  uint32_t handle_top_offset;    /* uffdgc_ref *; inline.h uffdgc_handle_new_fast */
+  uint32_t handle_limit_offset;  /* uffdgc_ref *; top == limit: call uffdgc_handle_new_slow */
 } uffdgc_attrs;
 UFFDGC_API uffdgc_result uffdgc_get_attrs(uffdgc_heap *heap, uffdgc_attrs *out);
 

@@ -894,32 +894,38 @@ inline void Mutator::store(const Handle<T>& holder, F T::*field, RefArg value) c
 
 template <class T>
 inline Handle<T> Mutator::new_handle(Ref<T> ref) const noexcept {
-  return Handle<T>(uffdgc_handle_new(m_, ref.raw()));
+  return Handle<T>(uffdgc_handle_new_fast(m_, ref.raw()));
 }
 
-// Opens a handle scope for its lifetime (uffdgc_handle_scope_open / _close); handles created
-// in it die when it closes. Scopes nest strictly: create handles only in the innermost open
-// scope of this mutator (handle() aborts otherwise, since the C ABI would silently put the
-// handle in the inner scope). Not copyable or movable. Owner thread.
+// Opens a handle scope for its lifetime (inline.h uffdgc_handle_scope_open_fast / _close_fast:
+// a few instructions each); handles created in it die when it closes. Scopes nest strictly:
+// create handles only in the innermost open scope of this mutator. With UFFDGC_CHECKED
+// defined (for the whole program: the debug and sanitizer presets) that is checked, and
+// handle() aborts otherwise (the C ABI would silently put the handle in the inner scope);
+// without it nothing is checked. Not copyable or movable. Owner thread.
 class HandleScope {
  public:
   explicit HandleScope(Mutator m) noexcept : m_(m) {
-    status_ = uffdgc_handle_scope_open(m.raw(), &scope_);
+    status_ = uffdgc_handle_scope_open_fast(m.raw(), &scope_);
+#ifdef UFFDGC_CHECKED
     if (status_.ok()) {
       prev_ = innermost_;
       innermost_ = this;
     }
+#endif
   }
   HandleScope(const HandleScope&) = delete;
   HandleScope& operator=(const HandleScope&) = delete;
   ~HandleScope() {
     if (!status_.ok()) return;
+#ifdef UFFDGC_CHECKED
     if (innermost_ != this) {
       detail::fatal("uffdgc::HandleScope closed out of order (or on another thread)",
                     UFFDGC_ESTATE);
     }
     innermost_ = prev_;
-    Status s = uffdgc_handle_scope_close(m_.raw(), &scope_);
+#endif
+    Status s = uffdgc_handle_scope_close_fast(m_.raw(), &scope_);
     if (!s.ok()) detail::fatal("uffdgc::HandleScope: close failed", s.code());
   }
   // Whether it opened, and why not. Owner.
@@ -928,7 +934,8 @@ class HandleScope {
   Mutator mutator() const noexcept { return m_; }
 
   // A new handle in this scope holding ref. Owner. Aborts if the scope failed to open, is not the
-  // innermost one of its mutator, or the library refuses (out of memory, wrong thread).
+  // innermost one of its mutator (checked builds), or the library refuses (out of memory,
+  // wrong thread in checked builds).
   template <class T>
   Handle<T> handle(Ref<T> ref) const noexcept {
     Result<Handle<T>> h = try_handle(ref);
@@ -936,13 +943,16 @@ class HandleScope {
     return *h;
   }
   Handle<void> handle(uffdgc_ref ref) const noexcept { return handle(Ref<void>(ref)); }
-  // The same, reporting UFFDGC_ESTATE (not open / not innermost / wrong thread) or
-  // UFFDGC_ENOMEM (uffdgc_handle_new returned NULL on the owner thread) instead of aborting.
-  // Owner.
+  // The same, reporting UFFDGC_ESTATE (not open; checked builds: not innermost / wrong thread)
+  // or UFFDGC_ENOMEM (uffdgc_handle_new returned NULL on the owner thread) instead of
+  // aborting. Owner.
   template <class T>
   Result<Handle<T>> try_handle(Ref<T> ref) const noexcept {
-    if (!status_.ok() || !is_innermost()) return Status(UFFDGC_ESTATE);
-    uffdgc_ref* slot = uffdgc_handle_new(m_.raw(), ref.raw());
+    if (!status_.ok()) return Status(UFFDGC_ESTATE);
+#ifdef UFFDGC_CHECKED
+    if (!is_innermost()) return Status(UFFDGC_ESTATE);
+#endif
+    uffdgc_ref* slot = uffdgc_handle_new_fast(m_.raw(), ref.raw());
     if (slot == nullptr) return Status(UFFDGC_ENOMEM);
     return Handle<T>(slot);
   }
@@ -969,7 +979,7 @@ class HandleScope {
 class EscapableHandleScope {
  public:
   explicit EscapableHandleScope(Mutator m) noexcept
-      : reserved_(uffdgc_handle_new(m.raw(), 0)), inner_(m) {}
+      : reserved_(uffdgc_handle_new_fast(m.raw(), 0)), inner_(m) {}
   // A slot was reserved outside and the inner scope opened. Owner.
   bool ok() const noexcept { return reserved_ != nullptr && inner_.ok(); }
   // The inner scope; handle() creates handles in it. Owner.

@@ -503,8 +503,9 @@ TEST_P(FaultStorm, GraphSurvivesBackToBackCycles) {
   }
   if (sc.expect & kAllEbusy) {
     EXPECT_EQ(c.pages_moved + c.pages_moved_unreported, 0u) << "a MOVE got through the storm";
-    EXPECT_GE(c.pages_copied_on_ebusy, st.pages_by_mutators)
-        << "the mutators' installs must have taken the COPY fallback too";
+    // Mutators copy from their scratch page (no MOVE to refuse); the GC thread's moves of
+    // recycled from-space all took the fallback.
+    EXPECT_GE(c.pages_copied, st.pages_by_mutators) << "the mutators' installs are copies";
   }
   if (sc.expect & kEagain) {
     EXPECT_GT(c.eagain_retries, 0u);

@@ -369,7 +369,9 @@ using InstallErrorsDeathTest = ConcurrentModes;
 
 void ForeignFillWorkload(uint32_t mode) {
   static uffdgc::uffd::FaultInjector injector;  // outlives the heap: the process dies with it
-  if (!injector.parse(mode == UFFDGC_MODE_MOVE ? "move:every=25:foreign" : "copy:every=25:foreign")) {
+  // Move mode moves only recycled from-space runs (a small heap has few): the first one is
+  // hit. Copy mode copies every page: the 25th.
+  if (!injector.parse(mode == UFFDGC_MODE_MOVE ? "move:every=1:foreign" : "copy:every=25:foreign")) {
     std::fprintf(stderr, "bad injector spec\n");
     return;
   }

@@ -41,7 +41,7 @@ TEST(CApiMisuse, NamesAreNeverNull) {
   EXPECT_STREQ(uffdgc_result_name(UFFDGC_EEMPTY), "UFFDGC_EEMPTY");
   EXPECT_STREQ(uffdgc_mode_name(UFFDGC_MODE_STW), "stop-the-world");
   EXPECT_STREQ(uffdgc_mode_name(99), "unknown");
-  EXPECT_STREQ(uffdgc_version(), "0.1.0");
+  EXPECT_STREQ(uffdgc_version(), "0.2.0");
 }
 
 }  // namespace
