@@ -618,8 +618,11 @@ void Cycle::compact_concurrently() {
   const uint64_t start = monotonic_ns();
   CompactionPlan& plan = *plan_;
   write_fillers(block_fillers_, heap_.moving.from_space_delta());
-  plan.index_block(indexed_to_, plan.block().src_end, heap_.moving.from_space_delta(),
-                   block_index_);
+  // Faults on block pages wait only until the index has passed their source page.
+  plan.index_block(
+      indexed_to_, plan.block().src_end, heap_.moving.from_space_delta(), block_index_,
+      [](void* c) { static_cast<ConcurrentCompaction*>(c)->announce_progress(); },
+      compaction_.get());
   plan.publish_block_index();
   {
     std::lock_guard<std::mutex> lock(heap_.lock);

@@ -19,7 +19,11 @@
 // same way, and is not while memory.stat is read every 50 ms. The suite's pressure self-test
 // (192 MiB live, 160 MiB limit, whole heap hot, uffdgc-move; `uffdgc-bench --selftest-pressure`
 // 12-16 times in a row) was killed in 2 of 12 runs without this, in 1 of 16 with a read every
-// 20 ms, and in 1 of 23 with one every 5 ms: fewer, not none.
+// 20 ms, and in 1 of 23 with one every 5 ms: fewer, not none. A day later on the same VM the
+// same build was killed in 3 of 10 (the rate drifts with the machine); reads every 1 ms: 8 of
+// 10 (not better); ftrace of a kill: the last 16 charges' reclaim passes scanned no LRU page at
+// all (mm_vmscan_memcg_reclaim_begin/end with nothing between), the passes before scanned 2-11
+// inactive pages each.
 //
 // So while any heap exists in a process in a memory cgroup with a limit, one thread per process
 // looks at the cgroup's usage every kFarInterval (two preads) and, while it is within kMargin of
@@ -33,7 +37,8 @@
 // every asynchronous signal.
 //
 // Tried and dropped (same self-test, 20 ms reads): also moving a 4 MiB window of the heap to
-// the inactive list each time (MADV_COLD): 2 kills in 13; paging such windows out
+// the inactive list each time (MADV_COLD): 2 kills in 13 (MADV_COLD of every run the GC
+// thread produces, near the limit: 9 in 10); paging such windows out
 // (MADV_PAGEOUT) until there is room: 8 in 16 (every page paged out comes back as a refault,
 // straight onto the active list). The kernel-side fix would be for reclaim to deactivate when
 // it finds the inactive list empty whatever its statistics say.

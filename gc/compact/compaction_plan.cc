@@ -88,15 +88,25 @@ void CompactionPlan::set_block(uint64_t src_end, uint64_t* first_objects) {
 }
 
 void CompactionPlan::index_block(uint64_t from, uint64_t to, int64_t read_delta,
-                                 uint64_t* first_objects) const {
-  for (uint64_t a = from; a < to;) {
+                                 uint64_t* first_objects, void (*progress)(void*),
+                                 void* arg) const {
+  uint64_t next_step = from + kIndexStep;
+  uint64_t a = from;
+  while (a < to) {
     const auto* copy = reinterpret_cast<const uint8_t*>(static_cast<int64_t>(a) + read_delta);
     const uint64_t size = types_.object_size(copy);
     for (uint64_t p = align_up(a, kPage); p < a + size; p += kPage) {
       first_objects[(p - top_) / kPage] = a;
     }
     a += size;
+    if (a >= next_step) {
+      __atomic_store_n(&block_indexed_to_, a, __ATOMIC_RELEASE);
+      if (progress != nullptr) progress(arg);
+      next_step = a + kIndexStep;
+    }
   }
+  __atomic_store_n(&block_indexed_to_, a, __ATOMIC_RELEASE);
+  if (progress != nullptr) progress(arg);
 }
 
 const Segment* CompactionPlan::segment_of_page(uint64_t page_addr) const {

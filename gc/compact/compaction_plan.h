@@ -81,12 +81,24 @@ class CompactionPlan {
   void set_block(uint64_t src_end, uint64_t* first_objects);
   const BlackBlock& block() const { return block_; }
   // Records the first objects of [from, to) (page-aligned, inside the block, parsed at
-  // from + read_delta: 0 in place, the from-space delta after the flip). GC thread.
-  void index_block(uint64_t from, uint64_t to, int64_t read_delta, uint64_t* first_objects) const;
+  // from + read_delta: 0 in place, the from-space delta after the flip), in address order,
+  // advancing the index's watermark as it goes: every kIndexStep bytes it publishes it and,
+  // when given, calls progress(arg) (the compaction wakes faults waiting for block pages).
+  // GC thread.
+  static constexpr uint64_t kIndexStep = 256ull << 10;
+  void index_block(uint64_t from, uint64_t to, int64_t read_delta, uint64_t* first_objects,
+                   void (*progress)(void*) = nullptr, void* arg = nullptr) const;
   void publish_block_index() { __atomic_store_n(&block_ready_, 1u, __ATOMIC_RELEASE); }
   bool block_ready() const { return __atomic_load_n(&block_ready_, __ATOMIC_ACQUIRE) != 0; }
+  // Whether the block's destination page dst_page can be produced: the index has walked its
+  // whole source page (its first object is recorded and every object starting in it parses;
+  // before the flip, indexing stops where the heap was parsable). Async-signal-safe.
+  bool block_page_indexed(uint64_t dst_page) const {
+    return block_ready() || __atomic_load_n(&block_indexed_to_, __ATOMIC_ACQUIRE) >=
+                                dst_page + block_.delta() + kPage;
+  }
   // Fills `out` (4 KiB) with the to-space page at page_addr (inside some segment's to-space or
-  // the block's destination; a block page only once block_ready()).
+  // the block's destination; a block page only once block_page_indexed()).
   void compact_page(uint64_t page_addr, uint8_t* out) const;
   // The lowest pre-compaction address that to-space page `page_addr` reads.
   uint64_t source_begin(uint64_t page_addr) const;
@@ -117,6 +129,7 @@ class CompactionPlan {
   BlackBlock block_;
   const uint64_t* block_first_ = nullptr;
   uint32_t block_ready_ = 0;
+  mutable uint64_t block_indexed_to_ = 0;  // source address the index has walked up to
 };
 
 }  // namespace uffdgc::gc

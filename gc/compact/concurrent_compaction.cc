@@ -204,7 +204,8 @@ bool ConcurrentCompaction::handle_fault(uint64_t addr, uffd::InstallResult* fail
     const uint32_t epoch = progress_epoch();
     const uint8_t state = load_state(index);
     if (state == kInstalled) break;
-    if (state == kUnprocessed && plan_.block().contains_dst(page) && !plan_.block_ready()) {
+    if (state == kUnprocessed && plan_.block().contains_dst(page) &&
+        !plan_.block_page_indexed(page)) {
       wait_for_progress(round, epoch);  // the GC thread is still indexing the black block
       continue;
     }
@@ -408,7 +409,6 @@ bool ConcurrentCompaction::fill_free_pages(uint64_t want, bool pool_only,
 }
 
 bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
-  announce_progress();  // the black block's index is published: faults waiting for it go on
   peak_rss_ = runtime::resident_bytes();
   from_space_mappings_ = mappings_within(flipped_, delta_);
   to_space_mappings_ = mappings_within({{begin_, tail_end_}}, 0);

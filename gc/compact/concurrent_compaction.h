@@ -76,6 +76,9 @@ class ConcurrentCompaction {
   bool ok() const { return states_ != nullptr && scratch_ != nullptr && gc_buffer_ != nullptr; }
 
   bool covers(uint64_t addr) const { return addr >= begin_ && addr < tail_end_; }
+  // Wakes the threads waiting for a page (wait_for_progress): after pages are installed, and
+  // as the GC thread indexes the black block (CompactionPlan::index_block). Async-signal-safe.
+  void announce_progress();
   // Mutator fault on `addr` (inside the range): produce or wait. Async-signal-safe. Returns
   // false only when installing failed fatally (the caller aborts with a message).
   bool handle_fault(uint64_t addr, uffd::InstallResult* failure);
@@ -166,7 +169,6 @@ class ConcurrentCompaction {
   // a publisher makes the wake call only when someone sleeps. epoch_seen: progress_epoch_ as
   // read before the state that made the caller wait. Async-signal-safe (futex is a syscall).
   void wait_for_progress(unsigned round, uint32_t epoch_seen) const;
-  void announce_progress();
   uint32_t progress_epoch() const { return progress_epoch_.load(std::memory_order_seq_cst); }
 
   const CompactionPlan& plan_;
