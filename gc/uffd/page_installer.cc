@@ -65,6 +65,17 @@ uint64_t mode_bits(UffdOp op, bool wake) {
   return 0;
 }
 
+// Page-aligned, non-null, non-empty, not wrapping around and not overlapping.
+bool valid_request(uint64_t dst, uint64_t src, uint64_t npages) {
+  constexpr uint64_t kMaxPages = (UINT64_MAX >> kPageShift);
+  if (!is_page_aligned(dst) || !is_page_aligned(src) || npages == 0 || npages > kMaxPages ||
+      dst == 0 || src == 0) {
+    return false;
+  }
+  const uint64_t len = npages * kPageSize;
+  return dst + len >= dst && src + len >= src && !(dst < src + len && src < dst + len);
+}
+
 }  // namespace
 
 const char* install_status_name(InstallStatus status) {
@@ -154,13 +165,7 @@ void PageInstaller::release_source(uint64_t src, uint64_t npages) const {
 
 InstallResult PageInstaller::install(uint64_t dst, uint64_t src, uint64_t npages,
                                      uint32_t enomem_retry_limit) const {
-  constexpr uint64_t kMaxPages = (UINT64_MAX >> kPageShift);
-  if (!is_page_aligned(dst) || !is_page_aligned(src) || npages == 0 || npages > kMaxPages ||
-      dst == 0 || src == 0) {
-    return stopped(InstallStatus::kInvalidArgument, EINVAL, UffdOp::kMove, 0, dst);
-  }
-  const uint64_t len = npages * kPageSize;
-  if (dst + len < dst || src + len < src || (dst < src + len && src < dst + len)) {
+  if (!valid_request(dst, src, npages)) {
     return stopped(InstallStatus::kInvalidArgument, EINVAL, UffdOp::kMove, 0, dst);
   }
   return run(config_.mode == InstallMode::kCopyOnly ? UffdOp::kCopy : UffdOp::kMove, dst, src,
@@ -169,13 +174,7 @@ InstallResult PageInstaller::install(uint64_t dst, uint64_t src, uint64_t npages
 
 InstallResult PageInstaller::copy(uint64_t dst, uint64_t src, uint64_t npages,
                                   uint32_t enomem_retry_limit) const {
-  constexpr uint64_t kMaxPages = (UINT64_MAX >> kPageShift);
-  if (!is_page_aligned(dst) || !is_page_aligned(src) || npages == 0 || npages > kMaxPages ||
-      dst == 0 || src == 0) {
-    return stopped(InstallStatus::kInvalidArgument, EINVAL, UffdOp::kCopy, 0, dst);
-  }
-  const uint64_t len = npages * kPageSize;
-  if (dst + len < dst || src + len < src || (dst < src + len && src < dst + len)) {
+  if (!valid_request(dst, src, npages)) {
     return stopped(InstallStatus::kInvalidArgument, EINVAL, UffdOp::kCopy, 0, dst);
   }
   return run(UffdOp::kCopy, dst, src, npages, enomem_retry_limit, /*keep_source=*/true);

@@ -30,4 +30,33 @@ struct TraceGate {
   }
 };
 
+// The types such tests use: the gate (16 bytes, traced by TraceGate::callback), a reference
+// array (length at 16, elements from 24) and a leaf of small_size bytes.
+struct GateTypes {
+  uint32_t gate = 0, array = 0, small = 0;
+};
+inline uffdgc_result register_gate_types(uffdgc_heap* heap, size_t small_size, GateTypes* out) {
+  uffdgc_type_info gate{};
+  gate.struct_size = sizeof gate;
+  gate.base_size = 16;
+  gate.trace = &TraceGate::callback;
+  gate.name = "gate";
+  uffdgc_type_info array{};
+  array.struct_size = sizeof array;
+  array.flags = UFFDGC_TYPE_VARIABLE | UFFDGC_TYPE_ELEMENTS_ARE_REFS;
+  array.base_size = 24;
+  array.elem_size = 8;
+  array.length_offset = 16;
+  array.name = "ref-array";
+  uffdgc_type_info small{};
+  small.struct_size = sizeof small;
+  small.flags = UFFDGC_TYPE_LEAF;
+  small.base_size = small_size;
+  small.name = "small";
+  uffdgc_result r = uffdgc_type_register(heap, &gate, &out->gate);
+  if (r == UFFDGC_OK) r = uffdgc_type_register(heap, &array, &out->array);
+  if (r == UFFDGC_OK) r = uffdgc_type_register(heap, &small, &out->small);
+  return r;
+}
+
 }  // namespace uffdgc::test
