@@ -113,23 +113,4 @@ uffdgc_result TypeRegistry::add(const uffdgc_type_info& info, uint32_t* index) {
   return UFFDGC_OK;
 }
 
-size_t TypeRegistry::size_for(const TypeDesc& t, uint64_t length) {
-  if (!t.variable()) return align_up(t.base_size, kWordSize);
-  if (length > (UINT64_MAX - t.base_size - kWordSize) / t.elem_size) return 0;
-  const uint64_t bytes = t.base_size + length * t.elem_size;
-  if (bytes > (uint64_t{1} << 47)) return 0;
-  return static_cast<size_t>(align_up(bytes, kWordSize));
-}
-
-size_t TypeRegistry::object_size(const void* obj) const {
-  uint64_t header;
-  __builtin_memcpy(&header, obj, sizeof(header));
-  const TypeDesc* t = of_header(header);
-  if (t == nullptr) return 0;
-  if (!t->variable()) return align_up(t->base_size, kWordSize);
-  uint64_t length;
-  __builtin_memcpy(&length, static_cast<const uint8_t*>(obj) + t->length_offset, sizeof(length));
-  return size_for(*t, length);
-}
-
 }  // namespace uffdgc::gc

@@ -58,10 +58,29 @@ class TypeRegistry {
   uint32_t count() const { return count_.load(std::memory_order_acquire); }
 
   // Size in bytes (rounded to 8) of the object whose copy starts at `obj`, or 0 when its
-  // header names no registered type or its length overflows.
-  size_t object_size(const void* obj) const;
+  // header names no registered type or its length overflows. Inline: marking, indexing and
+  // compaction call it for every object.
+  size_t object_size(const void* obj) const {
+    uint64_t header;
+    __builtin_memcpy(&header, obj, sizeof(header));
+    const TypeDesc* t = of_header(header);
+    return t == nullptr ? 0 : object_size(obj, *t);
+  }
+  // The same for an object whose type the caller has looked up already.
+  static size_t object_size(const void* obj, const TypeDesc& t) {
+    if (!t.variable()) return align_up(t.base_size, kWordSize);
+    uint64_t length;
+    __builtin_memcpy(&length, static_cast<const uint8_t*>(obj) + t.length_offset, sizeof(length));
+    return size_for(t, length);
+  }
   // Bytes for `length` elements of a type (rounded), 0 on overflow. For allocation.
-  static size_t size_for(const TypeDesc& t, uint64_t length);
+  static size_t size_for(const TypeDesc& t, uint64_t length) {
+    if (!t.variable()) return align_up(t.base_size, kWordSize);
+    if (length > (UINT64_MAX - t.base_size - kWordSize) / t.elem_size) return 0;
+    const uint64_t bytes = t.base_size + length * t.elem_size;
+    if (bytes > (uint64_t{1} << 47)) return 0;
+    return static_cast<size_t>(align_up(bytes, kWordSize));
+  }
 
   // Calls fn(offset) for every reference slot of the object whose copy starts at `obj`
   // (strong and weak; the caller checks t.weak()). Fn: void(size_t offset).

@@ -200,7 +200,7 @@ void Marker::scan(uffdgc_ref obj) {
   // snapshot barrier, which logs what they held).
   const uint64_t header = __atomic_load_n(reinterpret_cast<const uint64_t*>(p), __ATOMIC_RELAXED);
   const TypeDesc* t = heap_.types.of_header(header);
-  const uint64_t size = heap_.types.object_size(p);
+  const uint64_t size = t != nullptr ? TypeRegistry::object_size(p, *t) : 0;
   const bool moving = heap_.moving.in_reservation(obj);
   // mark() checked where obj lies, not what is there: an unchecked moving-space value may be
   // an interior address, and the embedder may have overwritten a header's type bits.
