@@ -318,6 +318,10 @@ uffd::InstallResult ConcurrentCompaction::install_run(uint64_t lo, uint8_t* buff
 // nothing to reclaim). Those pages are given back first (which frees their swap slots; pages
 // never populated are left as they are): writing them then faults in fresh zero pages.
 void ConcurrentCompaction::drop_swapped(uint64_t from, uint64_t bytes) const {
+  // Locked memory is never swapped out (its absent pages were never touched), and giving back
+  // part of it would unlock that part first (discard_from_space): a MOVE from it into the
+  // locked to-space would then be refused.
+  if (locked_) return;
   unsigned char present[kTailRunBytes / kPage];
   void* const p = reinterpret_cast<void*>(static_cast<int64_t>(from) + delta_);
   if (bytes > sizeof present * kPage || mincore(p, bytes, present) != 0) return;

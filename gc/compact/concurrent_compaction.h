@@ -57,9 +57,9 @@ class ConcurrentCompaction {
   // tail_end, registered with the to-space, are handed out zero-filled: ahead of the
   // allocation top by the GC thread, or by whichever mutator touches one first.
   // allocation_top: the moving space's bump pointer. Up to recycle_target the GC thread also
-  // fills them from free from-space it would otherwise give back (the pages the heap will
-  // allocate before the next cycle is due and while it runs), so allocation finds them
-  // resident and nothing is freed only to be faulted in again (DESIGN.md §4 step 5).
+  // fills them from free from-space it would otherwise give back (what the heap is expected
+  // to allocate before the next flip: gc/concurrent_cycle.cc flip_pause), so allocation finds
+  // them resident and nothing is freed only to be faulted in again (DESIGN.md §4 step 5).
   void cover_tail(uint64_t tail_end, const std::atomic<uint64_t>* allocation_top,
                   uint64_t recycle_target);
   // Before the flip pause (mlock, issue #11 §4): whether the moving space, and so the
