@@ -369,9 +369,11 @@ using InstallErrorsDeathTest = ConcurrentModes;
 
 void ForeignFillWorkload(uint32_t mode) {
   static uffdgc::uffd::FaultInjector injector;  // outlives the heap: the process dies with it
-  // Move mode moves only recycled from-space runs (a small heap has few): the first one is
-  // hit. Copy mode copies every page: the 25th.
-  if (!injector.parse(mode == UFFDGC_MODE_MOVE ? "move:every=1:foreign" : "copy:every=25:foreign")) {
+  // Move mode moves only recycled from-space runs of 32 pages or more (a small heap may have
+  // none): the first MOVE is hit if there is one, else the 25th COPY (mutators' pages and
+  // short runs are copied). Copy mode copies every page: the 25th.
+  if (!injector.parse(mode == UFFDGC_MODE_MOVE ? "move:every=1:foreign,copy:every=25:foreign"
+                                               : "copy:every=25:foreign")) {
     std::fprintf(stderr, "bad injector spec\n");
     return;
   }
