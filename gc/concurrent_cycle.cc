@@ -565,15 +565,12 @@ void Cycle::flip_pause() {
                                 : 0;
   compaction_->cover_block(std::move(moved));
   // Free from-space is recycled into the free pages the heap will allocate up to the next
-  // flip, and at least up to where the next cycle is due (runtime/allocator.cc
-  // collection_due); beyond that it goes back to the kernel. The next interval between flips
-  // is estimated as the longer of the last two: cycles that run back to back alternate (one
-  // cycle's allocation during compaction makes the next one's black block).
+  // flip, and at least up to where the next cycle is due; beyond that it goes back to the
+  // kernel. The next interval between flips is estimated as the longer of the last two:
+  // cycles that run back to back alternate (one cycle's allocation during compaction makes
+  // the next one's black block).
   const uint64_t new_top = plan.block().dst_end();
-  const uint64_t next_due =
-      std::min(new_top + heap_.config.trigger_allocated,
-               heap_.moving.begin() +
-                   heap_.moving.capacity() / 100 * heap_.config.trigger_occupancy_pct);
+  const uint64_t next_due = runtime::collection_due_at(heap_, new_top);
   const uint64_t allocated = heap_.stats.bytes_allocated - heap_.bytes_allocated_at_flip;
   const uint64_t per_cycle = std::max(allocated, heap_.bytes_allocated_flip_before);
   heap_.bytes_allocated_flip_before = allocated;

@@ -14,10 +14,13 @@ namespace uffdgc::runtime {
 
 namespace {
 
+uint64_t occupancy_limit(const uffdgc_heap& heap) {
+  return heap.moving.capacity() / 100 * heap.config.trigger_occupancy_pct;
+}
+
 bool collection_due(const uffdgc_heap& heap, uint64_t want) {
   if (heap.bytes_since_gc >= heap.config.trigger_allocated) return true;
-  const uint64_t occupied = heap.moving.used() + want;
-  return occupied * 100 > heap.moving.capacity() * heap.config.trigger_occupancy_pct;
+  return heap.moving.used() + want > occupancy_limit(heap);
 }
 
 // Fills the thread's TLAB from the moving space. Returns false when a collection is due or
@@ -174,6 +177,10 @@ uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uin
   }
   *out = p;
   return UFFDGC_OK;
+}
+
+uint64_t collection_due_at(const uffdgc_heap& heap, uint64_t top) {
+  return std::min(top + heap.config.trigger_allocated, heap.moving.begin() + occupancy_limit(heap));
 }
 
 }  // namespace uffdgc::runtime

@@ -25,4 +25,9 @@ void retire_tlabs(uffdgc_heap& heap);
 // the new top: everything allocated from now on lies at or above it. World stopped, heap lock.
 uint64_t cut_allocation(uffdgc_heap& heap);
 
+// Where the moving space's bump pointer stands when the next collection becomes due (the
+// allocation-volume and occupancy triggers), for a heap whose top is `top` and which has
+// allocated nothing since its last collection.
+uint64_t collection_due_at(const uffdgc_heap& heap, uint64_t top);
+
 }  // namespace uffdgc::runtime

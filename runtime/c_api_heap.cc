@@ -346,7 +346,7 @@ uffdgc_ref* uffdgc_handle_new(uffdgc_mutator* m, uffdgc_ref ref) {
 }
 
 uffdgc_result uffdgc_handle_scope_open_slow(uffdgc_mutator* m, uffdgc_handle_scope* scope) {
-  return guard([&] { return m->handles.open_first(scope) ? UFFDGC_OK : UFFDGC_ENOMEM; });
+  return guard([&] { return m->handles.open_first(scope) ? UFFDGC_OK : UFFDGC_ESTATE; });
 }
 
 uffdgc_ref* uffdgc_handle_new_slow(uffdgc_mutator* m, uffdgc_ref ref) {

@@ -348,7 +348,7 @@ uint8_t* ConcurrentCompaction::run_buffer(uint64_t lo, uint64_t pages, bool* rec
   const uint64_t bytes = pages * kPage;
   const uint64_t pool = recycle_top_ - pool_floor();
   *recycled = recycling() && pool >= bytes;
-  if (!*recycled) return gc_buffer_ + lo % kRunBytes;
+  if (!*recycled) return own_buffer(lo);
   // Taken from the top of the pool, so the pool stays contiguous; where the pool has room, the
   // run's offset inside a 64K frame is kept, so a run of whole folios stays folio aligned.
   uint64_t start = recycle_top_ - bytes;
@@ -362,10 +362,10 @@ uint8_t* ConcurrentCompaction::run_buffer(uint64_t lo, uint64_t pages, bool* rec
 }
 
 // Free pages above the compacted end, zero-filled (DESIGN.md §4 step 5): in recycled
-// from-space pages, up to 2 MiB per MOVE, when the pool holds them; in the GC thread's buffer
-// otherwise (only ahead of the allocation top: those pages are faulted in first). Allocation
-// then finds them present instead of faulting into the kernel (and, under a memory limit,
-// into reclaim). GC thread.
+// from-space pages, up to 2 MiB per MOVE, when the pool holds them; otherwise (only ahead of
+// the allocation top) copied from the GC thread's buffer into freshly allocated pages.
+// Allocation then finds them present instead of faulting into the kernel (and, under a
+// memory limit, into reclaim). GC thread.
 bool ConcurrentCompaction::fill_free_pages(uint64_t want, bool pool_only,
                                            uffd::InstallResult* failure) {
   want = std::min(align_up(want, kPage), tail_end_);
@@ -441,9 +441,9 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
     // ... and inside one to-space mapping (a MOVE destination must lie in one VMA).
     const AddressRange* mapping = mapping_holding(to_space_mappings_, hi - kPage);
     uint64_t lowest = std::max(run_floor, mapping != nullptr ? mapping->begin : hi - kPage);
-    // Where objects barely move, the pool stays as small as their slide: a shorter run built
-    // in it beats a full one in the GC thread's buffer, whose pages MOVE took away and every
-    // one of which faults in again (a fault costs more than a MOVE ioctl).
+    // Where objects barely move, the pool stays as small as their slide: a run cut to it (if
+    // still kMinMoveRun long) is moved, no page allocated for it, where a full run built in
+    // the GC thread's buffer would be copied into freshly allocated pages.
     const uint64_t pool = recycle_top_ - pool_floor();
     if (recycling() && pool >= kMinMoveRun * kPage) lowest = std::max(lowest, hi - align_down(pool, kPage));
     uint64_t lo = hi;
@@ -466,7 +466,7 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
     // TLB shootdown a MOVE costs outweighs the page allocation and copy it saves.
     bool recycled = false;
     uint8_t* buffer = (hi - lo) / kPage >= kMinMoveRun ? run_buffer(lo, (hi - lo) / kPage, &recycled)
-                                                       : gc_buffer_ + lo % kRunBytes;
+                                                       : own_buffer(lo);
     if (recycled) recycled_pages_ += (hi - lo) / kPage;
     for (uint64_t page = lo; page < hi; page += kPage) {
       plan_.compact_page(page, buffer + (page - lo));

@@ -148,6 +148,9 @@ class ConcurrentCompaction {
   // top of the pool (recycled) when it holds enough, else the GC thread's buffer (the run must
   // then lie inside one kRunBytes frame).
   uint8_t* run_buffer(uint64_t lo, uint64_t pages, bool* recycled);
+  // The GC thread's own buffer for a run starting at lo (inside one kRunBytes frame): its
+  // pages stay resident, the run is copied from it.
+  uint8_t* own_buffer(uint64_t lo) const { return gc_buffer_ + lo % (kRunPages * kPage); }
   // The GC thread's installs: recycled from-space is moved, the GC thread's buffer copied.
   // ENOMEM gives the from-space kept for recycling back to the kernel, then backs off and
   // retries the rest (bounded).

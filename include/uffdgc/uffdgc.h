@@ -410,8 +410,9 @@ UFFDGC_API uffdgc_result uffdgc_handle_scope_close(uffdgc_mutator *mutator,
  * is open, on a wrong thread or without memory. Mutator (owner thread). */
 UFFDGC_API uffdgc_ref *uffdgc_handle_new(uffdgc_mutator *mutator, uffdgc_ref ref);
 /* The out-of-line parts of the inline handle calls (inline.h), unchecked: opening the first
- * scope of a thread (no handle block yet), and a handle when the current block is full (or
- * no scope is open: NULL). Mutator (owner thread). */
+ * scope of a thread (no handle block yet; UFFDGC_ESTATE when a scope is open already,
+ * UFFDGC_ENOMEM without memory), and a handle when the current block is full (or no scope is
+ * open: NULL). Mutator (owner thread). */
 UFFDGC_API uffdgc_result uffdgc_handle_scope_open_slow(uffdgc_mutator *mutator,
                                                        uffdgc_handle_scope *scope);
 UFFDGC_API uffdgc_ref *uffdgc_handle_new_slow(uffdgc_mutator *mutator, uffdgc_ref ref);

@@ -90,6 +90,16 @@ class Collector : public ::testing::TestWithParam<CollectorParam> {
     for (int i = 0; i < 3; ++i) n->payload[i] = id * 31 + i;
     return n;
   }
+  // uffdgc_collect returns once the cycle has flipped: a test that holds the cycle (a gate)
+  // asks for it on a thread of its own.
+  std::thread CollectOnAThreadOfItsOwn() {
+    return std::thread([this] {
+      uffdgc_mutator* m = nullptr;
+      ASSERT_EQ(uffdgc_mutator_attach(heap_, nullptr, &m), UFFDGC_OK);
+      EXPECT_EQ(uffdgc_collect(m), UFFDGC_OK);
+      uffdgc_mutator_detach(m);
+    });
+  }
   static bool intact(const Node* n, uint64_t id) {
     return n->id == id && n->payload[0] == id * 31 && n->payload[2] == id * 31 + 2;
   }
@@ -183,12 +193,7 @@ TEST_P(Collector, AnAllocationThatWaitsForTheFlipIsAStall) {
   for (uint64_t i = 0; i < (16u << 20) / sizeof(Node); ++i) node(i);  // garbage, below a trigger
   uffdgc::test::FlipGate gate;
   gate.install_before_flip(heap_);
-  std::thread collector([&] {
-    uffdgc_mutator* m = nullptr;
-    ASSERT_EQ(uffdgc_mutator_attach(heap_, nullptr, &m), UFFDGC_OK);
-    EXPECT_EQ(uffdgc_collect(m), UFFDGC_OK);
-    uffdgc_mutator_detach(m);
-  });
+  std::thread collector = CollectOnAThreadOfItsOwn();
   ASSERT_EQ(uffdgc_mutator_park(m_), UFFDGC_OK);
   gate.wait_held();
   ASSERT_EQ(uffdgc_mutator_unpark(m_), UFFDGC_OK);
@@ -415,13 +420,7 @@ TEST_P(Collector, PinAboveAnIslandEdgeBeforeTheFlip) {
 
   uffdgc::test::FlipGate gate;
   gate.install_before_flip(heap_);
-  // uffdgc_collect returns once the cycle has flipped: asked on a thread of its own.
-  std::thread collector([&] {
-    uffdgc_mutator* m = nullptr;
-    ASSERT_EQ(uffdgc_mutator_attach(heap_, nullptr, &m), UFFDGC_OK);
-    EXPECT_EQ(uffdgc_collect(m), UFFDGC_OK);
-    uffdgc_mutator_detach(m);
-  });
+  std::thread collector = CollectOnAThreadOfItsOwn();
   ASSERT_EQ(uffdgc_mutator_park(m_), UFFDGC_OK);  // the cycle's pauses wait for no parked thread
   gate.wait_held();
   ASSERT_EQ(uffdgc_mutator_unpark(m_), UFFDGC_OK);
