@@ -88,8 +88,9 @@ uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
   heap_.log_all_slots.store(!heap_.pins.empty(), std::memory_order_seq_cst);
   heap_.cycle_marker.store(marker_.get(), std::memory_order_release);
   heap_.phase.store(CyclePhase::kMarking, std::memory_order_seq_cst);
-  heap_.threads.for_each_stopped([](uffdgc_mutator* m) {
-    __atomic_store_n(&m->fast.barrier_flag, 1u, __ATOMIC_SEQ_CST);
+  const uint32_t barrier = runtime::barrier_flag_for(heap_);
+  heap_.threads.for_each_stopped([barrier](uffdgc_mutator* m) {
+    __atomic_store_n(&m->fast.barrier_flag, barrier, __ATOMIC_SEQ_CST);
   });
   const uint64_t my_cycle = cycle_;
   {
@@ -195,11 +196,10 @@ void Cycle::mark_concurrently() {
     std::unique_lock<std::mutex> lock(heap_.lock);
     event(UFFDGC_EVENT_PAUSE_BEGIN);
     event(UFFDGC_EVENT_PHASE, "mark-end");
-    // Hand the logs over by swapping vectors: O(threads), whatever the mutation rate.
+    // Take the logs: at most SatbLog::kEntries per thread, plus what was handed over.
     logs.clear();
     heap_.threads.for_each_stopped([&](uffdgc_mutator* m) {
-      logs.emplace_back();
-      logs.back().swap(m->snapshot);
+      logs.push_back(m->snapshot.take());
       m->slot_log.clear();  // the slot scan comes after marking: it sees these stores
     });
     logs.emplace_back();

@@ -31,10 +31,8 @@ using uffdgc::runtime::or_abort;
 
 namespace {
 
-// A thread hands its barrier log to the GC thread once it holds this many entries (32 KiB).
-constexpr size_t kHandoverEntries = 4096;
 constexpr uint32_t kStatsV1 = offsetof(uffdgc_heap_stats, pause_mark_start_ns_last);
-constexpr uint32_t kAttrsV1 = sizeof(uffdgc_attrs);
+constexpr uint32_t kAttrsV1 = offsetof(uffdgc_attrs, handle_top_offset);  // ABI 0.1
 
 bool running_owner(const uffdgc_mutator* m) {
   return is_owner(m) && m->state.load() == MutatorState::kRunning;
@@ -119,17 +117,23 @@ uffdgc_result uffdgc_mutator_attach(uffdgc_heap* heap, void* vm_thread, uffdgc_m
   if (heap->concurrent() && sigbus_blocked()) return UFFDGC_ESTATE;
   return guard([&] {
     auto m = std::make_unique<uffdgc_mutator>();
-    m->fast = {};
+    m->fast.moving_begin = heap->moving.begin();
+    m->fast.moving_size = heap->moving.capacity();
     m->heap = heap;
     m->owner = pthread_self();
     m->vm_thread = vm_thread;
-    m->snapshot.reserve(1024);
     if (!heap->threads.attach(m.get())) {
       return UFFDGC_ESTATE;  // this thread already has a mutator on this heap
     }
-    // Joining while a concurrent cycle marks: the snapshot barrier is on for everyone.
+    // Joining while a concurrent cycle runs: the barrier is on for everyone. No cycle can
+    // start or end before this thread's next safepoint; a pin can change the flag from
+    // another thread meanwhile (uffdgc_pin), so its flag is read again after the store.
     if (heap->barrier_on()) {
-      __atomic_store_n(&m->fast.barrier_flag, 1u, __ATOMIC_SEQ_CST);
+      uint32_t flag = uffdgc::runtime::barrier_flag_for(*heap);
+      __atomic_store_n(&m->fast.barrier_flag, flag, __ATOMIC_SEQ_CST);
+      if (flag != uffdgc::runtime::barrier_flag_for(*heap)) {
+        __atomic_store_n(&m->fast.barrier_flag, UFFDGC_BARRIER_SLOW, __ATOMIC_SEQ_CST);
+      }
     }
     *out = m.release();
     return UFFDGC_OK;
@@ -264,9 +268,14 @@ void uffdgc_store_ref_slow(uffdgc_mutator* m, uffdgc_ref, uffdgc_ref* slot, uffd
     or_abort("the write barrier (uffdgc_store_ref_slow)", [&] {
       uffdgc_heap& heap = *m->heap;
       if (heap.phase.load(std::memory_order_acquire) == uffdgc::gc::CyclePhase::kMarking) {
+        if (m->snapshot.full()) uffdgc::runtime::hand_over_snapshot(heap, m);
+        if (m->snapshot.full()) throw std::bad_alloc();  // no memory to hand it over
         const uffdgc_ref old = __atomic_load_n(slot, __ATOMIC_RELAXED);
-        if (old != 0) m->snapshot.push_back(old);
-        if (m->snapshot.size() >= kHandoverEntries) uffdgc::runtime::hand_over_snapshot(heap, m);
+        if (old != 0) m->snapshot.append(old);
+      } else {
+        // Marking is complete: what the inline path logged since the last mark-end pause
+        // names objects marked already (DESIGN.md §4 step 3). The cycle's end drops it too.
+        m->snapshot.clear();
       }
       const auto where = reinterpret_cast<uint64_t>(slot);
       if (!heap.moving.in_reservation(where) ||
@@ -398,6 +407,9 @@ uffdgc_result uffdgc_pin(uffdgc_mutator* m, uffdgc_ref ref) {
       ++heap.pin_epoch;
       if (heap.barrier_on()) {
         heap.log_all_slots.store(true, std::memory_order_seq_cst);
+        heap.threads.for_each_attached([](uffdgc_mutator* t) {
+          __atomic_store_n(&t->fast.barrier_flag, UFFDGC_BARRIER_SLOW, __ATOMIC_SEQ_CST);
+        });
       }
     }
     return UFFDGC_OK;
@@ -517,6 +529,10 @@ uffdgc_result uffdgc_get_attrs(uffdgc_heap* heap, uffdgc_attrs* out) {
   a.header_type_mask = UFFDGC_HEADER_TYPE_MASK;
   a.handle_top_offset = UFFDGC_MUTATOR_HANDLE_TOP_OFFSET;
   a.handle_limit_offset = UFFDGC_MUTATOR_HANDLE_LIMIT_OFFSET;
+  a.satb_cursor_offset = UFFDGC_MUTATOR_SATB_CURSOR_OFFSET;
+  a.satb_limit_offset = UFFDGC_MUTATOR_SATB_LIMIT_OFFSET;
+  a.moving_begin_offset = UFFDGC_MUTATOR_MOVING_BEGIN_OFFSET;
+  a.moving_size_offset = UFFDGC_MUTATOR_MOVING_SIZE_OFFSET;
   std::memcpy(out, &a, std::min<size_t>(out->struct_size, sizeof(a)));
   return UFFDGC_OK;
 }

@@ -137,7 +137,8 @@ void hand_over_snapshot(uffdgc_heap& heap, uffdgc_mutator* m) {
   if (m->snapshot.empty()) return;
   std::lock_guard<std::mutex> lock(heap.handover_lock);
   try {
-    heap.handed_over.emplace_back().swap(m->snapshot);
+    heap.handed_over.reserve(heap.handed_over.size() + 1);
+    heap.handed_over.push_back(m->snapshot.take());
   } catch (const std::bad_alloc&) {
     // The log stays with the thread: the next hand-over or the mark-end pause takes it.
   }

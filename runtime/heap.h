@@ -131,6 +131,12 @@ void flush_pending_fillers(uffdgc_heap& heap);
 // thread's checkpoint before each mark-end pause. On m's thread, or on the checkpoint
 // requester's while m is parked. Never throws: without memory the log stays with m.
 void hand_over_snapshot(uffdgc_heap& heap, uffdgc_mutator* m);
+// The barrier_flag value of a thread while a concurrent cycle runs (include/uffdgc/inline.h):
+// every store through the slow path once pins exist in the cycle, else the inline log.
+inline uint32_t barrier_flag_for(const uffdgc_heap& heap) {
+  return heap.log_all_slots.load(std::memory_order_seq_cst) ? UFFDGC_BARRIER_SLOW
+                                                            : UFFDGC_BARRIER_LOG;
+}
 
 // Validates options and builds a heap; the C entry point is a thin wrapper.
 uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out);

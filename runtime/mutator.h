@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/handles.h"
+#include "runtime/satb_log.h"
 #include "uffdgc/inline.h"
 
 struct uffdgc_heap;
@@ -31,7 +32,7 @@ struct Checkpoint {
 }  // namespace uffdgc::runtime
 
 struct uffdgc_mutator {
-  uffdgc_mutator_fast fast;  // must stay first: the inline.h ABI
+  uffdgc_mutator_fast fast{};  // must stay first: the inline.h ABI
   uffdgc_heap* heap = nullptr;
   pthread_t owner{};
   void* vm_thread = nullptr;
@@ -42,7 +43,7 @@ struct uffdgc_mutator {
   uint64_t running_checkpoint = 0;      // generation being run for this thread (registry lock)
   // Owner thread only (or the collector while the owner is stopped).
   uffdgc::runtime::HandleStack handles{fast};
-  std::vector<uffdgc_ref> snapshot;  // overwritten references logged by the barrier
+  uffdgc::runtime::SatbLog snapshot{fast};  // overwritten references logged by the barrier
   std::vector<uffdgc_ref*> slot_log;  // slots the flip must rewrite (store_ref_slow)
 };
 
@@ -51,3 +52,7 @@ static_assert(offsetof(uffdgc_mutator_fast, tlab_cursor) == UFFDGC_MUTATOR_TLAB_
 static_assert(offsetof(uffdgc_mutator_fast, tlab_limit) == UFFDGC_MUTATOR_TLAB_LIMIT_OFFSET);
 static_assert(offsetof(uffdgc_mutator_fast, poll_flag) == UFFDGC_MUTATOR_POLL_FLAG_OFFSET);
 static_assert(offsetof(uffdgc_mutator_fast, barrier_flag) == UFFDGC_MUTATOR_BARRIER_FLAG_OFFSET);
+static_assert(offsetof(uffdgc_mutator_fast, satb_cursor) == UFFDGC_MUTATOR_SATB_CURSOR_OFFSET);
+static_assert(offsetof(uffdgc_mutator_fast, satb_limit) == UFFDGC_MUTATOR_SATB_LIMIT_OFFSET);
+static_assert(offsetof(uffdgc_mutator_fast, moving_begin) == UFFDGC_MUTATOR_MOVING_BEGIN_OFFSET);
+static_assert(offsetof(uffdgc_mutator_fast, moving_size) == UFFDGC_MUTATOR_MOVING_SIZE_OFFSET);

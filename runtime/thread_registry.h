@@ -48,6 +48,14 @@ class ThreadRegistry {
     for (uffdgc_mutator* m : mutators_) fn(m);
   }
 
+  // Visits every attached mutator under the registry lock, whatever its state: fn must only
+  // touch what other threads may change while it runs (its atomic flags).
+  template <typename Fn>
+  void for_each_attached(Fn&& fn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uffdgc_mutator* m : mutators_) fn(m);
+  }
+
   // Runs fn for every attached thread: on its own thread at its next safepoint, or on the
   // requester's for parked ones; returns when all have run it. requester may be nullptr (the
   // GC thread): then fn runs for mutators only.

@@ -45,24 +45,22 @@
 // ---- 2. Reference store: BM_StoreRef/barrier:N (time_per_store, seconds; 1.2n = 1.2 ns) --
 // A 4096-slot reference array (32 KiB, in the moving space) filled with references to 64 nodes;
 // one iteration = 1024 uffdgc_store_ref() calls, slot i & 4095 <- node (i * 7) & 63, so every
-// store overwrites a non-null reference. No allocation in the loop, so no collection.
-//   barrier:0  barrier off: the normal state of the stop-the-world collector (flag test + store)
-//   barrier:1  barrier on: the benchmark sets uffdgc_mutator_fast.barrier_flag = 1 through the
-//              published layout (as the concurrent collector will), every store takes
-//              uffdgc_store_ref_slow(), which pushes the overwritten reference into the mutator's
-//              snapshot buffer (a std::vector; only a concurrent cycle's mark-end pause drains it,
-//              and this benchmark's heap is in stop-the-world mode). The buffer
-//              grows by one word per store, so the run is bounded: Iterations(16384) = 16.8 M
-//              stores = a 128 MiB buffer, freed with the heap at the end of the run. The
-//              amortised std::vector growth (reallocation + copy + page faults) is included.
-//   barrier:2  barrier on, buffer kept small: every 64 iterations (65536 stores, a 512 KiB
-//              buffer) the timer is paused, the mutator detached and re-attached (a fresh
-//              mutator starts with an empty buffer), the flag set on it, the timer resumed.
-//              This approximates a collector that drains the buffer (detach drops the log when
-//              no concurrent cycle is marking, untimed here). Also Iterations(16384).
-// The flag is reset before the check. Check (untimed): every slot holds exactly the reference
-// last stored into it, no collection ran during the loop; then a collection runs and every slot
-// must still reach the node (by id) it was last given.
+// store overwrites a non-null reference. No allocation in the loop.
+//   barrier:0  barrier off: the normal state outside a concurrent cycle (flag test + store);
+//              a stop-the-world heap.
+//   barrier:1  a concurrent (move) cycle held in marking: a collection is started on another
+//              thread and its GC thread waits inside the trace callback of a gate object
+//              (pause 1 has run, barrier_flag = UFFDGC_BARRIER_LOG). Every store logs the
+//              reference it overwrites inline into the thread's log (inline.h); every 4096
+//              stores the slow path hands the full log to the GC thread (a copy and a lock).
+//              Iterations(16384) = 16.8 M stores = 128 MiB of handed-over logs, which the
+//              released cycle then traces (untimed).
+//   barrier:2  as barrier:1 with the holder pinned during the cycle (barrier_flag =
+//              UFFDGC_BARRIER_SLOW): every store calls uffdgc_store_ref_slow(), which logs the
+//              overwritten reference and the slot (the flip rewrites the pinned island's slots).
+// Check (untimed): after the loop the held cycle is released and must succeed, the flag seen in
+// the loop must be the case's, no other collection ran, and every slot must reach (by id) the
+// node last stored into it, before and after one more collection.
 //
 // ---- 3. Full collection: BM_FullGC/heap_MiB:S/live_pct:P/gc_threads:T (manual time) -----
 // Per iteration, untimed: create a heap (heap_limit = S + S/16 + 1 MiB, triggers off: the
@@ -99,7 +97,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "uffdgc/inline.h"
@@ -361,17 +361,78 @@ BENCHMARK(BM_Alloc_Jemalloc)->ArgNames({"batch", "zero"})->ArgsProduct({{64, 409
 constexpr size_t kStoreSlots = 4096;
 constexpr size_t kStoreValues = 64;
 constexpr int kStoresPerIter = 1024;
-constexpr int kReattachEvery = 64;  // iterations (65536 stores) between re-attaches, barrier:2
 
-void set_barrier(uffdgc_mutator* m, uint32_t on) {
-  auto* f = reinterpret_cast<uffdgc_mutator_fast*>(m);
-  __atomic_store_n(&f->barrier_flag, on, __ATOMIC_RELAXED);
-}
+// Holds a concurrent cycle's marking inside the trace of one object (the gate), so the timed
+// loop runs with the barrier really on: pause 1 has run, the GC thread waits in the callback.
+struct MarkingGate {
+  static inline std::atomic<bool> armed{false}, entered{false}, released{false};
+  static void trace(uffdgc_ref, uffdgc_slot_visitor, void*) {
+    if (!armed.exchange(false)) return;
+    entered.store(true);
+    while (!released.load()) {
+      timespec ts{0, 100000};
+      nanosleep(&ts, nullptr);
+    }
+  }
+};
+
+// A collection started on its own thread and held in marking until release().
+class HeldMarking {
+ public:
+  bool start(Session& s) {
+    uffdgc_type_info gate{};
+    gate.struct_size = sizeof gate;
+    gate.base_size = 16;
+    gate.trace = &MarkingGate::trace;
+    gate.name = "bench.gate";
+    uint32_t gate_type = 0;
+    uffdgc_ref gate_obj = 0;
+    uffdgc_result r = uffdgc_type_register(s.heap(), &gate, &gate_type);
+    if (r == UFFDGC_OK) r = uffdgc_alloc(s.m, gate_type, 0, UFFDGC_ALLOC_DEFAULT, &gate_obj);
+    if (r != UFFDGC_OK) {
+      s.fail("gate", r);
+      return false;
+    }
+    s.global(gate_obj);
+    MarkingGate::entered.store(false);
+    MarkingGate::released.store(false);
+    MarkingGate::armed.store(true);
+    thread_ = std::thread([this, heap = s.heap()] {
+      uffdgc_mutator* cm = nullptr;
+      result_ = uffdgc_mutator_attach(heap, nullptr, &cm);
+      if (result_ == UFFDGC_OK) result_ = uffdgc_collect(cm);
+      if (cm != nullptr) uffdgc_mutator_detach(cm);
+      done_.store(true);
+    });
+    while (!MarkingGate::entered.load()) uffdgc_poll(s.m);  // pause 1 needs this thread
+    return true;
+  }
+  // Lets the cycle finish (this thread takes part in its pauses); its result.
+  uffdgc_result release(Session& s) {
+    MarkingGate::released.store(true);
+    while (!done_.load()) {
+      uffdgc_poll(s.m);
+      timespec ts{0, 100000};
+      nanosleep(&ts, nullptr);
+    }
+    thread_.join();
+    return result_;
+  }
+
+ private:
+  std::thread thread_;
+  std::atomic<bool> done_{false};
+  uffdgc_result result_ = UFFDGC_OK;
+};
 
 void BM_StoreRef(benchmark::State& state) {
   const int64_t mode = state.range(0);
   uffdgc_heap_options o = base_options();
   o.heap_limit = 64 * kMiB;
+  if (mode != 0) {
+    o.mode = UFFDGC_MODE_MOVE;
+    o.trigger_allocated = uint64_t{1} << 40;  // only the held collection
+  }
   Session s(o);
   if (!s.ok()) {
     state.SkipWithError(s.error().c_str());
@@ -402,7 +463,6 @@ void BM_StoreRef(benchmark::State& state) {
     state.SkipWithError(!s.ok() ? s.error().c_str() : uffdgc_result_name(r));
     return;
   }
-  const uint64_t collections_before = s.stats().collections;
   holder = uffdgc_global_get(holder_root);
   values_arr = uffdgc_global_get(values_root);
   for (size_t i = 0; i < kStoreValues; ++i) values[i] = rd(values_arr, kArrElems + 8 * i);
@@ -411,61 +471,72 @@ void BM_StoreRef(benchmark::State& state) {
     uffdgc_store_ref(s.m, holder, &slots[i], values[i % kStoreValues]);
   }
 
-  if (mode != 0) set_barrier(s.m, 1);
+  HeldMarking marking;
+  const uint64_t collections_before = s.stats().collections;
+  if (mode != 0 && !marking.start(s)) {
+    state.SkipWithError(s.error().c_str());
+    return;
+  }
+  if (mode == 2 && (r = uffdgc_pin(s.m, holder)) != UFFDGC_OK) {
+    state.SkipWithError((std::string("uffdgc_pin: ") + uffdgc_result_name(r)).c_str());
+    marking.release(s);
+    return;
+  }
+  const uint32_t barrier = __atomic_load_n(
+      &reinterpret_cast<const uffdgc_mutator_fast*>(s.m)->barrier_flag, __ATOMIC_RELAXED);
+  const uint32_t expected_barrier =
+      mode == 0 ? 0 : mode == 1 ? UFFDGC_BARRIER_LOG : UFFDGC_BARRIER_SLOW;
   uint64_t n = 0;
-  int64_t iter = 0;
   for (auto _ : state) {
     for (int i = 0; i < kStoresPerIter; ++i, ++n) {
       uffdgc_store_ref(s.m, holder, &slots[n & (kStoreSlots - 1)],
                        values[(n * 7) & (kStoreValues - 1)]);
     }
     benchmark::ClobberMemory();
-    if (mode == 2 && ++iter % kReattachEvery == 0) {
-      state.PauseTiming();
-      set_barrier(s.m, 0);
-      r = uffdgc_mutator_detach(s.m);
-      if (r == UFFDGC_OK) r = uffdgc_mutator_attach(s.heap(), nullptr, &s.m);
-      if (r != UFFDGC_OK) {
-        s.m = nullptr;
-        state.SkipWithError((std::string("detach/attach: ") + uffdgc_result_name(r)).c_str());
-        break;
-      }
-      set_barrier(s.m, 1);
-      state.ResumeTiming();
-    }
   }
-  if (s.m == nullptr) return;
-  set_barrier(s.m, 0);
+  if (mode != 0 && (r = marking.release(s)) != UFFDGC_OK) {
+    state.SkipWithError((std::string("held uffdgc_collect: ") + uffdgc_result_name(r)).c_str());
+    return;
+  }
+  if (mode == 2 && (r = uffdgc_unpin(s.m, uffdgc_global_get(holder_root))) != UFFDGC_OK) {
+    state.SkipWithError((std::string("uffdgc_unpin: ") + uffdgc_result_name(r)).c_str());
+    return;
+  }
+  if (barrier != expected_barrier) {
+    state.SkipWithError("the barrier flag is not the one this case measures");
+    return;
+  }
 
-  // Check: the last stores landed; no collection ran in the timed loop; a collection keeps it.
-  // Slot j last received store k = the largest k < n with k % 4096 == j, whose value index is
-  // (k * 7) & 63 = (j * 7) & 63; a slot never stored to (j >= n) keeps its initial j % 64.
+  // Check: the last stores landed, through the held collection if any (no other collection ran);
+  // another collection keeps them. Slot j last received store k = the largest k < n with
+  // k % 4096 == j, whose value index is (k * 7) & 63 = (j * 7) & 63; a slot never stored to
+  // (j >= n) keeps its initial j % 64.
   auto expected_index = [n](size_t j) {
     return j < n ? (j * 7) & (kStoreValues - 1) : j % kStoreValues;
   };
-  for (size_t i = 0; i < kStoreSlots; ++i) {
-    if (rd(holder, kArrElems + 8 * i) != values[expected_index(i)]) {
-      state.SkipWithError("a slot does not hold the reference last stored into it");
-      return;
+  auto check = [&](const char* when) {
+    holder = uffdgc_global_get(holder_root);
+    for (size_t i = 0; i < kStoreSlots; ++i) {
+      const uffdgc_ref v = rd(holder, kArrElems + 8 * i);
+      const uint64_t id = v != 0 && type_of(v) == s.node_type ? rd(v, kId) : 0;
+      if (id != 1000 + expected_index(i)) {
+        state.SkipWithError((std::string(when) + ": a slot does not reach the node last stored")
+                                .c_str());
+        return false;
+      }
     }
-  }
-  if (s.stats().collections != collections_before) {
-    state.SkipWithError("a collection ran during the store loop");
+    return true;
+  };
+  if (!check("after the loop")) return;
+  if (s.stats().collections != collections_before + (mode != 0 ? 1 : 0)) {
+    state.SkipWithError("a collection other than the held one ran during the store loop");
     return;
   }
   if ((r = uffdgc_collect(s.m)) != UFFDGC_OK) {
     state.SkipWithError((std::string("uffdgc_collect: ") + uffdgc_result_name(r)).c_str());
     return;
   }
-  holder = uffdgc_global_get(holder_root);
-  for (size_t i = 0; i < kStoreSlots; ++i) {
-    const uffdgc_ref v = rd(holder, kArrElems + 8 * i);
-    const uint64_t id = v != 0 && type_of(v) == s.node_type ? rd(v, kId) : 0;
-    if (id != 1000 + expected_index(i)) {
-      state.SkipWithError("after a collection a slot does not reach the node it was given");
-      return;
-    }
-  }
+  if (!check("after a collection")) return;
   const double stores = static_cast<double>(n);
   state.SetItemsProcessed(static_cast<int64_t>(n));
   state.counters["time_per_store"] =

@@ -23,10 +23,23 @@ typedef struct uffdgc_mutator_fast {
   uintptr_t tlab_cursor;  /* next free byte of the thread's allocation buffer */
   uintptr_t tlab_limit;   /* end of the buffer */
   uint32_t poll_flag;     /* nonzero: the collector wants this thread at a safepoint */
-  uint32_t barrier_flag;  /* nonzero: marking runs; stores log the overwritten reference */
+  uint32_t barrier_flag;  /* 0 or a UFFDGC_BARRIER_* value: a concurrent cycle runs */
   uffdgc_ref *handle_top;   /* next free slot of the thread's handle stack; NULL: no scope open */
   uffdgc_ref *handle_limit; /* end of the block of slots handle_top is in (NULL with it) */
+  uffdgc_ref *satb_cursor;  /* next free entry of the thread's snapshot-barrier log */
+  uffdgc_ref *satb_limit;   /* end of that log: cursor == limit, the slow path hands it over */
+  uintptr_t moving_begin;   /* the moving space's reservation: slots in it need no slot log */
+  uintptr_t moving_size;
 } uffdgc_mutator_fast;
+
+/* barrier_flag values. Any nonzero value: stores may go through uffdgc_store_ref_slow.
+ * UFFDGC_BARRIER_LOG: a store into a slot in [moving_begin, moving_begin + moving_size) may
+ *   append the value it overwrites (if not 0) at satb_cursor, while satb_cursor != satb_limit,
+ *   instead of calling the slow path (uffdgc_store_ref below).
+ * UFFDGC_BARRIER_SLOW: every store calls the slow path (pinned objects exist during the
+ *   cycle: the slots the flip must rewrite are logged, wherever they are). */
+#define UFFDGC_BARRIER_LOG 1u
+#define UFFDGC_BARRIER_SLOW 2u
 
 #define UFFDGC_MUTATOR_TLAB_CURSOR_OFFSET 0
 #define UFFDGC_MUTATOR_TLAB_LIMIT_OFFSET 8
@@ -34,6 +47,10 @@ typedef struct uffdgc_mutator_fast {
 #define UFFDGC_MUTATOR_BARRIER_FLAG_OFFSET 20
 #define UFFDGC_MUTATOR_HANDLE_TOP_OFFSET 24
 #define UFFDGC_MUTATOR_HANDLE_LIMIT_OFFSET 32
+#define UFFDGC_MUTATOR_SATB_CURSOR_OFFSET 40
+#define UFFDGC_MUTATOR_SATB_LIMIT_OFFSET 48
+#define UFFDGC_MUTATOR_MOVING_BEGIN_OFFSET 56
+#define UFFDGC_MUTATOR_MOVING_SIZE_OFFSET 64
 
 /*
  * Allocates an object of a fixed-size type from the thread's TLAB: round, compare, bump, write
@@ -58,16 +75,26 @@ static inline uffdgc_result uffdgc_alloc_fast(uffdgc_mutator *mutator, uint32_t 
 }
 
 /*
- * Stores a reference into a field of a heap object. With no marking running: one flag test
- * and a plain store. While marking runs (concurrent collector): the slow path logs the value
- * being overwritten (snapshot-at-the-beginning). Mutator, running.
+ * Stores a reference into a field of a heap object. With no cycle running: one flag test and a
+ * plain store. While a concurrent cycle marks, the value being overwritten is logged
+ * (snapshot-at-the-beginning): appended inline to the thread's log for a slot in the moving
+ * space, through the slow path when the log is full, the slot lies elsewhere (its object does
+ * not slide: the flip must find the slot too) or pins exist. Mutator, running.
  */
 static inline void uffdgc_store_ref(uffdgc_mutator *mutator, uffdgc_ref holder, uffdgc_ref *slot,
                                     uffdgc_ref value) {
   uffdgc_mutator_fast *f = (uffdgc_mutator_fast *)mutator;
-  if (UFFDGC_UNLIKELY(__atomic_load_n(&f->barrier_flag, __ATOMIC_RELAXED) != 0)) {
-    uffdgc_store_ref_slow(mutator, holder, slot, value);
-    return;
+  uint32_t barrier = __atomic_load_n(&f->barrier_flag, __ATOMIC_RELAXED);
+  if (UFFDGC_UNLIKELY(barrier != 0)) {
+    uffdgc_ref *log = f->satb_cursor;
+    if (barrier != UFFDGC_BARRIER_LOG || log == f->satb_limit ||
+        (uintptr_t)slot - f->moving_begin >= f->moving_size) {
+      uffdgc_store_ref_slow(mutator, holder, slot, value);
+      return;
+    }
+    uffdgc_ref old = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    *log = old;
+    f->satb_cursor = log + (old != 0);
   }
   __atomic_store_n(slot, value, __ATOMIC_RELEASE); /* publishes the new object (a plain mov) */
 }

@@ -588,10 +588,14 @@ typedef struct uffdgc_attrs {
   uint32_t tlab_cursor_offset;   /* offsets into uffdgc_mutator */
   uint32_t tlab_limit_offset;
   uint32_t poll_flag_offset;     /* uint32_t; nonzero: call uffdgc_safepoint_slow */
-  uint32_t barrier_flag_offset;  /* uint32_t; nonzero: stores go through uffdgc_store_ref_slow */
+  uint32_t barrier_flag_offset;  /* uint32_t; 0 or UFFDGC_BARRIER_LOG/_SLOW (inline.h) */
   uint32_t header_type_mask;
   uint32_t handle_top_offset;    /* uffdgc_ref *; inline.h uffdgc_handle_new_fast */
   uint32_t handle_limit_offset;  /* uffdgc_ref *; top == limit: call uffdgc_handle_new_slow */
+  uint32_t satb_cursor_offset;   /* uffdgc_ref *; inline.h uffdgc_store_ref's barrier log */
+  uint32_t satb_limit_offset;    /* uffdgc_ref *; cursor == limit: call uffdgc_store_ref_slow */
+  uint32_t moving_begin_offset;  /* uintptr_t; with moving_size: slots the log may cover */
+  uint32_t moving_size_offset;   /* uintptr_t */
 } uffdgc_attrs;
 UFFDGC_API uffdgc_result uffdgc_get_attrs(uffdgc_heap *heap, uffdgc_attrs *out);
 

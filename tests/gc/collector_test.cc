@@ -482,39 +482,4 @@ INSTANTIATE_TEST_SUITE_P(Modes, Collector,
                                   std::to_string(param_info.param.gc_threads);
                          });
 
-// The snapshot-at-the-beginning barrier (DESIGN.md §2): with the flag on, every store logs the
-// non-null value it overwrites into the thread's buffer; with it off, nothing is logged.
-TEST(SnapshotBarrier, LogsOverwrittenReferencesOnlyWhileOn) {
-  uffdgc_heap* heap = nullptr;
-  ASSERT_EQ(uffdgc_heap_create(nullptr, &heap), UFFDGC_OK);
-  uffdgc_mutator* m = nullptr;
-  ASSERT_EQ(uffdgc_mutator_attach(heap, nullptr, &m), UFFDGC_OK);
-  uffdgc_ref slots[4] = {0x1000, 0, 0x3000, 0x4000};
-  uffdgc_store_ref(m, 0, &slots[0], 0x1111);
-  EXPECT_TRUE(m->snapshot.empty());
-  // What a concurrent cycle's pause 1 turns on: the flag and the marking phase.
-  heap->phase.store(uffdgc::gc::CyclePhase::kMarking);
-  __atomic_store_n(&m->fast.barrier_flag, 1u, __ATOMIC_RELAXED);
-  uffdgc_store_ref(m, 0, &slots[0], 0x2222);  // logs 0x1111
-  uffdgc_store_ref(m, 0, &slots[1], 0x5555);  // overwrote null: nothing to log
-  const uffdgc_ref src[2] = {0x6666, 0x7777};
-  uffdgc_store_refs(m, 0, &slots[2], src, 2);  // logs 0x3000, 0x4000
-  __atomic_store_n(&m->fast.barrier_flag, 0u, __ATOMIC_RELAXED);
-  std::vector<uffdgc_ref> logged = m->snapshot;  // the bulk copy may run backwards
-  std::sort(logged.begin(), logged.end());
-  EXPECT_EQ(logged, (std::vector<uffdgc_ref>{0x1111, 0x3000, 0x4000}));
-  // These slots lie outside the moving space (like an object space's): the flip must rewrite
-  // them, so each store logged its slot as well.
-  std::vector<uffdgc_ref*> slot_log = m->slot_log;
-  std::sort(slot_log.begin(), slot_log.end());
-  EXPECT_EQ(slot_log, (std::vector<uffdgc_ref*>{&slots[0], &slots[1], &slots[2], &slots[3]}));
-  heap->phase.store(uffdgc::gc::CyclePhase::kIdle);
-  EXPECT_EQ(slots[0], 0x2222u);
-  EXPECT_EQ(slots[1], 0x5555u);
-  EXPECT_EQ(slots[2], 0x6666u);
-  EXPECT_EQ(slots[3], 0x7777u);
-  ASSERT_EQ(uffdgc_mutator_detach(m), UFFDGC_OK);
-  ASSERT_EQ(uffdgc_heap_destroy(heap), UFFDGC_OK);
-}
-
 }  // namespace
