@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
+#include <memory>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -515,6 +517,20 @@ uffdgc_result Cycle::collect_stop_the_world() {
   return result;
 }
 
+void Cycle::assist_previous_compaction() {
+  if (requester_ == nullptr || !heap_.concurrent()) return;
+  constexpr size_t kBytes = ConcurrentCompaction::kRunPages * kPage;
+  std::unique_ptr<uint8_t, decltype(&std::free)> buffer(
+      static_cast<uint8_t*>(std::aligned_alloc(kPage, kBytes)), &std::free);
+  if (buffer == nullptr) return;  // no memory: just wait
+  const uint64_t lo = heap_.moving.begin(), hi = heap_.moving.limit();
+  while (heap_.gc_thread.busy() && runtime::assist_compaction(lo, hi, buffer.get())) {
+    if (__atomic_load_n(&requester_->fast.poll_flag, __ATOMIC_ACQUIRE) != 0) {
+      heap_.threads.safepoint(requester_);
+    }
+  }
+}
+
 uffdgc_result Cycle::run(uint64_t unless_after) {
   uint64_t tts = 0;
   const bool triggered = unless_after != kAlwaysCollect;
@@ -525,8 +541,9 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
   for (;;) {
     if (triggered && heap_.gc_thread.busy()) return UFFDGC_OK;
     if (heap_.gc_thread.busy()) {
-      // A previous cycle is still running its concurrent phases. Wait parked: its pauses
-      // need this thread stopped.
+      // A previous cycle is still running its concurrent phases: help its compaction while
+      // it has pages left to take, then wait parked (its pauses need this thread stopped).
+      assist_previous_compaction();
       heap_.threads.park(requester_);
       heap_.gc_thread.wait_idle();
       heap_.threads.unpark(requester_);

@@ -87,6 +87,7 @@ uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
   heap_.objects_black.store(true, std::memory_order_relaxed);
   heap_.log_all_slots.store(!heap_.pins.empty(), std::memory_order_seq_cst);
   heap_.cycle_marker.store(marker_.get(), std::memory_order_release);
+  heap_.pacer.start(black_begin_, heap_.moving.limit(), heap_.stats.live_bytes_last);
   heap_.phase.store(CyclePhase::kMarking, std::memory_order_seq_cst);
   const uint32_t barrier = runtime::barrier_flag_for(heap_);
   heap_.threads.for_each_stopped([barrier](uffdgc_mutator* m) {
@@ -241,6 +242,7 @@ void Cycle::mark_concurrently() {
     heap_.weak_loaded.clear();
     if (marker.idle()) {
       heap_.phase.store(CyclePhase::kReclaiming, std::memory_order_seq_cst);
+      heap_.pacer.stop();
       break;
     }
     ++mark_end_rounds_;
@@ -359,6 +361,7 @@ bool Cycle::plan_and_flip() {
 // The barrier goes off and the cycle's mutator-visible state is reset. World stopped.
 void Cycle::end_barrier() {
   heap_.phase.store(CyclePhase::kIdle, std::memory_order_seq_cst);
+  heap_.pacer.stop();  // a cycle that ended in a pause
   heap_.cycle_marker.store(nullptr, std::memory_order_release);
   heap_.log_all_slots.store(false, std::memory_order_seq_cst);
   heap_.objects_black.store(false, std::memory_order_relaxed);
@@ -638,6 +641,7 @@ void Cycle::compact_concurrently() {
     std::lock_guard<std::mutex> lock(heap_.lock);
     heap_.stats.compaction_ns_last = elapsed;
     heap_.stats.pages_by_mutators += compaction_->pages_by_mutators();
+    heap_.stats.pages_by_assists += compaction_->pages_by_assists();
     heap_.stats.pages_recycled += compaction_->pages_recycled();
     heap_.stats.free_pages_prefilled += compaction_->free_pages_prefilled();
     heap_.stats.free_pages_recycled += compaction_->free_pages_recycled();

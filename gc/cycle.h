@@ -44,6 +44,10 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
 
  private:
   // ---- shared (collector.cc) ----
+  // The requester, waiting for the previous cycle's concurrent compaction to end, produces
+  // its unclaimed pages meanwhile (runtime::assist_compaction), a run at a time, polling
+  // between runs.
+  void assist_previous_compaction();
   void event(uint32_t kind, const char* phase = nullptr, uint64_t pause_ns = 0);
   void deliver_events();
   // fn(slot) for every root slot the library holds; global_fn for the globals, which threads

@@ -118,9 +118,27 @@ void retire_tlabs(uffdgc_heap& heap) {
   });
 }
 
+namespace {
+
+// Waits while this thread runs ahead of the marking of a concurrent cycle (allocation_pacer.h),
+// parked: a pause never waits for it, and a cycle that ends marking ends the wait.
+void pace(uffdgc_heap& heap, uffdgc_mutator* m) {
+  const uint64_t start = monotonic_ns();
+  heap.threads.park(m);
+  while (heap.pacer.over_budget(heap.moving.top())) heap.pacer.wait();
+  heap.threads.unpark(m);
+  const uint64_t waited = monotonic_ns() - start;
+  std::lock_guard<std::mutex> lock(heap.lock);
+  ++heap.stats.alloc_paced;
+  heap.stats.alloc_paced_ns += waited;
+}
+
+}  // namespace
+
 uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uint64_t length,
                        uint32_t kind, uffdgc_ref* out) {
   uffdgc_heap& heap = *m->heap;
+  if (heap.pacer.over_budget(heap.moving.top())) pace(heap, m);
   const gc::TypeDesc* t = heap.types.get(type_index);
   if ((t->flags & UFFDGC_TYPE_NONMOVING) != 0 && kind == UFFDGC_ALLOC_DEFAULT) {
     kind = UFFDGC_ALLOC_NONMOVING;

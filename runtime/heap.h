@@ -21,6 +21,7 @@
 #include "gc/uffd/userfaultfd.h"
 #include "gc/space/object_space.h"
 #include "gc/type_registry.h"
+#include "runtime/allocation_pacer.h"
 #include "runtime/handles.h"
 #include "runtime/thread_registry.h"
 #include "uffdgc/uffdgc.h"
@@ -85,6 +86,7 @@ struct uffdgc_heap {
   // (pins exist: islands), have their slot logged for the flip.
   std::atomic<bool> log_all_slots{false};
   std::atomic<const uffdgc::gc::Marker*> cycle_marker{nullptr};  // weak loads test liveness
+  uffdgc::runtime::AllocationPacer pacer;    // allocation against marking progress
   std::mutex weak_lock;                       // weak loads vs the end of marking
   std::vector<uffdgc_ref> weak_loaded;        // referents handed out by weak loads (marking)
   // Fillers owed to ranges that nobody allocates in any more (retired buffers, padding): the

@@ -171,6 +171,25 @@ void withdraw_compaction(gc::ConcurrentCompaction* compaction) {
   while (g_in_flight.load(std::memory_order_seq_cst) != 0) sched_yield();
 }
 
+bool assist_compaction(uint64_t lo, uint64_t hi, uint8_t* buffer) {
+  g_in_flight.fetch_add(1, std::memory_order_seq_cst);
+  bool more = false;
+  for (auto& slot : g_active) {
+    gc::ConcurrentCompaction* c = slot.load(std::memory_order_seq_cst);
+    if (c == nullptr || !c->within(lo, hi)) continue;
+    bool ok = true;
+    uffd::InstallResult failure;
+    more = c->assist(buffer, &ok, &failure);
+    if (!ok) {
+      g_in_flight.fetch_sub(1, std::memory_order_seq_cst);
+      uffd::abort_on_install_failure(failure);
+    }
+    break;
+  }
+  g_in_flight.fetch_sub(1, std::memory_order_seq_cst);
+  return more;
+}
+
 void forget_handlers_in_child() {
   // Threads of the parent that were inside the handler when it forked do not exist here; their
   // count would make the child's first withdraw_compaction() wait forever.

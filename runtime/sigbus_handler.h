@@ -36,6 +36,13 @@ void remove_heap_range(uint64_t begin);
 bool publish_compaction(gc::ConcurrentCompaction* compaction);
 void withdraw_compaction(gc::ConcurrentCompaction* compaction);
 
+// A thread that waits for the collector lends a hand: the next stretch of pages of the
+// compaction published for the moving space [lo, hi), if any (ConcurrentCompaction::assist,
+// built in `buffer`, ConcurrentCompaction::kRunPages pages), holding it like a handler does so
+// it cannot be withdrawn meanwhile. False when there is nothing (left) to take. Aborts as a
+// fault would when installing fails. Not async-signal-safe.
+bool assist_compaction(uint64_t lo, uint64_t hi, uint8_t* buffer);
+
 // Around the event listener's calls (gc/collector.cc). The listener must not touch heap objects
 // (uffdgc.h): at the end of the flip a page may be one that only this thread can produce
 // later, so a to-space fault inside the listener aborts with a message instead of waiting for

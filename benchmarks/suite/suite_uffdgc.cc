@@ -295,7 +295,10 @@ std::string stats_json(const uffdgc_heap_stats& s) {
       .field("gc_cpu_ns_free_fill", s.gc_cpu_ns_free_fill)
       .field("alloc_stalls", s.alloc_stalls)
       .field("alloc_stall_ns", s.alloc_stall_ns)
-      .field("gc_cpu_ns_kernel", s.gc_cpu_ns_kernel);
+      .field("gc_cpu_ns_kernel", s.gc_cpu_ns_kernel)
+      .field("alloc_paced", s.alloc_paced)
+      .field("alloc_paced_ns", s.alloc_paced_ns)
+      .field("pages_by_assists", s.pages_by_assists);
   std::string h = "[";
   for (size_t i = 0; i < 24; ++i) {
     char buf[32];
@@ -747,14 +750,15 @@ int main(int argc, char** argv) {
                     ",\"pages_installed\":%" PRIu64 ",\"sigbus_entries\":%" PRIu64
                     ",\"gc_cpu_ns_mark\":%" PRIu64 ",\"gc_cpu_ns_reclaim\":%" PRIu64
                     ",\"gc_cpu_ns_compact\":%" PRIu64 ",\"gc_cpu_ns_free_fill\":%" PRIu64
-                    ",\"alloc_stalls\":%" PRIu64 ",\"alloc_stall_ns\":%" PRIu64 "}",
+                    ",\"alloc_stalls\":%" PRIu64 ",\"alloc_stall_ns\":%" PRIu64
+                    ",\"alloc_paced\":%" PRIu64 ",\"alloc_paced_ns\":%" PRIu64 "}",
                     first ? "" : ",", s.collections, s.cycle_ns_last, s.pause_mark_start_ns_last,
                     s.pause_mark_end_ns_last, s.pause_flip_ns_last, s.mark_end_rounds_last,
                     s.rss_before_last, s.rss_peak_last, s.rss_after_last, s.live_bytes_last,
                     s.gc_cpu_ns_total, s.gc_minor_faults, s.install_ioctls,
                     s.pages_moved + s.pages_copied, sigbus_entries(s), s.gc_cpu_ns_mark,
                     s.gc_cpu_ns_reclaim, s.gc_cpu_ns_compact, s.gc_cpu_ns_free_fill,
-                    s.alloc_stalls, s.alloc_stall_ns);
+                    s.alloc_stalls, s.alloc_stall_ns, s.alloc_paced, s.alloc_paced_ns);
       cyc += buf;
       first = false;
     }

@@ -1,5 +1,6 @@
 #include "gc/compact/compaction_plan.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "gc/heap_geometry.h"
@@ -154,9 +155,22 @@ uint64_t CompactionPlan::sources_end_below(uint64_t page_addr) const {
     const uint64_t end = first + types_.object_size(from(first));
     return end > src ? end : src;
   }
-  const uint64_t begin = source_begin(page_addr);
   const Segment* s = segment_of_page(page_addr);
-  if (s == nullptr || page_addr >= s->live_end) return begin;
+  if (s == nullptr || page_addr >= s->live_end) {
+    // Not a page of the slid objects nor of the block (an island's page, or an empty page
+    // between the compacted data and the block): the pages below read at most up to the
+    // pre-compaction end of every segment that starts below it, and the whole block's sources
+    // when the block lies below it.
+    uint64_t end = page_addr;
+    for (const Segment& below : segments_) {
+      if (below.start < page_addr) end = std::max(end, below.end);
+    }
+    if (block_.src_end > block_.src_begin && block_.dst_end() <= page_addr) {
+      end = std::max(end, block_.src_end);
+    }
+    return end;
+  }
+  const uint64_t begin = source_begin(page_addr);
   // `begin` is a live word; the object holding it starts at or below it.
   const uint64_t obj = tables_.mark.prev_set(begin, s->start);
   if (obj == UINT64_MAX || obj == begin) return begin;

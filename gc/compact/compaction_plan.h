@@ -107,6 +107,8 @@ class CompactionPlan {
   // source_begin(page_addr) for a segment page and the source page itself for a block page,
   // unless an object straddles page_addr: the pages below it read that object whole (its
   // header for its size, its reference slots, and a trace callback may read any byte of it).
+  // For a page of neither (an island's, say: the GC thread passes them, and pages an assist
+  // produced, without producing them) the end of the sources of everything below it.
   uint64_t sources_end_below(uint64_t page_addr) const;
 
  private:

@@ -241,6 +241,46 @@ bool ConcurrentCompaction::handle_fault(uint64_t addr, uffd::InstallResult* fail
   return true;
 }
 
+// The same production as a fault's, without waiting: a page someone else claimed, or one of
+// the black block the GC thread has not indexed yet, is skipped (DESIGN.md §4 step 5).
+bool ConcurrentCompaction::assist(uint8_t* buffer, bool* ok, uffd::InstallResult* failure) {
+  *ok = true;
+  const uint64_t pages = (end_ - begin_) / kPage;
+  const uint64_t first = assist_next_.fetch_add(kRunPages, std::memory_order_relaxed);
+  if (first >= pages) return false;
+  const uint64_t last = std::min(pages, first + kRunPages);
+  uint64_t run = 0;  // claimed pages built in buffer, ending before index
+  auto install = [&](uint64_t end_index) {
+    if (run == 0) return true;
+    const uint64_t lo = begin_ + (end_index - run) * kPage;
+    const uffd::InstallResult r = installer_.copy(lo, reinterpret_cast<uint64_t>(buffer), run);
+    if (r.status != uffd::InstallStatus::kDone) {
+      *failure = r;
+      return false;
+    }
+    for (uint64_t i = end_index - run; i < end_index; ++i) publish(i);
+    announce_progress();
+    by_assists_.fetch_add(run, std::memory_order_relaxed);
+    run = 0;
+    return true;
+  };
+  for (uint64_t index = first; index < last; ++index) {
+    const uint64_t page = begin_ + index * kPage;
+    const bool take = load_state(index) == kUnprocessed &&
+                      !(plan_.block().contains_dst(page) && !plan_.block_page_indexed(page)) &&
+                      claim(index);
+    if (take) {
+      plan_.compact_page(page, buffer + run * kPage);
+      ++run;
+    } else if (!install(index)) {
+      *ok = false;
+      return true;
+    }
+  }
+  if (!install(last)) *ok = false;
+  return true;
+}
+
 // From-space pages whose objects have all been compacted are free (DESIGN.md §4 step 5). The
 // GC thread recycles them: it builds the next runs of to-space pages in them and MOVEs them
 // into place, so those pages are neither freshly faulted in nor freed and faulted again. It
@@ -450,8 +490,14 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
     while (lo > lowest && claim((lo - kPage - begin_) / kPage)) lo -= kPage;
     if (lo == hi) {
       // The top page is being produced (or is done) by a mutator: wait, then go on below it.
+      // Across pages an assisting thread produced (ConcurrentCompaction::assist, from the
+      // bottom up) the from-space they read joins the free pool a run's worth at a time.
       wait_installed((hi - kPage - begin_) / kPage);
       hi -= kPage;
+      if (hi > begin_ && hi % kRunBytes == 0 &&
+          !release_from_space(plan_.sources_end_below(hi), failure)) {
+        return false;
+      }
       continue;
     }
     if (runs_ % kHeadroomRuns == 0) {

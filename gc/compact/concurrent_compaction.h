@@ -76,12 +76,24 @@ class ConcurrentCompaction {
   bool ok() const { return states_ != nullptr && scratch_ != nullptr && gc_buffer_ != nullptr; }
 
   bool covers(uint64_t addr) const { return addr >= begin_ && addr < tail_end_; }
+  // Whether this compaction's pages lie in [lo, hi) (a heap's moving-space reservation).
+  bool within(uint64_t lo, uint64_t hi) const { return begin_ >= lo && tail_end_ <= hi; }
   // Wakes the threads waiting for a page (wait_for_progress): after pages are installed, and
   // as the GC thread indexes the black block (CompactionPlan::index_block). Async-signal-safe.
   void announce_progress();
   // Mutator fault on `addr` (inside the range): produce or wait. Async-signal-safe. Returns
   // false only when installing failed fatally (the caller aborts with a message).
   bool handle_fault(uint64_t addr, uffd::InstallResult* failure);
+
+  // A mutator with nothing else to do (an allocation waiting for this compaction to end):
+  // takes the next kRunPages compacted pages from the bottom up (the GC thread works from the
+  // top), produces those nobody has claimed in `buffer` (kRunPages pages of the caller's) and
+  // installs each stretch of consecutive ones with one COPY; pages of the black block not
+  // indexed yet are left to the GC thread. Returns false when no page is left to look at, or
+  // with *ok false when installing failed fatally (*failure says how). Not async-signal-safe
+  // (not needed).
+  bool assist(uint8_t* buffer, bool* ok, uffd::InstallResult* failure);
+  uint64_t pages_by_assists() const { return by_assists_.load(std::memory_order_relaxed); }
 
   // GC thread: produce every page still unprocessed, wait for the ones mutators produce,
   // free the from-space as the cursor passes. Returns false on an install failure.
@@ -187,6 +199,8 @@ class ConcurrentCompaction {
   mutable std::atomic<uint32_t> sleepers_{0};        // threads in that futex wait, or about to be
   std::atomic<uint64_t> stalls_[kStallBuckets] = {};
   std::atomic<uint64_t> by_mutators_{0};
+  std::atomic<uint64_t> assist_next_{0};  // index of the next page an assist looks at
+  std::atomic<uint64_t> by_assists_{0};
   // [end_, tail_end_): free pages above the compacted end (kUnprocessed until zero-filled);
   // the GC thread has filled (or found filled) everything below tail_filled_.
   uint64_t tail_end_ = 0;

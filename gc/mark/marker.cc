@@ -190,6 +190,10 @@ void Marker::drain() {
     head = (head + 1) % kAhead;
     --queued;
     scan(obj);
+    if (marked_bytes_ - published_bytes_ >= runtime::AllocationPacer::kPublishBytes) {
+      published_bytes_ = marked_bytes_;
+      heap_.pacer.progress(marked_bytes_);
+    }
   }
 }
 

@@ -136,6 +136,7 @@ class Marker {
   uint64_t black_begin_ = UINT64_MAX;
   uint32_t epoch_;  // object-space marks of this cycle (heap.mark_epoch at construction)
   uint64_t marked_bytes_ = 0, marked_moving_bytes_ = 0, marked_objects_ = 0;
+  uint64_t published_bytes_ = 0;  // marked_bytes_ last given to the allocation pacer
 };
 
 }  // namespace uffdgc::gc

@@ -10,7 +10,8 @@ InstallCounterSnapshot snapshot(const InstallCounters& c) {
       l(c.eagain_retries), l(c.move_eexist),   l(c.move_ebusy),  l(c.move_enoent),
       l(c.range_gone),    l(c.fatal_errors),   l(c.move_ioctls), l(c.copy_ioctls),
       l(c.zeropage_ioctls), l(c.injected_faults), l(c.pages_copied_on_einval),
-      l(c.enomem_retries), l(c.enomem_releases), l(c.foreign_fills)};
+      l(c.enomem_retries), l(c.enomem_releases), l(c.foreign_fills),
+      l(c.ebusy_copies_out_of_memory)};
 }
 
 }  // namespace uffdgc::uffd

@@ -43,6 +43,9 @@ struct InstallCounters {
   // EEXIST with our source page still in place at a destination only we install (the
   // collector's page states): a foreign fill, fatal (kForeignFill).
   std::atomic<uint64_t> foreign_fills{0};
+  // The COPY after a MOVE's EBUSY ran out of memory (ENOMEM past the caller's retry limit):
+  // the page is still missing and the caller retries the rest, whose MOVE may say EBUSY again.
+  std::atomic<uint64_t> ebusy_copies_out_of_memory{0};
 
   void add(std::atomic<uint64_t>& counter, uint64_t n) const {
     counter.fetch_add(n, std::memory_order_relaxed);
@@ -55,7 +58,7 @@ struct InstallCounterSnapshot {
       pages_already_present, pages_moved_unreported, move_partial, eagain_retries, move_eexist,
       move_ebusy, move_enoent, range_gone, fatal_errors, move_ioctls, copy_ioctls,
       zeropage_ioctls, injected_faults, pages_copied_on_einval, enomem_retries, enomem_releases,
-      foreign_fills;
+      foreign_fills, ebusy_copies_out_of_memory;
 };
 
 InstallCounterSnapshot snapshot(const InstallCounters& c);

@@ -295,6 +295,9 @@ InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t
                                                                : c.pages_zero_filled,
                                   enomem_limit);
     if (r.status != InstallStatus::kDone) {
+      if (r.status == InstallStatus::kNoMemory && one_page_op == UffdOp::kCopy) {
+        c.add(c.ebusy_copies_out_of_memory, 1);
+      }
       r.pages_done = done_pages;
       return r;
     }

@@ -537,6 +537,11 @@ typedef struct uffdgc_heap_stats {
   uint64_t alloc_stall_ns;          /* the time they waited (total) */
   uint64_t gc_cpu_ns_kernel;        /* of gc_cpu_ns_total: in the kernel (RUSAGE_THREAD
                                        ru_stime: page faults, ioctls, TLB shootdowns; total) */
+  uint64_t alloc_paced;             /* allocations that waited because they ran ahead of a
+                                       concurrent cycle's marking (pacing; total) */
+  uint64_t alloc_paced_ns;          /* the time they waited (total; not in alloc_stall_ns) */
+  uint64_t pages_by_assists;        /* to-space pages produced by threads that waited for a
+                                       concurrent compaction to end (total) */
 } uffdgc_heap_stats;
 UFFDGC_API uffdgc_result uffdgc_heap_get_stats(uffdgc_heap *heap, uffdgc_heap_stats *out);
 

@@ -219,6 +219,20 @@ TEST(FaultInjection, EnomemBeyondTheRetryLimitIsNoMemory) {
     const auto r = s.installer().install(s.dst.addr(), s.src.addr(), kPages, 0);
     EXPECT_EQ(r.status, InstallStatus::kDone) << "no ENOMEM, no effect";
   }
+  {
+    // The COPY fallback after EBUSY runs out of memory: that page is counted, so the EBUSY a
+    // retried MOVE of it meets again is accounted for (tests/gc/fault_storm_test.cc).
+    InstallSetup s(kPages, 136);
+    UFFDGC_SKIP_WITHOUT_UFFD(s);
+    s.inject("move:1:partial=2,move:2:errno=16,copy:1:errno=12");
+    const auto r = s.installer().install(s.dst.addr(), s.src.addr(), kPages, 0);
+    EXPECT_EQ(r.status, InstallStatus::kNoMemory);
+    EXPECT_EQ(r.pages_done, 2u);
+    const auto c = s.counts();
+    EXPECT_EQ(c.move_ebusy, 1u);
+    EXPECT_EQ(c.pages_copied_on_ebusy, 0u);
+    EXPECT_EQ(c.ebusy_copies_out_of_memory, 1u);
+  }
 }
 
 // A foreign fill: somebody else fills a destination page right before our ioctl, which then
