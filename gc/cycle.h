@@ -112,6 +112,7 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   void finish_in_flip_pause();
   void end_barrier();
   void compact_concurrently();
+  uint64_t produce_pages_in_parallel();
 
   uffdgc_heap& heap_;
   uffdgc_mutator* requester_;

@@ -299,7 +299,10 @@ typedef struct uffdgc_heap_options {
                                     UFFDGC_EUNSUPPORTED where they do not work; STW compacts
                                     inside the pause. uffdgc_heap_stats.mode tells the result */
   uint32_t flags;                /* UFFDGC_HEAP_* */
-  uint32_t gc_threads;           /* threads that compact pages in parallel; 0 = 1 */
+  uint32_t gc_threads;           /* threads that produce compacted pages in parallel; 0 = 1.
+                                    STW: inside the pause. MOVE/COPY: the GC thread from the
+                                    top and gc_threads - 1 helpers from the bottom, while
+                                    mutators run (they share the CPUs with them) */
   size_t heap_limit;             /* bytes of the moving space; 0 = 256 MiB */
   size_t nonmoving_limit;        /* bytes of non-moving + large objects; 0 = heap_limit */
   size_t trigger_allocated;      /* collect after this many bytes allocated; 0 = limit / 4 */
@@ -540,8 +543,9 @@ typedef struct uffdgc_heap_stats {
   uint64_t alloc_paced;             /* allocations that waited because they ran ahead of a
                                        concurrent cycle's marking (pacing; total) */
   uint64_t alloc_paced_ns;          /* the time they waited (total; not in alloc_stall_ns) */
-  uint64_t pages_by_assists;        /* to-space pages produced by threads that waited for a
-                                       concurrent compaction to end (total) */
+  uint64_t pages_by_assists;        /* to-space pages produced from the bottom up by threads
+                                       that waited for a concurrent compaction to end and by
+                                       the gc_threads - 1 helpers (total) */
 } uffdgc_heap_stats;
 UFFDGC_API uffdgc_result uffdgc_heap_get_stats(uffdgc_heap *heap, uffdgc_heap_stats *out);
 

@@ -473,7 +473,9 @@ INSTANTIATE_TEST_SUITE_P(Modes, Collector,
                          ::testing::Values(CollectorParam{UFFDGC_MODE_STW, 1},
                                            CollectorParam{UFFDGC_MODE_STW, 2},
                                            CollectorParam{UFFDGC_MODE_MOVE, 1},
-                                           CollectorParam{UFFDGC_MODE_COPY, 1}),
+                                           CollectorParam{UFFDGC_MODE_MOVE, 2},
+                                           CollectorParam{UFFDGC_MODE_COPY, 1},
+                                           CollectorParam{UFFDGC_MODE_COPY, 2}),
                          [](const auto& param_info) {
                            const char* mode = param_info.param.mode == UFFDGC_MODE_STW ? "stw"
                                               : param_info.param.mode == UFFDGC_MODE_MOVE ? "move"
