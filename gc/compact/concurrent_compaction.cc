@@ -26,18 +26,6 @@ namespace {
 constexpr uint64_t kRunBytes = ConcurrentCompaction::kRunPages * kPage;
 constexpr uint64_t kReleaseBatch = 2ull << 20;  // madvise the from-space in >= 2 MiB steps
 
-// Bounded backoff for a scratch page (64 threads faulting at once): spin briefly, then sleep
-// in growing steps (nanosleep is async-signal-safe; producing one page takes microseconds).
-void backoff(unsigned round) {
-  if (round < 16) {
-    __builtin_ia32_pause();
-    return;
-  }
-  const long us = round < 64 ? 1 : 10;
-  timespec ts{0, us * 1000};
-  nanosleep(&ts, nullptr);
-}
-
 // The parts of `ranges` (shifted by delta) that are mappings of their own, shifted back;
 // empty if /proc/self/maps cannot be read.
 std::vector<AddressRange> mappings_within(const std::vector<AddressRange>& ranges, int64_t delta) {
@@ -135,8 +123,12 @@ ConcurrentCompaction::~ConcurrentCompaction() {
   if (gc_buffer_ != nullptr) munmap(gc_buffer_, kRunBytes);
 }
 
+// All kScratchSlots slots taken (that many threads faulting at once): a few spins, then a
+// futex wait on scratch_epoch_, which every returned slot advances (the same protocol as
+// wait_for_progress; the timeout is a safety net). Async-signal-safe.
 uint8_t* ConcurrentCompaction::take_scratch() {
   for (unsigned round = 0;; ++round) {
+    const uint32_t epoch = scratch_epoch_.load(std::memory_order_seq_cst);
     uint64_t free = scratch_free_.load(std::memory_order_acquire);
     while (free != 0) {
       const int slot = __builtin_ctzll(free);
@@ -145,13 +137,28 @@ uint8_t* ConcurrentCompaction::take_scratch() {
         return scratch_ + static_cast<uint64_t>(slot) * kPage;
       }
     }
-    backoff(round);
+    if (round < 16) {
+      __builtin_ia32_pause();
+      continue;
+    }
+    scratch_sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    if (scratch_epoch_.load(std::memory_order_seq_cst) == epoch) {
+      timespec timeout{0, 10'000'000};
+      syscall(SYS_futex, reinterpret_cast<uint32_t*>(&scratch_epoch_), FUTEX_WAIT_PRIVATE, epoch,
+              &timeout, nullptr, 0);
+    }
+    scratch_sleepers_.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
 
 void ConcurrentCompaction::give_scratch(uint8_t* slot) {
   const uint64_t index = static_cast<uint64_t>(slot - scratch_) / kPage;
   scratch_free_.fetch_or(uint64_t{1} << index, std::memory_order_release);
+  scratch_epoch_.fetch_add(1, std::memory_order_seq_cst);
+  if (scratch_sleepers_.load(std::memory_order_seq_cst) != 0) {
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&scratch_epoch_), FUTEX_WAKE_PRIVATE, 1,
+            nullptr, nullptr, 0);
+  }
 }
 
 void ConcurrentCompaction::record_stall(uint64_t ns) {

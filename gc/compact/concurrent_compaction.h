@@ -195,6 +195,8 @@ class ConcurrentCompaction {
   uint8_t* scratch_ = nullptr;   // kScratchSlots pages for faulting mutators
   uint8_t* gc_buffer_ = nullptr; // kRunPages pages, kRunBytes aligned, for the GC thread's runs
   std::atomic<uint64_t> scratch_free_{~uint64_t{0}};  // bit i: slot i is free
+  std::atomic<uint32_t> scratch_epoch_{0};     // a futex word: advances with every returned slot
+  std::atomic<uint32_t> scratch_sleepers_{0};  // threads waiting for a slot, or about to
   mutable std::atomic<uint32_t> progress_epoch_{0};  // a futex word (wait_for_progress)
   mutable std::atomic<uint32_t> sleepers_{0};        // threads in that futex wait, or about to be
   std::atomic<uint64_t> stalls_[kStallBuckets] = {};
