@@ -233,6 +233,12 @@ std::string proc_json() {
   return j.str();
 }
 
+uint64_t minor_faults_now() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<uint64_t>(u.ru_minflt);
+}
+
 Json result_json(const Options& o, const Result& r) {
   Json j;
   j.field("workload", o.workload)
@@ -245,6 +251,7 @@ Json result_json(const Options& o, const Result& r) {
       .field_bool("ok", r.ok && r.check_failures == 0)
       .field("check_failures", r.check_failures)
       .field("build_s", r.build_s)
+      .field("minflt_measured", r.minflt_measured)
       .field("threads", o.threads)
       .field_bool("completed", r.completed)
       .field("heap_mib", o.heap_mib)

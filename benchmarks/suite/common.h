@@ -216,6 +216,8 @@ std::string pauses_json(const std::vector<Pause>& pauses, uint64_t t0, uint64_t 
 
 // Process statistics read at the end: VmHWM, VmRSS (KiB) and majflt / minflt.
 std::string proc_json();
+// The process's minor page faults so far (getrusage RUSAGE_SELF, every thread).
+uint64_t minor_faults_now();
 
 // The contract's required fields plus the common optional ones (CONTRACT.md section 2).
 struct Result {
@@ -224,6 +226,9 @@ struct Result {
   double wall_s = 0, build_s = 0, live_mib = 0;
   Hist op_latency, probe_late;
   uint64_t check_failures = 0;
+  // Minor faults of the process at the start of the measured phase (after churn's build) and
+  // during it; the workload sets the first, the program the second.
+  uint64_t minflt_at_measured_start = 0, minflt_measured = 0;
   bool completed = true;
   bool ok = true;
   std::string error;

@@ -260,6 +260,7 @@ void churn(const Options& o, Result& r, Probe& probe) {
   }
   r.build_s = static_cast<double>(now_ns() - b0) * 1e-9;
   r.live_mib = o.live_mib;
+  r.minflt_at_measured_start = minor_faults_now();
 
   struct Worker {
     Hist hist;

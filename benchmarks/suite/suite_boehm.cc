@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
   hooks.thread_end = [] { Boehm::thread_end(); };
   suite::Probe probe(hooks);
   probe.start();
+  r.minflt_at_measured_start = suite::minor_faults_now();  // churn sets it after its build
   uint64_t t0 = suite::now_ns(), t1 = 0;
   if (o.workload == "gcbench") {
     probe.set_measuring(true);
@@ -102,6 +103,7 @@ int main(int argc, char** argv) {
     t0 = t1 - static_cast<uint64_t>(r.wall_s * 1e9);
   }
   probe.set_measuring(false);
+  r.minflt_measured = suite::minor_faults_now() - r.minflt_at_measured_start;
   probe.stop();
   r.probe_late = probe.hist();
   g_pauses.resize(g_npauses.load(std::memory_order_acquire));

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   r.collector = "jemalloc";
   suite::Probe probe(suite::ProbeHooks{});
   probe.start();
+  r.minflt_at_measured_start = suite::minor_faults_now();  // churn sets it after its build
   if (o.workload == "gcbench") {
     probe.set_measuring(true);
     suite::native::gcbench<Malloc>(o, r);
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
     suite::native::churn<Malloc>(o, r, probe);
   }
   probe.set_measuring(false);
+  r.minflt_measured = suite::minor_faults_now() - r.minflt_at_measured_start;
   probe.stop();
   r.probe_late = probe.hist();
   suite::Json j = suite::result_json(o, r);
