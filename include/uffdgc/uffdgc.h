@@ -63,7 +63,8 @@ UFFDGC_API const char *uffdgc_mode_name(uint32_t mode);
 /* ---- Kernel quirks the probe knows about (research/kernel.md §1.5, §1.6) ---- */
 #define UFFDGC_QUIRK_MOVE_NO_SWAPCACHE_FIX (1u << 0)   /* 6.8..6.12.19, 6.13.0..6.13.7 */
 #define UFFDGC_QUIRK_MOVE_UNREPORTED_MOVES (1u << 1)   /* 6.18+: partial MOVE under-counts */
-#define UFFDGC_QUIRK_MTHP_SPLIT_MAY_LIVELOCK (1u << 2) /* < 6.18: extra ref makes MOVE spin */
+#define UFFDGC_QUIRK_MTHP_SPLIT_MAY_LIVELOCK (1u << 2) /* < 6.18 (6.12: < 6.12.118): extra ref
+                                                         makes MOVE spin */
 
 /* ---- What UFFDIO_MOVE does with a covered, aligned large folio ---- */
 #define UFFDGC_FOLIO_MOVE_NOT_TESTED 0 /* no mTHP size enabled, MOVE unusable, or skipped */

@@ -44,6 +44,8 @@ TEST(KernelQuirks, SwapCacheFixBoundaries) {
 
 TEST(KernelQuirks, LivelockAndUnreportedMoveRanges) {
   EXPECT_TRUE(kernel_quirks({6, 12, 117}) & UFFDGC_QUIRK_MTHP_SPLIT_MAY_LIVELOCK);
+  EXPECT_FALSE(kernel_quirks({6, 12, 118}) & UFFDGC_QUIRK_MTHP_SPLIT_MAY_LIVELOCK);
+  EXPECT_TRUE(kernel_quirks({6, 13, 12}) & UFFDGC_QUIRK_MTHP_SPLIT_MAY_LIVELOCK);
   EXPECT_FALSE(kernel_quirks({6, 18, 0}) & UFFDGC_QUIRK_MTHP_SPLIT_MAY_LIVELOCK);
   EXPECT_FALSE(kernel_quirks({6, 17, 9}) & UFFDGC_QUIRK_MOVE_UNREPORTED_MOVES);
   EXPECT_TRUE(kernel_quirks({6, 18, 44}) & UFFDGC_QUIRK_MOVE_UNREPORTED_MOVES);
