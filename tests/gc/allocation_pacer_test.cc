@@ -1,6 +1,7 @@
 // Allocation pacing (runtime/allocation_pacer.h): while a concurrent cycle marks, a thread that
 // takes more than its budget of the free space waits for marking to progress instead of running
-// the space out. Marking is held before it reaches the live data (the root's trace waits), so
+// the space out. Marking is held before it reaches the live data (the root is TraceGate's
+// holder, whose trace waits before it visits its slot), so
 // marking progress is 0 and the budget is AllocationPacer::kFloor of the headroom: allocating
 // half the headroom must wait until marking is released, and the waits are counted. Without
 // pacing the allocations finish while marking is still held.
@@ -12,23 +13,16 @@
 
 #include "runtime/allocation_pacer.h"
 #include "runtime/heap.h"
+#include "tests/support/collection_thread.h"
 #include "tests/support/require.h"
+#include "tests/support/trace_gate.h"
 #include "uffdgc/uffdgc.h"
 
 namespace {
 
 using uffdgc::runtime::AllocationPacer;
-
-struct HeldTrace {
-  static inline std::atomic<bool> armed{false}, entered{false}, released{false};
-  static void trace(uffdgc_ref obj, uffdgc_slot_visitor visit, void* ctx) {
-    if (armed.exchange(false)) {
-      entered.store(true);
-      while (!released.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
-    }
-    visit(reinterpret_cast<uffdgc_ref*>(obj + 8), ctx);
-  }
-};
+using uffdgc::test::array_element;
+using uffdgc::test::TraceGate;
 
 TEST(AllocationPacer, BudgetGrowsWithMarkingProgress) {
   AllocationPacer p;
@@ -57,33 +51,10 @@ TEST_P(AllocationPacing, AThreadAheadOfMarkingWaitsForIt) {
   o.heap_limit = 64u << 20;
   o.trigger_allocated = 1ull << 40;  // only the collections asked for below
   uffdgc_heap* heap = nullptr;
-  const uffdgc_result rc = uffdgc_heap_create(&o, &heap);
-  if (rc == UFFDGC_EUNSUPPORTED) {
-    UFFDGC_TEST_UNAVAILABLE(uffdgc::test::mode_capability(o.mode),
-                            std::string(uffdgc_mode_name(o.mode)) + " mode is not supported here");
-  }
-  ASSERT_EQ(rc, UFFDGC_OK);
-  uffdgc_type_info held{};
-  held.struct_size = sizeof held;
-  held.base_size = 16;
-  held.trace = &HeldTrace::trace;
-  held.name = "held";
-  uffdgc_type_info array{};
-  array.struct_size = sizeof array;
-  array.flags = UFFDGC_TYPE_VARIABLE | UFFDGC_TYPE_ELEMENTS_ARE_REFS;
-  array.base_size = 24;
-  array.elem_size = 8;
-  array.length_offset = 16;
-  array.name = "ref-array";
-  uffdgc_type_info leaf{};
-  leaf.struct_size = sizeof leaf;
-  leaf.flags = UFFDGC_TYPE_LEAF;
-  leaf.base_size = 64;
-  leaf.name = "leaf";
-  uint32_t held_t = 0, array_t = 0, leaf_t = 0;
-  ASSERT_EQ(uffdgc_type_register(heap, &held, &held_t), UFFDGC_OK);
-  ASSERT_EQ(uffdgc_type_register(heap, &array, &array_t), UFFDGC_OK);
-  ASSERT_EQ(uffdgc_type_register(heap, &leaf, &leaf_t), UFFDGC_OK);
+  UFFDGC_CREATE_HEAP_OR_SKIP(o, heap);
+  uffdgc::test::GateTypes types;
+  ASSERT_EQ(uffdgc::test::register_gate_types(heap, 64, &types), UFFDGC_OK);
+  const uint32_t held_t = types.holder, array_t = types.array, leaf_t = types.small;
   uffdgc_mutator* m = nullptr;
   ASSERT_EQ(uffdgc_mutator_attach(heap, nullptr, &m), UFFDGC_OK);
   uffdgc_handle_scope scope;
@@ -99,7 +70,7 @@ TEST_P(AllocationPacing, AThreadAheadOfMarkingWaitsForIt) {
     uffdgc_ref leaf_ref = 0;
     ASSERT_EQ(uffdgc_alloc(m, leaf_t, 0, 0, &leaf_ref), UFFDGC_OK);
     arr = *reinterpret_cast<uffdgc_ref*>(*root + 8);
-    uffdgc_store_ref(m, arr, reinterpret_cast<uffdgc_ref*>(arr + 24 + 8 * i), leaf_ref);
+    uffdgc_store_ref(m, arr, array_element(arr, i), leaf_ref);
   }
   ASSERT_EQ(uffdgc_collect(m), UFFDGC_OK);  // the estimate of live bytes for the next cycle
   // Its compaction goes on after uffdgc_collect returns and traces the held object too: wait
@@ -113,24 +84,15 @@ TEST_P(AllocationPacing, AThreadAheadOfMarkingWaitsForIt) {
   ASSERT_GE(st.live_bytes_last, kLive);
   const uint64_t paced_before = st.alloc_paced;
 
-  HeldTrace::entered.store(false);
-  HeldTrace::released.store(false);
-  HeldTrace::armed.store(true);
-  std::atomic<bool> done{false};
-  std::thread collector([&] {
-    uffdgc_mutator* cm = nullptr;
-    ASSERT_EQ(uffdgc_mutator_attach(heap, nullptr, &cm), UFFDGC_OK);
-    EXPECT_EQ(uffdgc_collect(cm), UFFDGC_OK);
-    uffdgc_mutator_detach(cm);
-    done.store(true);
-  });
-  while (!HeldTrace::entered.load()) uffdgc_poll(m);
+  TraceGate::arm();
+  uffdgc::test::CollectionThread collector(heap);
+  while (!TraceGate::entered.load()) uffdgc_poll(m);
   const uint64_t headroom = heap->moving.limit() - heap->moving.top();
   std::atomic<bool> released{false};
   std::thread releaser([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     released.store(true);
-    HeldTrace::released.store(true);
+    TraceGate::released.store(true);
   });
   uint64_t allocated = 0;
   bool finished_while_held = false;
@@ -141,11 +103,7 @@ TEST_P(AllocationPacing, AThreadAheadOfMarkingWaitsForIt) {
   }
   finished_while_held = !released.load();
   releaser.join();
-  while (!done.load()) {
-    uffdgc_poll(m);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  collector.join();
+  collector.finish(m);
   ASSERT_EQ(uffdgc_heap_get_stats(heap, &st), UFFDGC_OK);
   EXPECT_FALSE(finished_while_held) << "half the headroom was allocated while marking was held";
   EXPECT_GT(st.alloc_paced, paced_before);

@@ -38,12 +38,7 @@ TEST_P(BlackBlockIndex, PagesIndexedBeforeTheFlipAreReadableWhileTheRestIsIndexe
   o.heap_limit = 128u << 20;
   o.trigger_allocated = 1ull << 40;  // only the collection asked for below
   uffdgc_heap* heap = nullptr;
-  const uffdgc_result rc = uffdgc_heap_create(&o, &heap);
-  if (rc == UFFDGC_EUNSUPPORTED) {
-    UFFDGC_TEST_UNAVAILABLE(uffdgc::test::mode_capability(o.mode),
-                            std::string(uffdgc_mode_name(o.mode)) + " mode is not supported here");
-  }
-  ASSERT_EQ(rc, UFFDGC_OK);
+  UFFDGC_CREATE_HEAP_OR_SKIP(o, heap);
   uffdgc::test::GateTypes types;
   ASSERT_EQ(uffdgc::test::register_gate_types(heap, sizeof(Small), &types), UFFDGC_OK);
   const uint32_t gate_t = types.gate, array_t = types.array, small_t = types.small;

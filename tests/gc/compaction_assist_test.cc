@@ -12,6 +12,7 @@
 
 #include "runtime/heap.h"
 #include "runtime/mutator.h"
+#include "tests/support/collection_thread.h"
 #include "tests/support/flip_gate.h"
 #include "tests/support/require.h"
 #include "uffdgc/inline.h"
@@ -37,12 +38,7 @@ TEST_P(CompactionAssist, AThreadWaitingForTheCompactionProducesItsPages) {
   o.heap_limit = 64u << 20;
   o.trigger_allocated = 1ull << 40;  // only the collections asked for below
   uffdgc_heap* heap = nullptr;
-  const uffdgc_result rc = uffdgc_heap_create(&o, &heap);
-  if (rc == UFFDGC_EUNSUPPORTED) {
-    UFFDGC_TEST_UNAVAILABLE(uffdgc::test::mode_capability(o.mode),
-                            std::string(uffdgc_mode_name(o.mode)) + " mode is not supported here");
-  }
-  ASSERT_EQ(rc, UFFDGC_OK);
+  UFFDGC_CREATE_HEAP_OR_SKIP(o, heap);
   static const uint32_t kRefs[] = {8};
   uffdgc_type_info node{};
   node.struct_size = sizeof node;
@@ -71,14 +67,9 @@ TEST_P(CompactionAssist, AThreadWaitingForTheCompactionProducesItsPages) {
 
   FlipGate flip;
   flip.install(heap);
-  std::thread collector([&] {
-    uffdgc_mutator* cm = nullptr;
-    ASSERT_EQ(uffdgc_mutator_attach(heap, nullptr, &cm), UFFDGC_OK);
-    EXPECT_EQ(uffdgc_collect(cm), UFFDGC_OK);  // returns after the flip
-    uffdgc_mutator_detach(cm);
-  });
+  uffdgc::test::CollectionThread collector(heap);
   while (!flip.held.load()) uffdgc_poll(m);
-  collector.join();
+  collector.finish(m);  // returns after the flip
   // The GC thread is held before its compaction: this collection waits for it and assists;
   // once this thread has nothing left to take it parks, and then the gate opens.
   std::thread releaser([&] {

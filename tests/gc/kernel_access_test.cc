@@ -42,12 +42,7 @@ class KernelAccess : public ::testing::TestWithParam<uint32_t> {
     o.heap_limit = 64u << 20;
     o.trigger_allocated = 1ull << 40;  // collections only when asked
     o.large_object_threshold = 4u << 20;  // the buffers live in the moving space
-    const uffdgc_result rc = uffdgc_heap_create(&o, &heap_);
-    if (rc == UFFDGC_EUNSUPPORTED) {
-      UFFDGC_TEST_UNAVAILABLE(uffdgc::test::mode_capability(o.mode),
-                              std::string(uffdgc_mode_name(o.mode)) + " mode is not supported here");
-    }
-    ASSERT_EQ(rc, UFFDGC_OK);
+    UFFDGC_CREATE_HEAP_OR_SKIP(o, heap_);
     uffdgc_type_info t{};
     t.struct_size = sizeof t;
     t.flags = UFFDGC_TYPE_VARIABLE | UFFDGC_TYPE_LEAF;

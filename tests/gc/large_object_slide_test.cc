@@ -110,12 +110,7 @@ class LargeObjectSlide : public ::testing::TestWithParam<uint32_t> {
     o.flags = UFFDGC_HEAP_VERIFY | UFFDGC_HEAP_MOVE_LARGE_REFERENCE_OBJECTS;
     o.heap_limit = 320u << 20;
     o.trigger_allocated = 40u << 20;  // cycles also start from allocation: big objects in the black block
-    const uffdgc_result rc = uffdgc_heap_create(&o, &heap_);
-    if (rc == UFFDGC_EUNSUPPORTED) {
-      UFFDGC_TEST_UNAVAILABLE(uffdgc::test::mode_capability(o.mode),
-                              std::string(uffdgc_mode_name(o.mode)) + " mode is not supported here");
-    }
-    ASSERT_EQ(rc, UFFDGC_OK);
+    UFFDGC_CREATE_HEAP_OR_SKIP(o, heap_);
     uffdgc_type_info big{};
     big.struct_size = sizeof big;
     big.flags = UFFDGC_TYPE_VARIABLE;
@@ -324,12 +319,7 @@ TEST_P(BlackBlock, ObjectsLargerThanTheRecyclingWindowSurvive) {
   o.heap_limit = 256u << 20;
   o.trigger_allocated = 1ull << 40;
   uffdgc_heap* heap = nullptr;
-  const uffdgc_result rc = uffdgc_heap_create(&o, &heap);
-  if (rc == UFFDGC_EUNSUPPORTED) {
-    UFFDGC_TEST_UNAVAILABLE(uffdgc::test::mode_capability(o.mode),
-                            std::string(uffdgc_mode_name(o.mode)) + " mode is not supported here");
-  }
-  ASSERT_EQ(rc, UFFDGC_OK);
+  UFFDGC_CREATE_HEAP_OR_SKIP(o, heap);
   uffdgc::test::GateTypes types;
   ASSERT_EQ(uffdgc::test::register_gate_types(heap, sizeof(Small), &types), UFFDGC_OK);
   const uint32_t gate_t = types.gate, array_t = types.array, small_t = types.small;

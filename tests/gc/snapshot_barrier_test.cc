@@ -6,15 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cstddef>
-#include <thread>
 #include <vector>
 
 #include "runtime/heap.h"
 #include "runtime/mutator.h"
+#include "tests/support/collection_thread.h"
 #include "tests/support/require.h"
+#include "tests/support/trace_gate.h"
 #include "uffdgc/inline.h"
 #include "uffdgc/uffdgc.h"
 
@@ -22,6 +21,8 @@ namespace {
 
 using uffdgc::gc::CyclePhase;
 using uffdgc::runtime::SatbLog;
+using uffdgc::test::array_element;
+using uffdgc::test::TraceGate;
 
 std::vector<uffdgc_ref> logged(const uffdgc_mutator* m) {
   std::vector<uffdgc_ref> v(m->snapshot.begin(), m->snapshot.end());
@@ -30,20 +31,9 @@ std::vector<uffdgc_ref> logged(const uffdgc_mutator* m) {
 }
 
 uint32_t register_array(uffdgc_heap* heap) {
-  uffdgc_type_info array{};
-  array.struct_size = sizeof array;
-  array.flags = UFFDGC_TYPE_VARIABLE | UFFDGC_TYPE_ELEMENTS_ARE_REFS;
-  array.base_size = 24;
-  array.elem_size = 8;
-  array.length_offset = 16;
-  array.name = "ref-array";
-  uint32_t t = 0;
-  EXPECT_EQ(uffdgc_type_register(heap, &array, &t), UFFDGC_OK);
-  return t;
-}
-
-uffdgc_ref* element(uffdgc_ref array, size_t i) {
-  return reinterpret_cast<uffdgc_ref*>(array + 24 + 8 * i);
+  uffdgc::test::GateTypes types;
+  EXPECT_EQ(uffdgc::test::register_gate_types(heap, 16, &types), UFFDGC_OK);
+  return types.array;
 }
 
 TEST(SnapshotBarrier, PublishesTheLogAndTheMovingSpaceInTheAttributes) {
@@ -124,17 +114,17 @@ TEST(SnapshotBarrier, MovingSpaceSlotsAreLoggedInlineAndAFullLogIsHandedOver) {
   ASSERT_EQ(uffdgc_alloc(m, register_array(heap), 2, 0, &array), UFFDGC_OK);
   heap->phase.store(CyclePhase::kMarking);
   __atomic_store_n(&m->fast.barrier_flag, UFFDGC_BARRIER_LOG, __ATOMIC_RELAXED);
-  for (size_t i = 1; i <= SatbLog::kEntries; ++i) uffdgc_store_ref(m, array, element(array, 0), i);
+  for (size_t i = 1; i <= SatbLog::kEntries; ++i) uffdgc_store_ref(m, array, array_element(array, 0), i);
   EXPECT_EQ(m->snapshot.size(), SatbLog::kEntries - 1);  // the first store overwrote null
   EXPECT_TRUE(m->slot_log.empty());
-  uffdgc_store_ref(m, array, element(array, 1), 7);  // null overwritten: nothing logged
-  uffdgc_store_ref(m, array, element(array, 0), 1);  // logs 4096: the log is full
+  uffdgc_store_ref(m, array, array_element(array, 1), 7);  // null overwritten: nothing logged
+  uffdgc_store_ref(m, array, array_element(array, 0), 1);  // logs 4096: the log is full
   EXPECT_TRUE(m->snapshot.full());
   {
     std::lock_guard<std::mutex> lock(heap->handover_lock);
     EXPECT_TRUE(heap->handed_over.empty());
   }
-  uffdgc_store_ref(m, array, element(array, 0), 2);  // slow path: hand over, then log 1
+  uffdgc_store_ref(m, array, array_element(array, 0), 2);  // slow path: hand over, then log 1
   EXPECT_EQ(logged(m), std::vector<uffdgc_ref>{1});
   {
     std::lock_guard<std::mutex> lock(heap->handover_lock);
@@ -148,9 +138,9 @@ TEST(SnapshotBarrier, MovingSpaceSlotsAreLoggedInlineAndAFullLogIsHandedOver) {
   // What uffdgc_pin does during a cycle.
   heap->log_all_slots.store(true);
   __atomic_store_n(&m->fast.barrier_flag, UFFDGC_BARRIER_SLOW, __ATOMIC_RELAXED);
-  uffdgc_store_ref(m, array, element(array, 1), 8);  // logs 7, and the slot
+  uffdgc_store_ref(m, array, array_element(array, 1), 8);  // logs 7, and the slot
   EXPECT_EQ(logged(m), (std::vector<uffdgc_ref>{1, 7}));
-  EXPECT_EQ(m->slot_log, std::vector<uffdgc_ref*>{element(array, 1)});
+  EXPECT_EQ(m->slot_log, std::vector<uffdgc_ref*>{array_element(array, 1)});
   m->slot_log.clear();
   m->snapshot.clear();
   heap->log_all_slots.store(false);
@@ -158,38 +148,27 @@ TEST(SnapshotBarrier, MovingSpaceSlotsAreLoggedInlineAndAFullLogIsHandedOver) {
   // then drops it (every object it names is marked).
   heap->phase.store(CyclePhase::kReclaiming);
   __atomic_store_n(&m->fast.barrier_flag, UFFDGC_BARRIER_LOG, __ATOMIC_RELAXED);
-  for (size_t i = 0; i < SatbLog::kEntries; ++i) uffdgc_store_ref(m, array, element(array, 0), 3);
+  for (size_t i = 0; i < SatbLog::kEntries; ++i) uffdgc_store_ref(m, array, array_element(array, 0), 3);
   EXPECT_TRUE(m->snapshot.full());
-  uffdgc_store_ref(m, array, element(array, 0), 4);
+  uffdgc_store_ref(m, array, array_element(array, 0), 4);
   EXPECT_TRUE(m->snapshot.empty());
   {
     std::lock_guard<std::mutex> lock(heap->handover_lock);
     EXPECT_TRUE(heap->handed_over.empty());
   }
-  EXPECT_EQ(*element(array, 0), 4u);
-  EXPECT_EQ(*element(array, 1), 8u);
+  EXPECT_EQ(*array_element(array, 0), 4u);
+  EXPECT_EQ(*array_element(array, 1), 8u);
   __atomic_store_n(&m->fast.barrier_flag, 0u, __ATOMIC_RELAXED);
   heap->phase.store(CyclePhase::kIdle);
-  *element(array, 0) = *element(array, 1) = 0;
+  *array_element(array, 0) = *array_element(array, 1) = 0;
   ASSERT_EQ(uffdgc_mutator_detach(m), UFFDGC_OK);
   ASSERT_EQ(uffdgc_heap_destroy(heap), UFFDGC_OK);
 }
 
-// A real cycle: root -> G -> A -> X, marking held inside G's trace. The mutator moves X from A
+// A real cycle: root -> G -> A -> X, marking held inside G's trace (TraceGate's holder). The mutator moves X from A
 // into N (allocated during marking: black, never scanned) and clears A's slot. X is then
 // reachable only from N, and marking finds it only through the inline log of the store that
 // cleared A's slot; without it X is freed and N's slot dangles.
-struct HeldTrace {
-  static inline std::atomic<bool> armed{false}, entered{false}, released{false};
-  static void trace(uffdgc_ref obj, uffdgc_slot_visitor visit, void* ctx) {
-    if (armed.exchange(false)) {
-      entered.store(true);
-      while (!released.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
-    }
-    visit(reinterpret_cast<uffdgc_ref*>(obj + 8), ctx);
-  }
-};
-
 struct Payload {
   uint64_t header;
   uint64_t magic;
@@ -206,26 +185,17 @@ TEST_P(SnapshotBarrierCycle, AnObjectUnlinkedDuringMarkingSurvivesThroughTheInli
   o.heap_limit = 64u << 20;
   o.trigger_allocated = 1ull << 40;  // only the collection asked for below
   uffdgc_heap* heap = nullptr;
-  const uffdgc_result rc = uffdgc_heap_create(&o, &heap);
-  if (rc == UFFDGC_EUNSUPPORTED) {
-    UFFDGC_TEST_UNAVAILABLE(uffdgc::test::mode_capability(o.mode),
-                            std::string(uffdgc_mode_name(o.mode)) + " mode is not supported here");
-  }
-  ASSERT_EQ(rc, UFFDGC_OK);
-  uffdgc_type_info held{};
-  held.struct_size = sizeof held;
-  held.base_size = 16;
-  held.trace = &HeldTrace::trace;
-  held.name = "held";
+  UFFDGC_CREATE_HEAP_OR_SKIP(o, heap);
   uffdgc_type_info payload{};
   payload.struct_size = sizeof payload;
   payload.flags = UFFDGC_TYPE_LEAF;
   payload.base_size = sizeof(Payload);
   payload.name = "payload";
-  uint32_t held_t = 0, payload_t = 0;
-  ASSERT_EQ(uffdgc_type_register(heap, &held, &held_t), UFFDGC_OK);
+  uint32_t payload_t = 0;
   ASSERT_EQ(uffdgc_type_register(heap, &payload, &payload_t), UFFDGC_OK);
-  const uint32_t array_t = register_array(heap);
+  uffdgc::test::GateTypes types;
+  ASSERT_EQ(uffdgc::test::register_gate_types(heap, 16, &types), UFFDGC_OK);
+  const uint32_t held_t = types.holder, array_t = types.array;
   uffdgc_mutator* m = nullptr;
   ASSERT_EQ(uffdgc_mutator_attach(heap, nullptr, &m), UFFDGC_OK);
   uffdgc_handle_scope scope;
@@ -238,42 +208,29 @@ TEST_P(SnapshotBarrierCycle, AnObjectUnlinkedDuringMarkingSurvivesThroughTheInli
   uffdgc_store_ref(m, *g, reinterpret_cast<uffdgc_ref*>(*g + 8), a);
   ASSERT_EQ(uffdgc_alloc(m, payload_t, 0, 0, &x), UFFDGC_OK);
   reinterpret_cast<Payload*>(x)->magic = kMagic;
-  uffdgc_store_ref(m, a, element(a, 0), x);
+  uffdgc_store_ref(m, a, array_element(a, 0), x);
   // Garbage below, so the survivors slide.
   uffdgc_ref tmp = 0;
   for (int i = 0; i < 10000; ++i) ASSERT_EQ(uffdgc_alloc(m, payload_t, 0, 0, &tmp), UFFDGC_OK);
   a = x = 0;  // only G reaches them now
 
-  HeldTrace::entered.store(false);
-  HeldTrace::released.store(false);
-  HeldTrace::armed.store(true);
-  std::atomic<bool> done{false};
-  std::thread collector([&] {
-    uffdgc_mutator* cm = nullptr;
-    ASSERT_EQ(uffdgc_mutator_attach(heap, nullptr, &cm), UFFDGC_OK);
-    EXPECT_EQ(uffdgc_collect(cm), UFFDGC_OK);
-    uffdgc_mutator_detach(cm);
-    done.store(true);
-  });
-  while (!HeldTrace::entered.load()) uffdgc_poll(m);
+  TraceGate::arm();
+  uffdgc::test::CollectionThread collector(heap);
+  while (!TraceGate::entered.load()) uffdgc_poll(m);
   ASSERT_NE(__atomic_load_n(&m->fast.barrier_flag, __ATOMIC_RELAXED), 0u);
   a = uffdgc_load_ref(reinterpret_cast<uffdgc_ref*>(*g + 8));
-  x = uffdgc_load_ref(element(a, 0));
+  x = uffdgc_load_ref(array_element(a, 0));
   ASSERT_EQ(uffdgc_alloc(m, array_t, 1, 0, n), UFFDGC_OK);
-  uffdgc_store_ref(m, *n, element(*n, 0), x);  // overwrites null: nothing logged
+  uffdgc_store_ref(m, *n, array_element(*n, 0), x);  // overwrites null: nothing logged
   const size_t before = m->snapshot.size();
-  uffdgc_store_ref(m, a, element(a, 0), 0);  // logs x, inline
+  uffdgc_store_ref(m, a, array_element(a, 0), 0);  // logs x, inline
   EXPECT_EQ(m->snapshot.size(), before + 1);
   EXPECT_TRUE(m->slot_log.empty());
   a = x = 0;
-  HeldTrace::released.store(true);
-  while (!done.load()) {
-    uffdgc_poll(m);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  collector.join();
+  TraceGate::released.store(true);
+  collector.finish(m);
   ASSERT_EQ(uffdgc_collect(m), UFFDGC_OK);  // and once more, with x moved
-  x = uffdgc_load_ref(element(*n, 0));
+  x = uffdgc_load_ref(array_element(*n, 0));
   ASSERT_NE(x, 0u);
   EXPECT_EQ(reinterpret_cast<const Payload*>(x)->magic, kMagic);
   ASSERT_EQ(uffdgc_handle_scope_close(m, &scope), UFFDGC_OK);

@@ -13,6 +13,8 @@
 
 #include <string>
 
+#include "uffdgc/uffdgc.h"
+
 namespace uffdgc::test {
 
 // True when UFFDGC_TEST_REQUIRE lists `capability` (or is "all").
@@ -38,4 +40,18 @@ uint32_t test_mode();
              << "', which is unavailable here: " << uffdgc_why_;                              \
     }                                                                                         \
     GTEST_SKIP() << uffdgc_why_;                                                              \
+  } while (0)
+
+// Creates `heap` from `options`, or skips the test (fails it where the mode is required) when
+// the options' collector mode is not supported here; any other error fails it. Like
+// GTEST_SKIP(), it returns from the enclosing void function.
+#define UFFDGC_CREATE_HEAP_OR_SKIP(options, heap)                                             \
+  do {                                                                                        \
+    const uffdgc_result uffdgc_created_ = uffdgc_heap_create(&(options), &(heap));           \
+    if (uffdgc_created_ == UFFDGC_EUNSUPPORTED) {                                             \
+      UFFDGC_TEST_UNAVAILABLE(::uffdgc::test::mode_capability((options).mode),                \
+                              std::string(uffdgc_mode_name((options).mode)) +                 \
+                                  " mode is not supported here");                             \
+    }                                                                                         \
+    ASSERT_EQ(uffdgc_created_, UFFDGC_OK);                                                    \
   } while (0)
