@@ -13,6 +13,7 @@
 
 #include "runtime/allocation_pacer.h"
 #include "runtime/heap.h"
+#include "runtime/mutator.h"
 #include "tests/support/collection_thread.h"
 #include "tests/support/require.h"
 #include "tests/support/trace_gate.h"
@@ -88,20 +89,25 @@ TEST_P(AllocationPacing, AThreadAheadOfMarkingWaitsForIt) {
   uffdgc::test::CollectionThread collector(heap);
   while (!TraceGate::entered.load()) uffdgc_poll(m);
   const uint64_t headroom = heap->moving.limit() - heap->moving.top();
-  std::atomic<bool> released{false};
+  // Marking is released once this thread waits (parked: paced) or has allocated everything,
+  // whichever comes first (at most 20 s: then the test fails below).
+  std::atomic<bool> released{false}, loop_done{false};
   std::thread releaser([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    for (int ms = 0; ms < 20000; ++ms) {
+      if (m->state.load() == uffdgc::runtime::MutatorState::kParked || loop_done.load()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     released.store(true);
     TraceGate::released.store(true);
   });
   uint64_t allocated = 0;
-  bool finished_while_held = false;
   while (allocated < headroom / 2) {
     uffdgc_ref tmp = 0;
     ASSERT_EQ(uffdgc_alloc(m, leaf_t, 0, 0, &tmp), UFFDGC_OK);
     allocated += 64;
   }
-  finished_while_held = !released.load();
+  const bool finished_while_held = !released.load();
+  loop_done.store(true);
   releaser.join();
   collector.finish(m);
   ASSERT_EQ(uffdgc_heap_get_stats(heap, &st), UFFDGC_OK);
