@@ -490,6 +490,8 @@ uffdgc_result uffdgc_heap_get_stats(uffdgc_heap* heap, uffdgc_heap_stats* out) {
   s.install_eagain_retries = installed.eagain_retries;
   s.install_partial = installed.move_partial;
   s.install_ioctls = installed.move_ioctls + installed.copy_ioctls + installed.zeropage_ioctls;
+  s.folio_frames_moved_whole = installed.folio_frames_moved_whole;
+  s.folio_frames_moved_partly = installed.folio_frames_moved_partly;
   std::memcpy(out, &s, std::min<size_t>(out->struct_size, sizeof(s)));  // an older, shorter struct
   return UFFDGC_OK;
 }

@@ -302,7 +302,9 @@ std::string stats_json(const uffdgc_heap_stats& s) {
       .field("gc_cpu_ns_kernel", s.gc_cpu_ns_kernel)
       .field("alloc_paced", s.alloc_paced)
       .field("alloc_paced_ns", s.alloc_paced_ns)
-      .field("pages_by_assists", s.pages_by_assists);
+      .field("pages_by_assists", s.pages_by_assists)
+      .field("folio_frames_moved_whole", s.folio_frames_moved_whole)
+      .field("folio_frames_moved_partly", s.folio_frames_moved_partly);
   std::string h = "[";
   for (size_t i = 0; i < 24; ++i) {
     char buf[32];

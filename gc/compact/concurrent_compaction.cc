@@ -408,6 +408,45 @@ uint8_t* ConcurrentCompaction::run_buffer(uint64_t lo, uint64_t pages, bool* rec
   return reinterpret_cast<uint8_t*>(static_cast<int64_t>(start) + delta_);
 }
 
+template <typename Build>
+int64_t ConcurrentCompaction::install_in_frames(uint64_t lo, uint64_t hi, uint64_t min_move,
+                                                Build build, uffd::InstallResult* failure) {
+  const uint64_t move_lo = std::min(align_up(lo, kFolioBytes), hi);
+  const uint64_t move_hi = std::max(align_down(hi, kFolioBytes), move_lo);
+  // Moved only where the pool can place the source at the frames' offset (run_buffer keeps
+  // it when it holds a frame more than the run): a source at another offset splits every
+  // large folio it covers.
+  bool recycled = false;
+  uint8_t* middle = nullptr;
+  if (move_hi > move_lo && (move_hi - move_lo) / kPage >= min_move && recycling() &&
+      recycle_top_ - pool_floor() >= move_hi - move_lo + kFolioBytes) {
+    middle = run_buffer(move_lo, (move_hi - move_lo) / kPage, &recycled);
+  }
+  auto install = [&](uint64_t from, uint64_t to, uint8_t* buffer, bool moved) {
+    for (uint64_t page = from; page < to; page += kPage) build(page, buffer + (page - from));
+    const uffd::InstallResult r = install_run(from, buffer, (to - from) / kPage, moved);
+    if (r.status == uffd::InstallStatus::kDone) return true;
+    *failure = r;
+    return false;
+  };
+  if (!recycled) {
+    // All copied from the GC thread's buffer, a kRunBytes frame at a time (usually one).
+    for (uint64_t from = lo; from < hi;) {
+      const uint64_t to = std::min(hi, align_down(from, kRunBytes) + kRunBytes);
+      if (!install(from, to, own_buffer(from), false)) return -1;
+      from = to;
+    }
+    return 0;
+  }
+  // The ragged ends copied (each inside one frame), the whole frames moved.
+  if ((hi > move_hi && !install(move_hi, hi, own_buffer(move_hi), false)) ||
+      !install(move_lo, move_hi, middle, true) ||
+      (move_lo > lo && !install(lo, move_lo, own_buffer(lo), false))) {
+    return -1;
+  }
+  return static_cast<int64_t>((move_hi - move_lo) / kPage);
+}
+
 // Free pages above the compacted end, zero-filled (DESIGN.md §4 step 5): in recycled
 // from-space pages, up to 2 MiB per MOVE, when the pool holds them; otherwise (only ahead of
 // the allocation top) copied from the GC thread's buffer into freshly allocated pages.
@@ -427,9 +466,17 @@ bool ConcurrentCompaction::fill_free_pages(uint64_t want, bool pool_only,
     const AddressRange* mapping = mapping_holding(to_space_mappings_, lo);
     uint64_t ceiling = std::min(want, mapping != nullptr ? mapping->end : lo + kPage);
     const uint64_t pool = recycling() ? recycle_top_ - pool_floor() : 0;
+    // A run from the pool holds at least one whole frame and ends on a frame boundary, so the
+    // next run starts on one (install_in_frames moves whole frames only).
+    uint64_t pooled = 0;
     if (pool >= kPage + kFolioBytes) {
-      ceiling = std::min({ceiling, align_down(lo, kTailRunBytes) + kTailRunBytes,
-                          lo + align_down(pool - kFolioBytes, kPage)});
+      const uint64_t end = align_down(std::min({ceiling, align_down(lo, kTailRunBytes) + kTailRunBytes,
+                                                lo + align_down(pool - kFolioBytes, kPage)}),
+                                      kFolioBytes);
+      if (end >= align_up(lo, kFolioBytes) + kFolioBytes) pooled = end;
+    }
+    if (pooled != 0) {
+      ceiling = pooled;
     } else if (pool_only) {
       return true;
     } else {
@@ -442,18 +489,14 @@ bool ConcurrentCompaction::fill_free_pages(uint64_t want, bool pool_only,
       continue;
     }
     const uint64_t pages = (hi - lo) / kPage;
-    bool recycled = false;
-    uint8_t* buffer = run_buffer(lo, pages, &recycled);
-    std::memset(buffer, 0, hi - lo);
-    const uffd::InstallResult r = install_run(lo, buffer, pages, recycled);
-    if (r.status != uffd::InstallStatus::kDone) {
-      *failure = r;
-      return false;
-    }
+    const int64_t recycled = install_in_frames(
+        lo, hi, kFolioBytes / kPage, [](uint64_t, uint8_t* where) { std::memset(where, 0, kPage); },
+        failure);
+    if (recycled < 0) return false;
     for (uint64_t page = lo; page < hi; page += kPage) publish((page - begin_) / kPage);
     announce_progress();
     free_prefilled_ += pages;
-    if (recycled) free_recycled_ += pages;
+    free_recycled_ += static_cast<uint64_t>(recycled);
     tail_filled_ = hi;
   }
   return true;
@@ -492,7 +535,11 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
     // still kMinMoveRun long) is moved, no page allocated for it, where a full run built in
     // the GC thread's buffer would be copied into freshly allocated pages.
     const uint64_t pool = recycle_top_ - pool_floor();
-    if (recycling() && pool >= kMinMoveRun * kPage) lowest = std::max(lowest, hi - align_down(pool, kPage));
+    if (recycling() && pool >= kMinMoveRun * kPage + kFolioBytes) {
+      // starting on a frame boundary (install_in_frames copies a ragged end), and a frame
+      // short of the pool, so that its source keeps the frames' offset
+      lowest = std::max(lowest, align_up(hi - align_down(pool - kFolioBytes, kPage), kFolioBytes));
+    }
     uint64_t lo = hi;
     while (lo > lowest && claim((lo - kPage - begin_) / kPage)) lo -= kPage;
     if (lo == hi) {
@@ -515,20 +562,14 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
       window.ahead_of(static_cast<uint64_t>(static_cast<int64_t>(plan_.source_begin(lo)) + delta_),
                       from_floor);
     }
-    // A run shorter than kMinMoveRun is copied from the GC thread's buffer: below that, the
-    // TLB shootdown a MOVE costs outweighs the page allocation and copy it saves.
-    bool recycled = false;
-    uint8_t* buffer = (hi - lo) / kPage >= kMinMoveRun ? run_buffer(lo, (hi - lo) / kPage, &recycled)
-                                                       : own_buffer(lo);
-    if (recycled) recycled_pages_ += (hi - lo) / kPage;
-    for (uint64_t page = lo; page < hi; page += kPage) {
-      plan_.compact_page(page, buffer + (page - lo));
-    }
-    const uffd::InstallResult r = install_run(lo, buffer, (hi - lo) / kPage, recycled);
-    if (r.status != uffd::InstallStatus::kDone) {
-      *failure = r;
-      return false;
-    }
+    // Fewer than kMinMoveRun pages in whole frames are copied from the GC thread's buffer:
+    // below that, the TLB shootdown a MOVE costs outweighs the page allocation and copy it
+    // saves.
+    const int64_t recycled = install_in_frames(
+        lo, hi, kMinMoveRun,
+        [this](uint64_t page, uint8_t* where) { plan_.compact_page(page, where); }, failure);
+    if (recycled < 0) return false;
+    recycled_pages_ += static_cast<uint64_t>(recycled);
     for (uint64_t page = lo; page < hi; page += kPage) publish((page - begin_) / kPage);
     announce_progress();
     hi = lo;

@@ -163,6 +163,17 @@ class ConcurrentCompaction {
   // The GC thread's own buffer for a run starting at lo (inside one kRunBytes frame): its
   // pages stay resident, the run is copied from it.
   uint8_t* own_buffer(uint64_t lo) const { return gc_buffer_ + lo % (kRunPages * kPage); }
+  // Builds the claimed pages [lo, hi) with build(page, where) and installs them: the whole
+  // kFolioBytes frames among them are moved from recycled from-space when they are at least
+  // min_move pages and the pool holds them, the ragged ends (and the rest) are copied from the
+  // GC thread's buffer, so no MOVE covers part of a frame: that would split a large folio
+  // there on any kernel, where a whole one moves unsplit with kernel-patches/. Either [lo, hi)
+  // lies inside one kRunBytes frame, or the pool holds its whole frames and min_move is at
+  // most a frame (the free pages' runs). Returns the pages moved from recycled from-space, or
+  // -1 with *failure set.
+  template <typename Build>
+  int64_t install_in_frames(uint64_t lo, uint64_t hi, uint64_t min_move, Build build,
+                            uffd::InstallResult* failure);
   // The GC thread's installs: recycled from-space is moved, the GC thread's buffer copied.
   // ENOMEM gives the from-space kept for recycling back to the kernel, then backs off and
   // retries the rest (bounded).

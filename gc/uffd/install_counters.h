@@ -46,6 +46,13 @@ struct InstallCounters {
   // The COPY after a MOVE's EBUSY ran out of memory (ENOMEM past the caller's retry limit):
   // the page is still missing and the caller retries the rest, whose MOVE may say EBUSY again.
   std::atomic<uint64_t> ebusy_copies_out_of_memory{0};
+  // The shape of what MOVE moved, in 64 KiB frames of the destination (kFolioFrameBytes): a
+  // frame covered whole by one call whose source is aligned alike can hold a 64K folio the
+  // kernel moves without splitting it (kernel-patches/ does; stock kernels split it); a frame
+  // covered in part, or from a source at another offset, splits any large folio in it. They
+  // count request shapes, not folios: a frame of small pages is counted all the same.
+  std::atomic<uint64_t> folio_frames_moved_whole{0};
+  std::atomic<uint64_t> folio_frames_moved_partly{0};
 
   void add(std::atomic<uint64_t>& counter, uint64_t n) const {
     counter.fetch_add(n, std::memory_order_relaxed);
@@ -58,9 +65,16 @@ struct InstallCounterSnapshot {
       pages_already_present, pages_moved_unreported, move_partial, eagain_retries, move_eexist,
       move_ebusy, move_enoent, range_gone, fatal_errors, move_ioctls, copy_ioctls,
       zeropage_ioctls, injected_faults, pages_copied_on_einval, enomem_retries, enomem_releases,
-      foreign_fills, ebusy_copies_out_of_memory;
+      foreign_fills, ebusy_copies_out_of_memory, folio_frames_moved_whole,
+      folio_frames_moved_partly;
 };
 
 InstallCounterSnapshot snapshot(const InstallCounters& c);
+
+inline constexpr uint64_t kFolioFrameBytes = 64ull << 10;
+
+// Counts the frames [dst, dst + bytes) touches (see folio_frames_moved_whole), moved from src.
+// Async-signal-safe (arithmetic and relaxed atomics).
+void count_moved_frames(InstallCounters& c, uint64_t dst, uint64_t src, uint64_t bytes);
 
 }  // namespace uffdgc::uffd

@@ -195,6 +195,7 @@ InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t
     UffdOp one_page_op = op;  // set by the EBUSY and ENOENT cases below
     if (o.ret == 0) {
       c.add(*installed, npages - done_pages);
+      if (op == UffdOp::kMove) count_moved_frames(c, d, s, len);
       if (op == UffdOp::kCopy && !keep_source) release_source(s, npages - done_pages);
       return done(npages);
     }
@@ -205,6 +206,7 @@ InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t
         return stopped(InstallStatus::kFatal, EPROTO, op, done_pages, d);
       }
       c.add(*installed, progress / kPageSize);
+      if (op == UffdOp::kMove) count_moved_frames(c, d, s, progress);
       if (op == UffdOp::kCopy && !keep_source) release_source(s, progress / kPageSize);
       done_pages += progress / kPageSize;
       enomem_rounds = 0;

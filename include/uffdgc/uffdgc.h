@@ -547,6 +547,13 @@ typedef struct uffdgc_heap_stats {
   uint64_t pages_by_assists;        /* to-space pages produced from the bottom up by threads
                                        that waited for a concurrent compaction to end and by
                                        the gc_threads - 1 helpers (total) */
+  uint64_t folio_frames_moved_whole;  /* 64 KiB frames one UFFDIO_MOVE covered whole from a
+                                       source aligned alike: where the heap holds 64K folios
+                                       (mTHP), a kernel with kernel-patches/ moves them there
+                                       without a split, a stock kernel splits them (total) */
+  uint64_t folio_frames_moved_partly; /* frames a MOVE covered in part or from a source at
+                                       another offset: a large folio there splits on any kernel
+                                       (total). Both count request shapes, not folios */
 } uffdgc_heap_stats;
 UFFDGC_API uffdgc_result uffdgc_heap_get_stats(uffdgc_heap *heap, uffdgc_heap_stats *out);
 

@@ -84,6 +84,12 @@ TEST_F(MthpSource, WholeFolioRunsAreMovedAndSplitsCounted) {
   // Every page went by MOVE (EBUSY falls back to COPY page by page).
   EXPECT_EQ(c.pages_moved + c.pages_copied_on_ebusy, kPages);
   EXPECT_GT(c.pages_moved, 0u);
+  // Each call covered one aligned folio frame whole (the shape; what the kernel did with the
+  // folio is the split counter's business).
+  if (c.pages_copied_on_ebusy == 0) {
+    EXPECT_EQ(c.folio_frames_moved_whole, kFolios);
+    EXPECT_EQ(c.folio_frames_moved_partly, 0u);
+  }
   // The counter is system-wide (other processes under ctest -j split 64K folios too), so only
   // a lower bound holds: a kernel that splits to move (the probe's verdict) split ours.
   if (FolioMoveVerdict() == UFFDGC_FOLIO_MOVE_SPLIT) {
