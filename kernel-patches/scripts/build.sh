@@ -1,15 +1,18 @@
 #!/bin/bash
 # build.sh - build the co-test guest kernel (bzImage), stock or with the series applied
 #
-# Usage: kernel-patches/scripts/build.sh stock|patched [N]
+# Usage: kernel-patches/scripts/build.sh stock|patched|debug [N]
 #   stock     Debian linux-source-6.12 as unpacked by fetch-src.sh
 #   patched   the same plus the patches listed in kernel-patches/series
 #             (the first N only, if N is given: used to build-test every patch on its own)
+#   debug     patched, with config/uffd-debug.config on top (lockdep, KASAN, DEBUG_VM),
+#             built in a tree of its own ($KBUILD/out-debug)
 # Env:
 #   KBUILD    scratch folder (default /work/kbuild)
 #   JOBS      make -j (default 2); the build always runs under "nice -n 19"
 #
-# Config: tinyconfig + kernel-patches/config/uffd-guest.config + olddefconfig.
+# Config: tinyconfig + kernel-patches/config/uffd-guest.config (+ uffd-debug.config for
+# "debug") + olddefconfig.
 # Both variants are built from one git worktree of the baseline ($KBUILD/src-build) into
 # one build tree ($KBUILD/out-kernel): the worktree is reset to the baseline and, for
 # "patched", gets the series with "git am".  Only the files the series touches change
@@ -31,13 +34,15 @@ variant=${1:-}
 upto=${2:-}
 
 case "$variant" in
-stock|patched) ;;
-*) echo "usage: $0 stock|patched [N]" >&2; exit 2 ;;
+stock|patched|debug) ;;
+*) echo "usage: $0 stock|patched|debug [N]" >&2; exit 2 ;;
 esac
+fragments=("$HERE/config/uffd-guest.config")
+[ "$variant" = debug ] && fragments+=("$HERE/config/uffd-debug.config")
 [ -f "$SRC/.git/uffdgc-baseline" ] || { echo "build: run fetch-src.sh first" >&2; exit 1; }
 
 patches=()
-if [ "$variant" = patched ]; then
+if [ "$variant" != stock ]; then
 	while read -r p; do
 		case "$p" in ''|\#*) continue ;; esac
 		patches+=("$HERE/$p")
@@ -48,7 +53,10 @@ if [ "$variant" = patched ]; then
 	fi
 fi
 
-key=$( { cat "$KBUILD/linux-source-6.12.version" "$HERE/config/uffd-guest.config";
+key=$( { cat "$KBUILD/linux-source-6.12.version" "${fragments[@]}";
+	 for p in "${patches[@]}"; do cat "$p"; done; } | sha256sum | cut -c1-16)
+# the worktree's state depends on the patches only: patched and debug share it
+tree_key=$( { cat "$KBUILD/linux-source-6.12.version";
 	 for p in "${patches[@]}"; do cat "$p"; done; } | sha256sum | cut -c1-16)
 mkdir -p "$KBUILD/cache"
 img=$KBUILD/cache/bzImage-$variant-$key
@@ -72,7 +80,7 @@ if [ ! -e "$tree/.git" ]; then
 	git -C "$SRC" worktree prune
 	git -C "$SRC" worktree add -q --detach "$tree" debian-base
 fi
-if [ "$(cat "$tree/.uffdgc-series" 2>/dev/null)" != "$key" ]; then
+if [ "$(cat "$tree/.uffdgc-series" 2>/dev/null)" != "$tree_key" ]; then
 	git -C "$tree" am --abort >/dev/null 2>&1 || true
 	git -C "$tree" reset -q --hard debian-base
 	if [ ${#patches[@]} -gt 0 ]; then
@@ -80,7 +88,7 @@ if [ "$(cat "$tree/.uffdgc-series" 2>/dev/null)" != "$key" ]; then
 			-c user.email=kbuild@localhost \
 			am -q --keep-cr "${patches[@]}"
 	fi
-	echo "$key" >"$tree/.uffdgc-series"
+	echo "$tree_key" >"$tree/.uffdgc-series"
 fi
 if [ -f "$img" ]; then
 	echo "build: cached $img" >&2
@@ -88,6 +96,7 @@ if [ -f "$img" ]; then
 	exit 0
 fi
 out=$KBUILD/out-kernel
+[ "$variant" = debug ] && out=$KBUILD/out-debug
 # A build tree of another source version is thrown away (fetch-src.sh does too when it
 # unpacks a new version: the tar-unpacked tree keeps the archive's mtimes, so make
 # would not rebuild what changed).
@@ -101,17 +110,17 @@ export CCACHE_DIR=$KBUILD/ccache CCACHE_BASEDIR=$KBUILD CCACHE_NOHASHDIR=1
 mk=(nice -n 19 make -C "$tree" O="$out" CC="ccache gcc" LOCALVERSION= -j"$JOBS")
 
 # Regenerate the config only when the fragment changed (keeps rebuilds incremental).
-fragsum=$(sha256sum "$HERE/config/uffd-guest.config" | cut -c1-16)
+fragsum=$(cat "${fragments[@]}" | sha256sum | cut -c1-16)
 if [ ! -f "$out/.config" ] || [ "$(cat "$out/.fragsum" 2>/dev/null)" != "$fragsum" ]; then
 	"${mk[@]}" -s tinyconfig
 	"$tree/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" \
-		"$HERE/config/uffd-guest.config" >/dev/null
+		"${fragments[@]}" >/dev/null
 	"${mk[@]}" -s olddefconfig
-	# every line of the fragment must have survived olddefconfig
-	while read -r line; do
+	# every line of the fragments must have survived olddefconfig
+	cat "${fragments[@]}" | while read -r line; do
 		case "$line" in CONFIG_*) grep -qx "$line" "$out/.config" ||
 			{ echo "build: config lost: $line" >&2; exit 1; } ;; esac
-	done <"$HERE/config/uffd-guest.config"
+	done
 	echo "$fragsum" >"$out/.fragsum"
 fi
 

@@ -5,6 +5,7 @@
 #   Puts busybox (static), guest/init, guest/run.sh (as /tests/run.sh) and
 #   $KBUILD/bin/{uffd_mthp_probe,uffd-unit-tests} (if built) into the archive;
 #   every further argument (a static binary) goes to /tests/extra/.
+# Env: UFFDGC_GUEST_SUITE=path of the static uffdgc-suite-uffdgc (goes to /tests/)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +25,12 @@ install -m 755 "$HERE/guest/run.sh" "$root/tests/run.sh"
 for b in uffd_mthp_probe uffd-unit-tests; do
 	[ -x "$KBUILD/bin/$b" ] && install -m 755 "$KBUILD/bin/$b" "$root/tests/$b"
 done
+# the collector's churn (guest/run.sh "the collector itself"), from the guest preset
+if [ -n "${UFFDGC_GUEST_SUITE:-}" ]; then
+	file -L "$UFFDGC_GUEST_SUITE" | grep -qE "statically linked|static-pie" ||
+		{ echo "mkinitramfs: $UFFDGC_GUEST_SUITE is not a static binary" >&2; exit 1; }
+	install -m 755 "$UFFDGC_GUEST_SUITE" "$root/tests/uffdgc-suite-uffdgc"
+fi
 for b in "$@"; do
 	[ -n "$b" ] || continue
 	if ! file -L "$b" | grep -qE "statically linked|static-pie"; then

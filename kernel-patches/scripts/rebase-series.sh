@@ -4,6 +4,7 @@
 # Usage: kernel-patches/scripts/rebase-series.sh            apply the series in a fresh tree
 #        kernel-patches/scripts/rebase-series.sh --export   regenerate the patch files from it
 # Env:   KBUILD (default /work/kbuild)
+#        REROLL=N (--export): subjects say [PATCH vN m/n] (file names do not change)
 #
 # 1. (no argument) fetch-src.sh (installs and unpacks the pinned version), then a fresh git
 #    worktree $KBUILD/rebase-tree at the pristine baseline, and "git am" of every patch
@@ -73,7 +74,8 @@ trap 'rm -rf "$tmp"' EXIT
 first=$(git -C "$tree" rev-list --reverse debian-base..HEAD | head -1)
 git -C "$tree" -c user.name="$(git -C "$tree" log -1 --format=%an "$first")" \
 	-c user.email="$(git -C "$tree" log -1 --format=%ae "$first")" \
-	format-patch -q --cover-letter -o "$tmp" debian-base..HEAD
+	format-patch -q --cover-letter ${REROLL:+--subject-prefix="PATCH v$REROLL"} \
+	-o "$tmp" debian-base..HEAD
 
 # Cover letter: the generated headers, shortlog and diffstat, our subject and text.
 old=$HERE/0000-cover-letter.patch

@@ -17,11 +17,12 @@ shift $(( $# < 3 ? $# : 3 ))
 log=${VM_LOG:-$(mktemp)}
 accel=${VM_ACCEL:-tcg}
 cpu=max
+smp=${VM_SMP:-2}
 [ "$accel" = kvm ] && cpu=host
 
 set +e
 timeout --foreground -k 5 "$tmo" qemu-system-x86_64 -nodefaults -no-user-config \
-	-accel "$accel" -cpu "$cpu" -smp 2 -m 2G -display none -serial stdio \
+	-accel "$accel" -cpu "$cpu" -smp "$smp" -m 2G -display none -serial stdio \
 	-no-reboot -kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 rdinit=/init panic=-1 oops=panic loglevel=4 $*" \
 	</dev/null 2>&1 | tee "$log"

@@ -6,7 +6,7 @@
  * in the qemu guest as root (it writes the mTHP sysfs knobs and reads
  * /proc/kpageflags) and prints one machine-readable line per case:
  *
- *   RESULT <case> <OK|FAIL|LIVELOCK|SKIP> key=value ...
+ *   RESULT <case> <OK|FAIL|LIVELOCK|HANG|SKIP> key=value ...
  *
  * OK means the ioctl returned a documented answer and the data is intact; the
  * key=value pairs carry what differs between kernels (split counter delta,
@@ -14,18 +14,23 @@
  * LIVELOCK means the move did not return within the watchdog time and the
  * child that ran it was killed with SIGKILL (the split_folio() retry loop of
  * 6.12 up to 6.12.117, fixed upstream by "userfaultfd: fix UFFDIO_MOVE livelock
- * on large folio with extra references").  FAIL means corruption or an
+ * on large folio with extra references").  HANG means the child did not even
+ * die from SIGKILL: a thread sleeps in the kernel for good (the v1 series'
+ * self-deadlock, see case_anon_vma_race()).  FAIL means corruption or an
  * undocumented answer.
  *
- * Usage: uffd_mthp_probe [--swap-only] [--stress SECONDS] [--watchdog SECONDS]
+ * Usage: uffd_mthp_probe [--swap-only] [--stress SECONDS] [--anon-vma-race SECONDS]
+ *                        [--watchdog SECONDS]
  *   default       all present-folio cases, then the swap cases on whatever swap
  *                 device is active
  *   --swap-only   only the swap cases (run.sh calls it again on a loop device)
  *   --stress N    only the ping-pong/MADV_PAGEOUT stress (0 = skip)
+ *   --anon-vma-race N  only the anon_vma contention race (needs swap)
  *
  * Build: gcc -O2 -static -pthread -o uffd_mthp_probe uffd_mthp_probe.c
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -94,7 +99,7 @@ static void result(const char *name, const char *status, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!strcmp(status, "FAIL"))
+	if (!strcmp(status, "FAIL") || !strcmp(status, "HANG"))
 		failures++;
 	printf("RESULT %s %s ", name, status);
 	va_start(ap, fmt);
@@ -796,6 +801,274 @@ static void case_stress(int seconds)
 	munmap(st, PAGE);
 }
 
+/* ---- anon_vma contention while the folio loses eligibility ------------- */
+
+/*
+ * v1 of the series took the anon_vma write lock for a whole-folio move, and
+ * when anon_vma_trylock_write() failed it slept in anon_vma_lock_write() and
+ * retried with the lock held.  If the folio no longer qualified for the
+ * whole-folio move by then, the retry split it, and split_folio() takes the
+ * same anon_vma lock: the mover hung in D state, holding the folio lock and
+ * the anon_vma lock.  This case makes both happen often:
+ *   - contention: RACE_CHILDREN forked children each COW the area Z, which
+ *     shares the source's anon_vma, so that anon_vma's interval tree holds
+ *     every child's Z; a thread pages Z out and faults it back in a loop,
+ *     and each MADV_PAGEOUT walks all those VMAs under the anon_vma read
+ *     lock (try_to_unmap()), so the mover's trylock fails and it sleeps;
+ *   - losing eligibility: a breaker thread watches the mover and, once it
+ *     sleeps in the kernel during the move (state D) or after a random
+ *     delay, puts the zero page at the last destination page
+ *     (UFFDIO_ZEROPAGE), so the retry sees a populated destination.
+ * The mover refaults a 64K folio at the source, moves it to the destination
+ * and clears both areas with ALLOW_SRC_HOLES moves into a trash area (no
+ * mmap_lock: madvise() would serialize with nothing useful here).
+ * A mover that does not exit after SIGKILL is stuck in the kernel: HANG.
+ * Needs swap (MADV_PAGEOUT of anon memory); SKIP without it.
+ */
+#define RACE_CHILDREN 128
+
+static const char *swap_device(void);
+#define RACE_TRASH (256 * FOLIO)
+
+struct race_stats {
+	volatile long moves, whole, eexist, ebusy, eagain, other, breaks,
+		breaks_in_d;
+	volatile int finished;
+	pid_t children[RACE_CHILDREN];
+};
+
+static volatile bool race_stop;
+static volatile long race_gen;
+static volatile pid_t race_mover_tid;
+static char *race_dst, *race_z;
+static int race_uffd;
+
+static void *race_pageout(void *arg)
+{
+	(void)arg;
+	while (!race_stop) {
+		fill(race_z, 2 * FOLIO, 13);
+		madvise(race_z, 2 * FOLIO, MADV_PAGEOUT);
+	}
+	return NULL;
+}
+
+static bool mover_in_d_state(void)
+{
+	char path[64], buf[256], *p;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", race_mover_tid);
+	if (read_file(path, buf, sizeof(buf)))
+		return false;
+	p = strrchr(buf, ')');
+	return p && p[1] && p[2] == 'D';
+}
+
+static void *race_breaker(void *arg)
+{
+	struct race_stats *st = arg;
+	struct uffdio_zeropage z = {
+		.range = { .start = (uintptr_t)(race_dst + FOLIO - PAGE),
+			   .len = PAGE },
+	};
+	unsigned int seed = 1;
+	long seen = 0;
+
+	while (!race_stop) {
+		uint64_t t0, wait;
+		bool in_d = false;
+
+		while (race_gen == seen && !race_stop)
+			;
+		seen = race_gen;
+		t0 = now_ns();
+		wait = 1000 * (1 + rand_r(&seed) % 200);
+		while (now_ns() - t0 < wait && !(in_d = mover_in_d_state()))
+			;
+		if (!ioctl(race_uffd, UFFDIO_ZEROPAGE, &z)) {
+			st->breaks++;
+			st->breaks_in_d += in_d;
+		}
+	}
+	return NULL;
+}
+
+/* Move len bytes with ALLOW_SRC_HOLES, continuing after partial moves. */
+static void race_move_all(char *dst, char *src, size_t len)
+{
+	int64_t moved;
+
+	for (size_t done = 0; done < len; done += moved > 0 ? (size_t)moved : PAGE) {
+		if (!uffd_move(race_uffd, dst + done, src + done, len - done,
+			       UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES, &moved))
+			break;
+	}
+}
+
+static void race_child(int seconds, struct race_stats *st)
+{
+	/* [src][guard][dst][guard][Z: 2 folios], one anon_vma */
+	char *r = map_aligned(6 * FOLIO, true), *src = r;
+	char *trash = map_aligned(RACE_TRASH, false);
+	size_t trash_used = 0;
+	pthread_t th[2];
+	uint64_t end;
+
+	race_uffd = uffd_open();
+	race_dst = r + 2 * FOLIO;
+	race_z = r + 4 * FOLIO;
+	fill(r, 6 * FOLIO, 11);		/* the anon_vma exists from here on */
+	if (mprotect(r + FOLIO, FOLIO, PROT_NONE) ||
+	    mprotect(r + 3 * FOLIO, FOLIO, PROT_NONE) ||
+	    madvise(r, 4 * FOLIO, MADV_DONTFORK) ||
+	    madvise(trash, RACE_TRASH, MADV_DONTFORK)) {
+		perror("mprotect/MADV_DONTFORK");
+		exit(2);
+	}
+	madvise(race_dst, FOLIO, MADV_DONTNEED);
+	uffd_register(race_uffd, race_dst, FOLIO);
+	uffd_register(race_uffd, trash, RACE_TRASH);
+	/* children keep Z (COWed: their own copies) in the anon_vma's tree */
+	for (int i = 0; i < RACE_CHILDREN; i++) {
+		st->children[i] = fork();
+		if (!st->children[i]) {
+			fill(race_z, 2 * FOLIO, 17);
+			pause();
+			_exit(0);
+		}
+	}
+	usleep(200000);
+	race_mover_tid = syscall(SYS_gettid);
+	race_stop = false;
+	pthread_create(&th[0], NULL, race_pageout, NULL);
+	pthread_create(&th[1], NULL, race_breaker, st);
+	end = now_ns() + (uint64_t)seconds * 1000000000ULL;
+	while (now_ns() < end) {
+		int64_t moved;
+		int err;
+
+		if (trash_used + 2 * FOLIO > RACE_TRASH) {
+			madvise(trash, RACE_TRASH, MADV_DONTNEED);
+			trash_used = 0;
+		}
+		race_move_all(trash + trash_used, race_dst, FOLIO);
+		race_move_all(trash + trash_used + FOLIO, src, FOLIO);
+		trash_used += 2 * FOLIO;
+		fill(src, FOLIO, 11);
+		race_gen++;
+		/* like a collector: continue after a partial move */
+		for (size_t done = 0;; done += moved) {
+			err = uffd_move(race_uffd, race_dst + done, src + done,
+					FOLIO - done, 0, &moved);
+			if (err != EAGAIN || moved <= 0 || done + moved >= FOLIO)
+				break;
+		}
+		st->moves++;
+		if (!err)
+			st->whole++;
+		else if (err == EEXIST)
+			st->eexist++;
+		else if (err == EBUSY)
+			st->ebusy++;
+		else if (err == EAGAIN)
+			st->eagain++;
+		else
+			st->other++;
+	}
+	race_stop = true;
+	pthread_join(th[0], NULL);
+	pthread_join(th[1], NULL);
+	st->finished = 1;
+}
+
+/* Comma-separated state letters of the threads of pid ("D,R,S"). */
+static void task_states(pid_t pid, char *out, size_t len)
+{
+	char path[300], buf[512], *p;
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	out[0] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d)) && n + 3 < len) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", pid,
+			 de->d_name);
+		if (read_file(path, buf, sizeof(buf)))
+			continue;
+		p = strrchr(buf, ')');
+		if (!p || !p[1] || !p[2])
+			continue;
+		n += snprintf(out + n, len - n, "%s%c", n ? "," : "", p[2]);
+	}
+	closedir(d);
+}
+
+static void case_anon_vma_race(int seconds)
+{
+	struct race_stats *st = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint64_t t0 = now_ns();
+	long s0 = splits();
+	char states[64] = "";
+	bool done = false, killed = false;
+	pid_t child;
+	int status;
+
+	if (!swap_device()) {
+		result("anon-vma-retry-split", "SKIP", "reason=no_swap");
+		return;
+	}
+	memset(st, 0, sizeof(*st));
+	child = fork();
+	if (!child) {
+		race_child(seconds, st);
+		_exit(0);
+	}
+	while (now_ns() - t0 < (uint64_t)(seconds + watchdog_s) * 1000000000ULL) {
+		if (waitpid(child, &status, WNOHANG) == child) {
+			done = true;
+			break;
+		}
+		usleep(50000);
+	}
+	if (!done) {
+		task_states(child, states, sizeof(states));
+		kill(child, SIGKILL);
+		killed = true;
+		/* a task asleep in D state does not die: do not wait forever */
+		for (int i = 0; i < 100 && !done; i++) {
+			done = waitpid(child, &status, WNOHANG) == child;
+			usleep(50000);
+		}
+		result("anon-vma-retry-split", done ? "LIVELOCK" : "HANG",
+		       "after=%.0fs moves=%ld whole=%ld eexist=%ld breaks=%ld breaks_in_d=%ld threads=%s",
+		       (now_ns() - t0) / 1e9, st->moves, st->whole, st->eexist,
+		       st->breaks, st->breaks_in_d, states);
+	}
+	for (int i = 0; i < RACE_CHILDREN; i++)
+		if (st->children[i] > 0)
+			kill(st->children[i], SIGKILL);
+	if (killed) {
+		/* reported above */
+	} else if (!st->finished || st->other || !st->moves) {
+		result("anon-vma-retry-split", "FAIL",
+		       "finished=%d moves=%ld other=%ld", st->finished,
+		       st->moves, st->other);
+	} else {
+		result("anon-vma-retry-split", "OK",
+		       "seconds=%d moves=%ld whole=%ld eexist=%ld ebusy=%ld eagain=%ld breaks=%ld breaks_in_d=%ld split=%ld",
+		       seconds, st->moves, st->whole, st->eexist, st->ebusy,
+		       st->eagain, st->breaks, st->breaks_in_d, splits() - s0);
+	}
+	munmap(st, PAGE);
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static char saved_64k[32], saved_2m[32], saved_top[32];
@@ -840,7 +1113,7 @@ static const char *swap_device(void)
 int main(int argc, char **argv)
 {
 	bool swap_only = false;
-	int stress = -1;
+	int stress = -1, race = -1;
 	const char *dev;
 
 	for (int i = 1; i < argc; i++) {
@@ -848,10 +1121,12 @@ int main(int argc, char **argv)
 			swap_only = true;
 		else if (!strcmp(argv[i], "--stress") && i + 1 < argc)
 			stress = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--anon-vma-race") && i + 1 < argc)
+			race = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--watchdog") && i + 1 < argc)
 			watchdog_s = atoi(argv[++i]);
 		else {
-			fprintf(stderr, "usage: %s [--swap-only] [--stress S] [--watchdog S]\n",
+			fprintf(stderr, "usage: %s [--swap-only] [--stress S] [--anon-vma-race S] [--watchdog S]\n",
 				argv[0]);
 			return 2;
 		}
@@ -867,7 +1142,10 @@ int main(int argc, char **argv)
 		printf("probe: no per-size mTHP split counter\n");
 	thp_setup();
 	dev = swap_device();
-	if (stress >= 0) {
+	if (race >= 0) {
+		if (race > 0)
+			case_anon_vma_race(race);
+	} else if (stress >= 0) {
 		if (stress > 0)
 			case_stress(stress);
 	} else if (swap_only) {
