@@ -5,7 +5,8 @@
 #      its anon_vma retry race (seconds: "race=N" on the cmdline, default 20)
 #   2. the kernel's uffd-unit-tests: "-f move" (the move cases, incl. the new
 #      move-mthp-*); the whole suite with "uffd_full" on the kernel cmdline
-#   3. extra static binaries in /tests/extra/ (UFFDGC_GUEST_TESTS)
+#   3. extra static binaries in /tests/extra/ (UFFDGC_GUEST_TESTS; NAME.gtest_filter
+#      beside one holds its --gtest_filter)
 #   3b. the collector: uffdgc-suite-uffdgc churn in move mode with 64K mTHP "always";
 #      prints "COLLECTOR churn-move mthp_alloc=.. mthp_split=.. pages_moved=.." (the
 #      mTHP counters' deltas over the run and the heap's own counts)
@@ -48,7 +49,11 @@ if [ -x ./uffd-unit-tests ]; then
 fi
 for x in extra/*; do
 	[ -x "$x" ] || continue
-	GTEST_COLOR=no t "extra-$(basename "$x")" "$x"
+	if [ -f "$x.gtest_filter" ]; then
+		GTEST_COLOR=no t "extra-$(basename "$x")" "$x" --gtest_filter="$(cat "$x.gtest_filter")"
+	else
+		GTEST_COLOR=no t "extra-$(basename "$x")" "$x"
+	fi
 done
 
 # the collector itself on this kernel: a small churn in move mode with 64K mTHP

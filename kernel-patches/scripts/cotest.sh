@@ -7,8 +7,9 @@
 #   KBUILD              scratch folder (default /work/kbuild)
 #   COTEST_OUT          results folder (default $KBUILD/cotest): results.txt,
 #                       results.json, guest-{stock,patched}.log
-#   UFFDGC_GUEST_TESTS  "path1 path2 ..." extra static binaries (e.g. the
-#                       runtime's gtest binaries) to run in the guest too
+#   UFFDGC_GUEST_TESTS  "path1 path2=FILTER ..." extra static binaries (e.g. the
+#                       runtime's gtest binaries) to run in the guest too, with
+#                       --gtest_filter=FILTER where one is given
 #   UFFDGC_GUEST_SUITE  the static uffdgc-suite-uffdgc (guest preset): the guest
 #                       runs a churn of the collector with it (COLLECTOR line)
 #   COTEST_FULL=1       run the whole uffd-unit-tests suite (~6 min per kernel

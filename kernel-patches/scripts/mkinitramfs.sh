@@ -4,7 +4,7 @@
 # Usage: kernel-patches/scripts/mkinitramfs.sh OUT.cpio.gz [STATIC_BINARY...]
 #   Puts busybox (static), guest/init, guest/run.sh (as /tests/run.sh) and
 #   $KBUILD/bin/{uffd_mthp_probe,uffd-unit-tests} (if built) into the archive;
-#   every further argument (a static binary) goes to /tests/extra/.
+#   every further argument (a static binary, or BINARY=GTEST_FILTER) goes to /tests/extra/.
 # Env: UFFDGC_GUEST_SUITE=path of the static uffdgc-suite-uffdgc (goes to /tests/)
 set -euo pipefail
 
@@ -31,13 +31,16 @@ if [ -n "${UFFDGC_GUEST_SUITE:-}" ]; then
 		{ echo "mkinitramfs: $UFFDGC_GUEST_SUITE is not a static binary" >&2; exit 1; }
 	install -m 755 "$UFFDGC_GUEST_SUITE" "$root/tests/uffdgc-suite-uffdgc"
 fi
-for b in "$@"; do
-	[ -n "$b" ] || continue
+for arg in "$@"; do
+	[ -n "$arg" ] || continue
+	b=${arg%%=*}
 	if ! file -L "$b" | grep -qE "statically linked|static-pie"; then
 		echo "mkinitramfs: $b is not a static binary" >&2
 		exit 1
 	fi
 	install -m 755 "$b" "$root/tests/extra/$(basename "$b")"
+	# BINARY=FILTER: the guest runs it with --gtest_filter=FILTER
+	[ "$arg" != "$b" ] && printf '%s\n' "${arg#*=}" >"$root/tests/extra/$(basename "$b").gtest_filter"
 done
 mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || true
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out"
