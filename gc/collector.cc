@@ -13,42 +13,14 @@
 #include "gc/compact/concurrent_compaction.h"
 #include "gc/cycle.h"
 #include "gc/heap_geometry.h"
+#include "gc/no_unwind.h"
 #include "gc/space/filler.h"
-#include "gc/uffd/signal_safe_format.h"
+#include "os/uffd/signal_safe_format.h"
 #include "gc/verify.h"
 #include "runtime/allocator.h"
-#include "runtime/c_boundary.h"
-#include "runtime/monotonic_clock.h"
-#include "runtime/process_stats.h"
-#include "runtime/sigbus_handler.h"
-
-extern "C" {
-
-// Inside a pause (or the GC thread's marking): a mark that cannot be pushed (no memory) would
-// free a live object, so that ends the process (runtime/c_boundary.h).
-void uffdgc_root_visit(uffdgc_root_visitor* visitor, uffdgc_ref* slot) {
-  if (visitor == nullptr || slot == nullptr) return;
-  uffdgc::runtime::or_abort("uffdgc_root_visit", [&] { visitor->fn(visitor, slot); });
-}
-
-// The value comes from a slot the embedder owns: anything that is not a reference is dead
-// (from update_weak the object spaces are swept: membership decides before a mark is read).
-int uffdgc_weak_is_live(uffdgc_weak_ctx* ctx, uffdgc_ref ref) {
-  if (ctx == nullptr || ctx->marker == nullptr) return 0;
-  return ctx->marker->is_live_reference(ref) ? 1 : 0;
-}
-
-void uffdgc_weak_retain(uffdgc_weak_ctx* ctx, uffdgc_ref ref) {
-  if (ctx == nullptr || ctx->marker == nullptr || !ctx->retain_allowed) return;
-  uffdgc::runtime::or_abort("uffdgc_weak_retain", [&] { ctx->marker->mark(ref); });
-}
-
-uffdgc_ref uffdgc_weak_forward(uffdgc_weak_ctx* ctx, uffdgc_ref ref) {
-  if (ctx == nullptr || ctx->plan == nullptr) return ref;
-  return ctx->plan->forward(ref);
-}
-
-}  // extern "C"
+#include "os/clock.h"
+#include "os/resource_usage.h"
+#include "gc/compact/fault_router.h"
 
 namespace uffdgc::gc {
 
@@ -62,7 +34,7 @@ void Cycle::event(uint32_t kind, const char* phase, uint64_t pause_ns) {
   e.struct_size = sizeof(e);
   e.kind = kind;
   e.cycle = cycle_;
-  e.time_ns = monotonic_ns();
+  e.time_ns = os::monotonic_ns();
   e.phase = phase;
   e.bytes_before = bytes_before_;
   // Only CYCLE_END reports the heap's size: it is recorded in a pause, with the heap lock held
@@ -80,9 +52,9 @@ void Cycle::deliver_events() {
     events_count_ = 0;
     return;
   }
-  runtime::enter_event_listener();
+  enter_event_listener();
   for (size_t i = 0; i < events_count_; ++i) heap_.event_fn(&events_[i], heap_.event_arg);
-  runtime::leave_event_listener();
+  leave_event_listener();
   events_count_ = 0;
 }
 
@@ -187,17 +159,17 @@ std::vector<AddressRange> Cycle::pinned_islands(const std::vector<uffdgc_ref>& p
   std::vector<AddressRange> islands;
   for (const uffdgc_ref ref : pins) {
     if (ref < begin || ref >= top) continue;
-    AddressRange r{align_down(ref, kPage), std::min(align_up(ref + size_of(ref), kPage),
-                                                    align_up(top, kPage))};
+    AddressRange r{align_down(ref, kPageSize), std::min(align_up(ref + size_of(ref), kPageSize),
+                                                    align_up(top, kPageSize))};
     for (bool grew = true; grew;) {
       grew = false;
       uint64_t end = 0;
       if (r.begin > begin && live_object_at(r.begin - kWordSize, &end) && end > r.begin) {
-        r.begin = align_down(tables_->mark.prev_set(r.begin - kWordSize, begin), kPage);
+        r.begin = align_down(tables_->mark.prev_set(r.begin - kWordSize, begin), kPageSize);
         grew = true;
       }
       if (r.end < top && live_object_at(r.end - kWordSize, &end) && end > r.end) {
-        r.end = align_up(end, kPage);
+        r.end = align_up(end, kPageSize);
         grew = true;
       }
     }
@@ -296,7 +268,7 @@ int Cycle::flip(const CompactionPlan& plan, bool may_give_up) {
   const bool locked = heap_.moving.locked();
   const std::vector<Segment>& segments = plan.segments();
   for (size_t i = 0; i < segments.size(); ++i) {
-    const uint64_t begin = segments[i].start, end = align_up(segments[i].end, kPage);
+    const uint64_t begin = segments[i].start, end = align_up(segments[i].end, kPageSize);
     if (const int err = flip_range(begin, end); err != 0) {
       if (i == 0 && may_give_up) return err;
       abort_on_flip_failure("stop-the-world flip", begin, end, err, i, segments.size(),
@@ -331,9 +303,9 @@ void Cycle::compact(const CompactionPlan& plan) {
   std::vector<uint64_t> pages;
   pages.reserve(plan.pages());
   for (const Segment& seg : plan.segments()) {
-    for (uint64_t p = seg.start; p < seg.to_space_end(); p += kPage) pages.push_back(p);
+    for (uint64_t p = seg.start; p < seg.to_space_end(); p += kPageSize) pages.push_back(p);
   }
-  for (uint64_t p = plan.block().dst_begin; p < plan.block().dst_end(); p += kPage) {
+  for (uint64_t p = plan.block().dst_begin; p < plan.block().dst_end(); p += kPageSize) {
     pages.push_back(p);
   }
   uint32_t workers = std::max<uint32_t>(1, heap_.config.gc_threads);
@@ -357,7 +329,7 @@ void Cycle::compact(const CompactionPlan& plan) {
   work();
   for (auto& h : helpers) h.join();
   for (const Segment& seg : plan.segments()) {
-    heap_.moving.release_from_space(seg.start, align_up(seg.end, kPage));
+    heap_.moving.release_from_space(seg.start, align_up(seg.end, kPageSize));
   }
   heap_.moving.release_from_space(plan.block().src_begin, plan.block().src_end);
 }
@@ -461,8 +433,8 @@ void Cycle::update_references(const CompactionPlan& plan, const Marker* marker) 
 }
 
 void Cycle::record_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle) {
-  const uint64_t pause = monotonic_ns() - pause_start;
-  heap_.stats.pause_major_faults += runtime::thread_major_faults() - pause_faults_start_;
+  const uint64_t pause = os::monotonic_ns() - pause_start;
+  heap_.stats.pause_major_faults += os::thread_major_faults() - pause_faults_start_;
   heap_.stats.pause_ns_last = pause;
   heap_.stats.pause_ns_total += pause;
   heap_.stats.pause_ns_max = std::max(heap_.stats.pause_ns_max, pause);
@@ -485,15 +457,15 @@ void Cycle::end_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle,
 uffdgc_result Cycle::collect_stop_the_world() {
   const uint64_t begin = heap_.moving.begin();
   const uint64_t top = heap_.moving.top();
-  if (!tables_->allocate(begin, std::max<uint64_t>(top - begin, kPage))) return UFFDGC_ENOMEM;
-  const uint64_t cpu_start = runtime::thread_cpu_ns();
+  if (!tables_->allocate(begin, std::max<uint64_t>(top - begin, kPageSize))) return UFFDGC_ENOMEM;
+  const uint64_t cpu_start = os::thread_cpu_ns();
   Marker marker(heap_, *tables_);
   event(UFFDGC_EVENT_PHASE, "mark");
   runtime::flush_pending_fillers(heap_);
   marker.learn_object_starts();
   mark_roots(marker);
   marker.drain();
-  const uint64_t cpu_marked = runtime::thread_cpu_ns();
+  const uint64_t cpu_marked = os::thread_cpu_ns();
   heap_.stats.gc_cpu_ns_mark += cpu_marked - cpu_start;
   event(UFFDGC_EVENT_PHASE, "weak");
   process_embedder_weak(marker);
@@ -510,21 +482,21 @@ uffdgc_result Cycle::collect_stop_the_world() {
                       /*pad_last=*/false);
   heap_.stats.pages_compacted_last = plan.pages();
   heap_.stats.live_bytes_last = marker.marked_bytes();
-  const uint64_t cpu_planned = runtime::thread_cpu_ns();
+  const uint64_t cpu_planned = os::thread_cpu_ns();
   heap_.stats.gc_cpu_ns_reclaim += cpu_planned - cpu_marked;
   const uffdgc_result result = compact_stop_the_world(plan, marker);
-  heap_.stats.gc_cpu_ns_compact += runtime::thread_cpu_ns() - cpu_planned;
+  heap_.stats.gc_cpu_ns_compact += os::thread_cpu_ns() - cpu_planned;
   return result;
 }
 
 void Cycle::assist_previous_compaction() {
   if (requester_ == nullptr || !heap_.concurrent()) return;
-  constexpr size_t kBytes = ConcurrentCompaction::kRunPages * kPage;
+  constexpr size_t kBytes = ConcurrentCompaction::kRunPages * kPageSize;
   std::unique_ptr<uint8_t, decltype(&std::free)> buffer(
-      static_cast<uint8_t*>(std::aligned_alloc(kPage, kBytes)), &std::free);
+      static_cast<uint8_t*>(std::aligned_alloc(kPageSize, kBytes)), &std::free);
   if (buffer == nullptr) return;  // no memory: just wait
   const uint64_t lo = heap_.moving.begin(), hi = heap_.moving.limit();
-  while (heap_.gc_thread.busy() && runtime::assist_compaction(lo, hi, buffer.get())) {
+  while (heap_.gc_thread.busy() && assist_compaction(lo, hi, buffer.get())) {
     if (__atomic_load_n(&requester_->fast.poll_flag, __ATOMIC_ACQUIRE) != 0) {
       heap_.threads.safepoint(requester_);
     }
@@ -537,7 +509,7 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
   // A trigger while a concurrent cycle runs: that cycle is the collection it asks for.
   if (triggered && heap_.gc_thread.busy()) return UFFDGC_OK;
   if (heap_.concurrent() && !map_cycle_tables()) return UFFDGC_ENOMEM;
-  const uint64_t rss_before = runtime::resident_bytes();
+  const uint64_t rss_before = os::resident_bytes();
   for (;;) {
     if (triggered && heap_.gc_thread.busy()) return UFFDGC_OK;
     if (heap_.gc_thread.busy()) {
@@ -555,10 +527,10 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
     // let it finish first (only a stopper submits work, so this cannot repeat forever).
     heap_.threads.resume_the_world();
   }
-  const uint64_t pause_start = monotonic_ns() - tts;
-  const uint64_t cpu_start = runtime::thread_cpu_ns();
-  const uint64_t kernel_start = runtime::thread_kernel_ns();
-  const uint64_t faults_start = runtime::thread_minor_faults();
+  const uint64_t pause_start = os::monotonic_ns() - tts;
+  const uint64_t cpu_start = os::thread_cpu_ns();
+  const uint64_t kernel_start = os::thread_kernel_ns();
+  const uint64_t faults_start = os::thread_minor_faults();
   std::unique_lock<std::mutex> lock(heap_.lock);
   if (unless_after != kAlwaysCollect && heap_.stats.collections != unless_after) {
     lock.unlock();
@@ -581,11 +553,11 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
   heap_.stats.pause_mark_start_ns_last = heap_.stats.pause_mark_end_ns_last = 0;
   heap_.stats.pause_flip_ns_last = 0;
   heap_.stats.mark_end_rounds_last = 0;
-  heap_.stats.cycle_ns_last = monotonic_ns() - pause_start;
-  heap_.stats.gc_cpu_ns_total += runtime::thread_cpu_ns() - cpu_start;
-  heap_.stats.gc_cpu_ns_kernel += runtime::thread_kernel_ns() - kernel_start;
-  heap_.stats.gc_minor_faults += runtime::thread_minor_faults() - faults_start;
-  heap_.stats.rss_peak_last = heap_.stats.rss_after_last = runtime::resident_bytes();
+  heap_.stats.cycle_ns_last = os::monotonic_ns() - pause_start;
+  heap_.stats.gc_cpu_ns_total += os::thread_cpu_ns() - cpu_start;
+  heap_.stats.gc_cpu_ns_kernel += os::thread_kernel_ns() - kernel_start;
+  heap_.stats.gc_minor_faults += os::thread_minor_faults() - faults_start;
+  heap_.stats.rss_peak_last = heap_.stats.rss_after_last = os::resident_bytes();
   end_pause(pause_start, tts, true, lock);
   return result;
 }
@@ -609,7 +581,7 @@ bool wait_for_space(uffdgc_heap* heap, uffdgc_mutator* requester) {
 uffdgc_result collect(uffdgc_heap* heap, uffdgc_mutator* requester, uint64_t unless_after) {
   auto cycle = std::make_shared<Cycle>(*heap, requester);  // std::bad_alloc: nothing started
   // Once the world is stopped a cycle cannot stop half-way (runtime/c_boundary.h).
-  return runtime::or_abort("a collection", [&] { return cycle->run(unless_after); });
+  return or_abort("a collection", [&] { return cycle->run(unless_after); });
 }
 
 }  // namespace uffdgc::gc

@@ -27,14 +27,14 @@
 #include "gc/compact/concurrent_compaction.h"
 #include "gc/cycle.h"
 #include "gc/heap_geometry.h"
+#include "gc/no_unwind.h"
 #include "gc/space/filler.h"
-#include "gc/uffd/kernel_abi.h"
+#include "os/uffd/kernel_abi.h"
 #include "gc/verify.h"
 #include "runtime/allocator.h"
-#include "runtime/c_boundary.h"
-#include "runtime/monotonic_clock.h"
-#include "runtime/process_stats.h"
-#include "runtime/sigbus_handler.h"
+#include "os/clock.h"
+#include "os/resource_usage.h"
+#include "gc/compact/fault_router.h"
 
 namespace uffdgc::gc {
 
@@ -60,7 +60,7 @@ Cycle::~Cycle() {
 // Before pause 1, so the pause makes no system call for them: the side tables for the whole
 // moving space and the black block's first-object index (untouched pages cost nothing).
 bool Cycle::map_cycle_tables() {
-  block_index_bytes_ = align_up(heap_.moving.capacity() / kPage * sizeof(uint64_t) + 1, kPage);
+  block_index_bytes_ = align_up(heap_.moving.capacity() / kPageSize * sizeof(uint64_t) + 1, kPageSize);
   void* index = mmap(nullptr, block_index_bytes_, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (index == MAP_FAILED) return false;
@@ -105,7 +105,7 @@ uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
   }
   auto self = shared_from_this();
   const bool submitted = heap_.gc_thread.submit([self] { self->concurrent_phases(); });
-  heap_.stats.pause_mark_start_ns_last = monotonic_ns() - pause_start;
+  heap_.stats.pause_mark_start_ns_last = os::monotonic_ns() - pause_start;
   end_pause(pause_start, tts, false, lock);
   if (submitted && !wait_for_flip) return UFFDGC_OK;  // an allocation trigger: go on allocating
   heap_.threads.park(requester_);
@@ -121,18 +121,18 @@ uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
 // The GC thread's part of the cycle.
 void Cycle::concurrent_phases() {
   // A cycle cannot stop half-way (runtime/c_boundary.h).
-  runtime::or_abort("the GC thread's collection", [&] { run_concurrent_phases(); });
+  or_abort("the GC thread's collection", [&] { run_concurrent_phases(); });
 }
 
 void Cycle::run_concurrent_phases() {
-  const uint64_t cpu_start = runtime::thread_cpu_ns();
-  const uint64_t kernel_start = runtime::thread_kernel_ns();
-  const uint64_t faults_start = runtime::thread_minor_faults();
+  const uint64_t cpu_start = os::thread_cpu_ns();
+  const uint64_t kernel_start = os::thread_kernel_ns();
+  const uint64_t faults_start = os::thread_minor_faults();
   mark_concurrently();
-  const uint64_t cpu_marked = runtime::thread_cpu_ns();
+  const uint64_t cpu_marked = os::thread_cpu_ns();
   reclaim_concurrently();
   const bool concurrent_compaction = plan_and_flip();
-  const uint64_t cpu_flipped = runtime::thread_cpu_ns();
+  const uint64_t cpu_flipped = os::thread_cpu_ns();
   {
     std::lock_guard<std::mutex> flipped(heap_.flip_lock);
     heap_.flips = cycle_;
@@ -142,17 +142,17 @@ void Cycle::run_concurrent_phases() {
     if (auto* hook = heap_.after_flip_hook.load()) hook(heap_.after_flip_hook_arg.load());
     compact_concurrently();
   }
-  const uint64_t cpu_end = runtime::thread_cpu_ns();
-  const uint64_t kernel_end = runtime::thread_kernel_ns();
+  const uint64_t cpu_end = os::thread_cpu_ns();
+  const uint64_t kernel_end = os::thread_kernel_ns();
   std::lock_guard<std::mutex> lock(heap_.lock);
   heap_.stats.gc_cpu_ns_total += cpu_end - cpu_start;
   heap_.stats.gc_cpu_ns_kernel += kernel_end - kernel_start;
   heap_.stats.gc_cpu_ns_mark += cpu_marked - cpu_start;
   heap_.stats.gc_cpu_ns_reclaim += cpu_flipped - cpu_marked;
   heap_.stats.gc_cpu_ns_compact += cpu_end - cpu_flipped;
-  heap_.stats.gc_minor_faults += runtime::thread_minor_faults() - faults_start;
-  heap_.stats.cycle_ns_last = monotonic_ns() - cycle_start_ns_;
-  heap_.stats.rss_after_last = runtime::resident_bytes();
+  heap_.stats.gc_minor_faults += os::thread_minor_faults() - faults_start;
+  heap_.stats.cycle_ns_last = os::monotonic_ns() - cycle_start_ns_;
+  heap_.stats.rss_after_last = os::resident_bytes();
   heap_.stats.rss_peak_last = std::max(heap_.stats.rss_peak_last, heap_.stats.rss_after_last);
 }
 
@@ -198,7 +198,7 @@ void Cycle::mark_concurrently() {
     trace_handed_over();
     const uint64_t tts = heap_.threads.stop_the_world(nullptr);
     begin_pause();
-    const uint64_t pause_start = monotonic_ns() - tts;
+    const uint64_t pause_start = os::monotonic_ns() - tts;
     std::unique_lock<std::mutex> lock(heap_.lock);
     event(UFFDGC_EVENT_PAUSE_BEGIN);
     event(UFFDGC_EVENT_PHASE, "mark-end");
@@ -217,7 +217,7 @@ void Cycle::mark_concurrently() {
     }
     heap_.orphan_slots.clear();
     parsable_to_ = runtime::cut_allocation(heap_);
-    heap_.stats.pause_mark_end_ns_last = monotonic_ns() - pause_start;
+    heap_.stats.pause_mark_end_ns_last = os::monotonic_ns() - pause_start;
     end_pause(pause_start, tts, false, lock);
 
     lock.lock();
@@ -337,7 +337,7 @@ bool Cycle::plan_and_flip() {
 
     const uint64_t tts = heap_.threads.stop_the_world(nullptr);
     begin_pause();
-    const uint64_t pause_start = monotonic_ns() - tts;
+    const uint64_t pause_start = os::monotonic_ns() - tts;
     std::unique_lock<std::mutex> lock(heap_.lock);
     bool pinned_in_block = false;
     for (const auto& [ref, count] : heap_.pins) {
@@ -351,13 +351,13 @@ bool Cycle::plan_and_flip() {
     event(UFFDGC_EVENT_PAUSE_BEGIN);
     if (heap_.pin_epoch != planned_pin_epoch_ || pinned_in_block) {
       finish_in_flip_pause();
-      heap_.stats.pause_flip_ns_last = monotonic_ns() - pause_start;
+      heap_.stats.pause_flip_ns_last = os::monotonic_ns() - pause_start;
       end_pause(pause_start, tts, true, lock);
       return false;
     }
     flip_pause();
     const bool concurrent = !finished_in_pause_;
-    heap_.stats.pause_flip_ns_last = monotonic_ns() - pause_start;
+    heap_.stats.pause_flip_ns_last = os::monotonic_ns() - pause_start;
     end_pause(pause_start, tts, true, lock);
     return concurrent;
   }
@@ -492,7 +492,7 @@ void Cycle::flip_pause() {
   // No userfaultfd or no memory for the tables; or another SIGBUS handler was installed over
   // ours since the heap was created (every fault on the to-space would crash the process).
   const bool signals_routed = (heap_.config.flags & UFFDGC_HEAP_EXTERNAL_SIGNALS) != 0 ||
-                              runtime::sigbus_handler_in_place();
+                              faults_delivered();
   if (compaction_ == nullptr || !signals_routed) {
     finish_in_flip_pause();
     return;
@@ -534,7 +534,7 @@ void Cycle::flip_pause() {
 
   // mremap everything that slides: the segments and the black block, merged where adjacent.
   std::vector<AddressRange> moved;
-  for (const Segment& seg : plan.segments()) moved.push_back({seg.start, align_up(seg.end, kPage)});
+  for (const Segment& seg : plan.segments()) moved.push_back({seg.start, align_up(seg.end, kPageSize)});
   if (flip_top > black_begin_) {
     if (!moved.empty() && moved.back().end == black_begin_) {
       moved.back().end = flip_top;
@@ -547,7 +547,7 @@ void Cycle::flip_pause() {
   // instead of one PMD per 2 MiB (measured: 70 us for a 434 MiB black block, DESIGN.md §4
   // step 4). Should the kernel refuse the longer range (it must lie in one mapping), the
   // exact one is flipped.
-  const uint64_t flip_start = monotonic_ns();
+  const uint64_t flip_start = os::monotonic_ns();
   for (size_t i = 0; i < moved.size(); ++i) {
     AddressRange& r = moved[i];
     const uint64_t exact_end = r.end;
@@ -585,12 +585,12 @@ void Cycle::flip_pause() {
   heap_.bytes_allocated_at_flip = heap_.stats.bytes_allocated;
   compaction_->cover_tail(tail_end, heap_.moving.top_word(),
                           std::max(next_due, new_top + per_cycle));
-  if (!runtime::publish_compaction(compaction_.get())) {
+  if (!publish_compaction(compaction_.get())) {
     fprintf(stderr, "uffdgc: the fault handler's table of compactions is full\n");
     abort();  // roots already point to post-compaction addresses
   }
   const bool registered = register_to_space(plan);
-  heap_.stats.flip_ns_last = monotonic_ns() - flip_start;
+  heap_.stats.flip_ns_last = os::monotonic_ns() - flip_start;
   // Tails of segments that end below an island: fillers on empty, unregistered pages.
   for (const Segment& seg : plan.segments()) {
     if (seg.tail_end > seg.to_space_end()) {
@@ -599,12 +599,12 @@ void Cycle::flip_pause() {
   }
   heap_.moving.set_top(plan.block().dst_end());
   heap_.stats.pages_compacted_last =
-      plan.pages() + (plan.block().dst_end() - plan.block().dst_begin) / kPage;
+      plan.pages() + (plan.block().dst_end() - plan.block().dst_begin) / kPageSize;
   heap_.bytes_since_gc = 0;
   ++heap_.stats.collections;
   if (!registered) {
     // Nothing can fault into an unregistered empty range: produce it all in this pause.
-    runtime::withdraw_compaction(compaction_.get());
+    withdraw_compaction(compaction_.get());
     compaction_.reset();
     write_fillers(block_fillers_, heap_.moving.from_space_delta());
     plan.index_block(indexed_to_, flip_top, heap_.moving.from_space_delta(), block_index_);
@@ -630,16 +630,16 @@ uint64_t Cycle::produce_pages_in_parallel() {
   for (uint32_t i = 1; i < heap_.config.gc_threads; ++i) {
     try {
       helpers.emplace_back([this, &helpers_cpu] {
-        const uint64_t cpu_start = runtime::thread_cpu_ns();
-        constexpr size_t kBytes = ConcurrentCompaction::kRunPages * kPage;
+        const uint64_t cpu_start = os::thread_cpu_ns();
+        constexpr size_t kBytes = ConcurrentCompaction::kRunPages * kPageSize;
         std::unique_ptr<uint8_t, decltype(&std::free)> buffer(
-            static_cast<uint8_t*>(std::aligned_alloc(kPage, kBytes)), &std::free);
+            static_cast<uint8_t*>(std::aligned_alloc(kPageSize, kBytes)), &std::free);
         bool ok = true;
         uffd::InstallResult failure;
         while (buffer != nullptr && compaction_->assist(buffer.get(), &ok, &failure) && ok) {
         }
         if (!ok) uffd::abort_on_install_failure(failure);
-        helpers_cpu.fetch_add(runtime::thread_cpu_ns() - cpu_start, std::memory_order_relaxed);
+        helpers_cpu.fetch_add(os::thread_cpu_ns() - cpu_start, std::memory_order_relaxed);
       });
     } catch (const std::system_error&) {
       break;  // no thread: the GC thread produces the pages alone
@@ -652,7 +652,7 @@ uint64_t Cycle::produce_pages_in_parallel() {
 }
 
 void Cycle::compact_concurrently() {
-  const uint64_t start = monotonic_ns();
+  const uint64_t start = os::monotonic_ns();
   CompactionPlan& plan = *plan_;
   write_fillers(block_fillers_, heap_.moving.from_space_delta());
   // Faults on block pages wait only until the index has passed their source page.
@@ -670,9 +670,9 @@ void Cycle::compact_concurrently() {
   for (const AddressRange& r : registered_) {
     heap_.uffd.unregister(reinterpret_cast<void*>(r.begin), r.end - r.begin);
   }
-  runtime::withdraw_compaction(compaction_.get());
+  withdraw_compaction(compaction_.get());
   for (const AddressRange& r : compaction_->flipped()) heap_.moving.release_from_space(r.begin, r.end);
-  const uint64_t elapsed = monotonic_ns() - start;
+  const uint64_t elapsed = os::monotonic_ns() - start;
   {
     std::lock_guard<std::mutex> lock(heap_.lock);
     heap_.stats.compaction_ns_last = elapsed;

@@ -11,20 +11,10 @@
 #include <vector>
 
 #include "gc/compact/compaction_plan.h"
+#include "gc/embedder_callbacks.h"
 #include "gc/mark/marker.h"
 #include "runtime/heap.h"
-#include "runtime/process_stats.h"
-
-struct uffdgc_root_visitor {
-  void (*fn)(uffdgc_root_visitor* self, uffdgc_ref* slot);
-  void* ctx;
-};
-
-struct uffdgc_weak_ctx {
-  uffdgc::gc::Marker* marker;              // liveness (process_weak, update_weak)
-  const uffdgc::gc::CompactionPlan* plan;  // update_weak
-  bool retain_allowed = true;              // process_weak only
-};
+#include "os/resource_usage.h"
 
 namespace uffdgc::gc {
 
@@ -45,8 +35,8 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
  private:
   // ---- shared (collector.cc) ----
   // The requester, waiting for the previous cycle's concurrent compaction to end, produces
-  // its unclaimed pages meanwhile (runtime::assist_compaction), a run at a time, polling
-  // between runs.
+  // its unclaimed pages meanwhile (assist_compaction, gc/compact/fault_router.h), a run at a
+  // time, polling between runs.
   void assist_previous_compaction();
   void event(uint32_t kind, const char* phase = nullptr, uint64_t pause_ns = 0);
   void deliver_events();
@@ -94,7 +84,7 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
                  std::unique_lock<std::mutex>& lock);
   // Right after the world stopped: this thread's major faults, so that the pause's own can be
   // counted (DESIGN.md §4: a pause touches no heap page, so it takes none).
-  void begin_pause() { pause_faults_start_ = runtime::thread_major_faults(); }
+  void begin_pause() { pause_faults_start_ = os::thread_major_faults(); }
 
   // ---- concurrent modes (concurrent_cycle.cc) ----
   bool map_cycle_tables();

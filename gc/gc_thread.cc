@@ -3,7 +3,7 @@
 #include <new>
 #include <utility>
 
-#include "gc/asynchronous_signals.h"
+#include "os/asynchronous_signals.h"
 
 namespace uffdgc::gc {
 
@@ -19,7 +19,7 @@ GcThread::~GcThread() {
 
 void* GcThread::main(void* arg) {
   // The thread inherits the mask of whichever thread started it.
-  block_asynchronous_signals();
+  os::block_asynchronous_signals();
   auto* self = static_cast<GcThread*>(arg);
   std::unique_lock<std::mutex> lock(self->mu_);
   for (;;) {

@@ -7,7 +7,7 @@
 #include "gc/heap_geometry.h"
 #include "gc/space/filler.h"
 #include "runtime/heap.h"
-#include "runtime/monotonic_clock.h"
+#include "os/clock.h"
 #include "runtime/reclaim_stats_watcher.h"
 
 namespace uffdgc::runtime {
@@ -104,7 +104,7 @@ uint64_t cut_allocation(uffdgc_heap& heap) {
     m->fast.tlab_limit = 0;
   });
   const uint64_t top = heap.moving.top();
-  const uint64_t cut = std::min(gc::align_up(top, gc::kPage), heap.moving.limit());
+  const uint64_t cut = std::min(gc::align_up(top, gc::kPageSize), heap.moving.limit());
   if (cut > top) heap.pending_fillers.emplace_back(top, cut);
   heap.moving.set_top(cut);
   return cut;
@@ -123,11 +123,11 @@ namespace {
 // Waits while this thread runs ahead of the marking of a concurrent cycle (allocation_pacer.h),
 // parked: a pause never waits for it, and a cycle that ends marking ends the wait.
 void pace(uffdgc_heap& heap, uffdgc_mutator* m) {
-  const uint64_t start = monotonic_ns();
+  const uint64_t start = os::monotonic_ns();
   heap.threads.park(m);
   while (heap.pacer.over_budget(heap.moving.top())) heap.pacer.wait();
   heap.threads.unpark(m);
-  const uint64_t waited = monotonic_ns() - start;
+  const uint64_t waited = os::monotonic_ns() - start;
   std::lock_guard<std::mutex> lock(heap.lock);
   ++heap.stats.alloc_paced;
   heap.stats.alloc_paced_ns += waited;
@@ -163,7 +163,7 @@ uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uin
                         length);
     // No space while a concurrent cycle runs: wait for its flip, which frees the space, and
     // if that is not enough, for a whole cycle of our own. The wait is an allocation stall.
-    const uint64_t stall_start = p == 0 && heap.concurrent() ? monotonic_ns() : 0;
+    const uint64_t stall_start = p == 0 && heap.concurrent() ? os::monotonic_ns() : 0;
     if (p == 0 && heap.concurrent() && gc::wait_for_space(&heap, m)) {
       p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false, &seen, type_index, t,
                         length);
@@ -176,7 +176,7 @@ uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uin
                         length);
     }
     if (stall_start != 0) {
-      const uint64_t stalled = monotonic_ns() - stall_start;
+      const uint64_t stalled = os::monotonic_ns() - stall_start;
       std::lock_guard<std::mutex> lock(heap.lock);
       ++heap.stats.alloc_stalls;
       heap.stats.alloc_stall_ns += stalled;

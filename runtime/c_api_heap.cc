@@ -21,7 +21,6 @@
 #include "runtime/fork_handlers.h"
 #include "runtime/heap.h"
 #include "runtime/reclaim_stats_watcher.h"
-#include "runtime/sigbus_handler.h"
 
 using uffdgc::runtime::guard;
 using uffdgc::runtime::guard_or;

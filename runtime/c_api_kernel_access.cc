@@ -7,6 +7,7 @@
 // path if a compaction has not yet. uffdgc_unpin undoes it.
 #include <cstdint>
 
+#include "os/page.h"
 #include "uffdgc/uffdgc.h"
 
 extern "C" uffdgc_result uffdgc_prepare_kernel_access(uffdgc_mutator* m, uffdgc_ref ref,
@@ -19,10 +20,9 @@ extern "C" uffdgc_result uffdgc_prepare_kernel_access(uffdgc_mutator* m, uffdgc_
     return UFFDGC_EINVAL;
   }
   if (length == 0) return UFFDGC_OK;
-  constexpr uint64_t kPage = 4096;
-  const uint64_t first = (ref + offset) & ~(kPage - 1);
+  const uint64_t first = (ref + offset) & ~(uffdgc::os::kPageSize - 1);
   const uint64_t last = ref + offset + length - 1;
-  for (uint64_t page = first; page <= last; page += kPage) {
+  for (uint64_t page = first; page <= last; page += uffdgc::os::kPageSize) {
     (void)*reinterpret_cast<const volatile uint8_t*>(page > ref + offset ? page : ref + offset);
   }
   return UFFDGC_OK;

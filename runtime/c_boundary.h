@@ -19,9 +19,12 @@
 #include <system_error>
 #include <type_traits>
 
+#include "gc/no_unwind.h"
 #include "uffdgc/uffdgc.h"
 
 namespace uffdgc::runtime {
+
+using gc::or_abort;
 
 // The result code for the exception being handled. Only inside a catch block.
 inline uffdgc_result result_of_current_exception() noexcept {
@@ -51,31 +54,6 @@ T guard_or(T fallback, Fn&& fn) noexcept {
     return fn();
   } catch (...) {
     return fallback;
-  }
-}
-
-// Prints "uffdgc: <what> failed in <where>" and aborts. Only inside a catch block.
-[[noreturn]] inline void abort_on_current_exception(const char* where) noexcept {
-  const char* what = "an unknown exception";
-  try {
-    throw;
-  } catch (const std::bad_alloc&) {
-    what = "out of memory";
-  } catch (const std::exception& e) {
-    what = e.what();
-  } catch (...) {
-  }
-  std::fprintf(stderr, "uffdgc: %s in %s: the heap cannot stay consistent\n", what, where);
-  std::fflush(stderr);
-  std::abort();
-}
-
-template <typename Fn>
-decltype(auto) or_abort(const char* where, Fn&& fn) noexcept {
-  try {
-    return fn();
-  } catch (...) {
-    abort_on_current_exception(where);
   }
 }
 

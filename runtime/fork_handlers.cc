@@ -10,7 +10,7 @@
 #include "gc/space/filler.h"
 #include "runtime/c_boundary.h"
 #include "runtime/heap.h"
-#include "runtime/sigbus_handler.h"
+#include "gc/compact/fault_router.h"
 
 namespace uffdgc::runtime {
 
@@ -54,7 +54,7 @@ void reset_heap_in_child(uffdgc_heap& heap) {
   // the child's copy of the condition variable would carry that waiter forever.
   new (&heap.flip_cv) std::condition_variable();
   heap.gc_thread.forget_in_child();
-  forget_handlers_in_child();
+  gc::forget_faults_in_child();
   heap.uffd = uffd::Userfaultfd();
   or_abort("the fork child's heap reset (uffdgc_atfork_child)", [&] {
     for (uffdgc_mutator* gone : heap.threads.reset_in_child(pthread_self())) {

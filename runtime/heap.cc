@@ -6,7 +6,8 @@
 #include <new>
 
 #include "gc/heap_geometry.h"
-#include "gc/uffd/feature_probe.h"
+#include "os/uffd/feature_probe.h"
+#include "gc/compact/fault_router.h"
 #include "runtime/fork_handlers.h"
 #include "runtime/reclaim_stats_watcher.h"
 #include "runtime/sigbus_handler.h"
@@ -15,7 +16,7 @@ uffdgc_heap::~uffdgc_heap() {
   if (fork_handled) uffdgc::runtime::remove_fork_handled_heap(this);
   if (reclaim_stats_watched) uffdgc::runtime::release_reclaim_stats_watcher();
   gc_thread.wait_idle();
-  if (concurrent()) uffdgc::runtime::remove_heap_range(moving.begin());
+  if (concurrent()) uffdgc::gc::remove_heap_range(moving.begin());
   for (uffdgc_mutator* m : retired_mutators) delete m;
 }
 
@@ -90,7 +91,7 @@ uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out)
   // §5), and refused otherwise.
   const uffdgc_probe_report& probe = kernel_probe();
   const bool concurrent_ok = probe.has_user_mode_only && probe.has_sigbus && probe.copy_works &&
-                             probe.has_mremap_dontunmap && probe.page_size == 4096;
+                             probe.has_mremap_dontunmap && probe.page_size == uffdgc::os::kPageSize;
   uint32_t mode = c.requested_mode;
   if (mode == UFFDGC_MODE_AUTO) mode = probe.mode;
   if (mode == UFFDGC_MODE_COPY && !concurrent_ok) return UFFDGC_EUNSUPPORTED;
@@ -115,7 +116,7 @@ uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out)
       delete heap;
       return UFFDGC_EINTERNAL;
     }
-    if (!add_heap_range(heap->moving.begin(), heap->moving.limit())) {
+    if (!gc::add_heap_range(heap->moving.begin(), heap->moving.limit())) {
       heap->mode = UFFDGC_MODE_STW;  // set back so the destructor does not remove a range
       delete heap;
       return UFFDGC_ELIMIT;

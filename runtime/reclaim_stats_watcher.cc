@@ -10,9 +10,9 @@
 #include <mutex>
 #include <new>
 
-#include "gc/asynchronous_signals.h"
-#include "gc/compact/memory_headroom.h"
-#include "runtime/monotonic_clock.h"
+#include "os/asynchronous_signals.h"
+#include "os/memory_headroom.h"
+#include "os/clock.h"
 
 namespace uffdgc::runtime {
 
@@ -37,9 +37,9 @@ Watcher& watcher() {
   return *w;
 }
 
-std::unique_ptr<gc::MemoryHeadroom> find_cgroup() noexcept {
+std::unique_ptr<os::MemoryHeadroom> find_cgroup() noexcept {
   try {
-    return std::make_unique<gc::MemoryHeadroom>();
+    return std::make_unique<os::MemoryHeadroom>();
   } catch (...) {  // no memory: looked for again next time
     return nullptr;
   }
@@ -47,10 +47,10 @@ std::unique_ptr<gc::MemoryHeadroom> find_cgroup() noexcept {
 
 void* watch(void* arg) {
   const auto mine = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(arg));
-  gc::block_asynchronous_signals();
+  os::block_asynchronous_signals();
   Watcher& w = watcher();
   std::unique_lock<std::mutex> lock(w.mu);
-  std::unique_ptr<gc::MemoryHeadroom> headroom;
+  std::unique_ptr<os::MemoryHeadroom> headroom;
   uint64_t since_found = kReclaimCgroupRefindInterval;  // ns since the cgroup was looked up
   while (w.generation == mine) {
     lock.unlock();
@@ -60,11 +60,11 @@ void* watch(void* arg) {
       headroom = find_cgroup();
       since_found = 0;
     }
-    const uint64_t room = headroom != nullptr ? headroom->bytes() : gc::MemoryHeadroom::kUnlimited;
+    const uint64_t room = headroom != nullptr ? headroom->bytes() : os::MemoryHeadroom::kUnlimited;
     const bool near = room < kReclaimStatsMargin;
     if (near && headroom->refresh_stats()) w.refreshes.fetch_add(1, std::memory_order_relaxed);
     const uint64_t interval = near                                       ? kReclaimStatsNearInterval
-                              : room != gc::MemoryHeadroom::kUnlimited ? kReclaimStatsFarInterval
+                              : room != os::MemoryHeadroom::kUnlimited ? kReclaimStatsFarInterval
                                                                        : kReclaimCgroupRefindInterval;
     since_found += interval;
     lock.lock();
@@ -87,11 +87,11 @@ void start_locked(Watcher& w) {
 // kReclaimCgroupLookInterval: a thread nobody needs is not started (in the child of a
 // multithreaded fork some tools refuse any, ThreadSanitizer among them). w.mu held.
 void start_if_limited_locked(Watcher& w) {
-  const uint64_t now = monotonic_ns();
+  const uint64_t now = os::monotonic_ns();
   if (w.last_look != 0 && now - w.last_look < kReclaimCgroupLookInterval) return;
   w.last_look = now;
-  const std::unique_ptr<gc::MemoryHeadroom> headroom = find_cgroup();
-  if (headroom != nullptr && headroom->bytes() != gc::MemoryHeadroom::kUnlimited) start_locked(w);
+  const std::unique_ptr<os::MemoryHeadroom> headroom = find_cgroup();
+  if (headroom != nullptr && headroom->bytes() != os::MemoryHeadroom::kUnlimited) start_locked(w);
 }
 
 void prepare_fork() { watcher().mu.lock(); }

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <new>
 
-#include "runtime/monotonic_clock.h"
+#include "os/clock.h"
 
 namespace uffdgc::runtime {
 
@@ -149,7 +149,7 @@ uint64_t ThreadRegistry::stop_the_world(uffdgc_mutator* requester) {
   } else {
     cv_.wait(lock, [&] { return !world_stopped_.load(kSeqCst); });
   }
-  const uint64_t start = monotonic_ns();
+  const uint64_t start = os::monotonic_ns();
   world_stopped_.store(true, kSeqCst);
   stopper_ = requester;
   for (uffdgc_mutator* m : mutators_) {
@@ -162,7 +162,7 @@ uint64_t ThreadRegistry::stop_the_world(uffdgc_mutator* requester) {
     });
   });
   waiters_.fetch_sub(1, kSeqCst);
-  return monotonic_ns() - start;
+  return os::monotonic_ns() - start;
 }
 
 void ThreadRegistry::resume_the_world() {

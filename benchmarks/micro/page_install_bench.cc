@@ -1,4 +1,4 @@
-// Micro benchmark of the page installer (gc/uffd/page_installer.h): ns per page to install pages
+// Micro benchmark of the page installer (os/uffd/page_installer.h): ns per page to install pages
 // at a userfaultfd-registered destination with UFFDIO_MOVE (InstallMode::kMoveOnly) vs
 // UFFDIO_COPY (InstallMode::kCopyOnly), DESIGN.md §5-§7, research/kernel.md §1.3-§1.6.
 //
@@ -106,12 +106,12 @@
 #include <string>
 #include <vector>
 
-#include "gc/uffd/install_counters.h"
-#include "gc/uffd/kernel_abi.h"
-#include "gc/uffd/mthp.h"
-#include "gc/uffd/page.h"
-#include "gc/uffd/page_installer.h"
-#include "runtime/monotonic_clock.h"
+#include "os/uffd/install_counters.h"
+#include "os/uffd/kernel_abi.h"
+#include "os/uffd/mthp.h"
+#include "os/page.h"
+#include "os/uffd/page_installer.h"
+#include "os/clock.h"
 #include "tests/support/system_state.h"
 #include "tests/support/test_pages.h"
 
@@ -359,7 +359,7 @@ void BM_Install(benchmark::State& state, InstallMode mode, SourceKind kind) {
 
     uffdgc::uffd::InstallResult failure;
     uint64_t failed_run = UINT64_MAX;
-    const int64_t t0 = static_cast<int64_t>(uffdgc::monotonic_ns());
+    const int64_t t0 = static_cast<int64_t>(uffdgc::os::monotonic_ns());
     for (uint64_t off = 0; off < batch; off += run) {
       const uint64_t len = batch - off < run ? batch - off : run;
       const uffdgc::uffd::InstallResult r =
@@ -370,7 +370,7 @@ void BM_Install(benchmark::State& state, InstallMode mode, SourceKind kind) {
         break;
       }
     }
-    const int64_t t1 = static_cast<int64_t>(uffdgc::monotonic_ns());
+    const int64_t t1 = static_cast<int64_t>(uffdgc::os::monotonic_ns());
 
     const int64_t split1 = uffdgc::uffd::read_mthp_stat(kMthpKib, "split");
     const int64_t dsplit1 = uffdgc::uffd::read_mthp_stat(kMthpKib, "split_deferred");

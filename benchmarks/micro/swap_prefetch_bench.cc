@@ -1,4 +1,4 @@
-// Micro benchmark of the swap prefetcher (gc/compact/swap_prefetcher.h, DESIGN.md §6): what
+// Micro benchmark of the swap prefetcher (os/swap_prefetcher.h, DESIGN.md §6): what
 // io_uring MADV_WILLNEED ahead of a top-down cursor buys when the from-space is in zram swap.
 //
 // HOW TO RUN (Release build, root: the zram cases need swap, set up by SystemState):
@@ -119,8 +119,8 @@
 #include <string>
 #include <vector>
 
-#include "gc/compact/swap_prefetcher.h"
-#include "runtime/monotonic_clock.h"
+#include "os/swap_prefetcher.h"
+#include "os/clock.h"
 #include "tests/support/system_state.h"
 
 #ifndef MADV_PAGEOUT
@@ -129,11 +129,11 @@
 
 namespace {
 
-using uffdgc::gc::PrefetchCounters;
-using uffdgc::gc::PrefetchOptions;
-using uffdgc::gc::PrefetchWindow;
-using uffdgc::gc::SwapPrefetcher;
-using uffdgc::monotonic_ns;
+using uffdgc::os::PrefetchCounters;
+using uffdgc::os::PrefetchOptions;
+using uffdgc::os::PrefetchWindow;
+using uffdgc::os::SwapPrefetcher;
+using uffdgc::os::monotonic_ns;
 namespace test = uffdgc::test;
 
 constexpr uint64_t kPage = 4096;

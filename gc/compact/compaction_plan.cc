@@ -30,9 +30,9 @@ CompactionPlan::CompactionPlan(const TypeRegistry& types, MarkTables& tables, ui
       }
       s.live_end = post;
       const bool last = i == islands.size();
-      s.tail_end = last ? (pad_last ? align_up(post, kPage) : post) : end;
+      s.tail_end = last ? (pad_last ? align_up(post, kPageSize) : post) : end;
       live_bytes_ += post - start;
-      pages_ += (s.to_space_end() - start) / kPage;
+      pages_ += (s.to_space_end() - start) / kPageSize;
       segments_.push_back(s);
     }
     if (i < islands.size()) {
@@ -96,8 +96,8 @@ void CompactionPlan::index_block(uint64_t from, uint64_t to, int64_t read_delta,
   while (a < to) {
     const auto* copy = reinterpret_cast<const uint8_t*>(static_cast<int64_t>(a) + read_delta);
     const uint64_t size = types_.object_size(copy);
-    for (uint64_t p = align_up(a, kPage); p < a + size; p += kPage) {
-      first_objects[(p - top_) / kPage] = a;
+    for (uint64_t p = align_up(a, kPageSize); p < a + size; p += kPageSize) {
+      first_objects[(p - top_) / kPageSize] = a;
     }
     a += size;
     if (a >= next_step) {
@@ -137,7 +137,7 @@ uint64_t CompactionPlan::pre_address_of(const Segment& s, uint64_t post) const {
 
 uint64_t CompactionPlan::source_begin(uint64_t page_addr) const {
   if (block_.contains_dst(page_addr)) {
-    return block_first_[(page_addr + block_.delta() - block_.src_begin) / kPage];
+    return block_first_[(page_addr + block_.delta() - block_.src_begin) / kPageSize];
   }
   const Segment* s = segment_of_page(page_addr);
   if (s == nullptr || page_addr >= s->live_end) return page_addr;
@@ -150,7 +150,7 @@ uint64_t CompactionPlan::sources_end_below(uint64_t page_addr) const {
     // overlaps it, the last of which is the one covering src - 1: block_first_ of this page
     // when that starts below src.
     const uint64_t src = page_addr + block_.delta();
-    const uint64_t first = block_first_[(src - block_.src_begin) / kPage];
+    const uint64_t first = block_first_[(src - block_.src_begin) / kPageSize];
     if (first >= src) return src;
     const uint64_t end = first + types_.object_size(from(first));
     return end > src ? end : src;
@@ -182,16 +182,16 @@ uint64_t CompactionPlan::sources_end_below(uint64_t page_addr) const {
 // that overlaps it rewritten (objects parsed from the first one covering the page start).
 void CompactionPlan::compact_block_page(uint64_t page_addr, uint8_t* out) const {
   const uint64_t src = page_addr + block_.delta();
-  std::memcpy(out, from(src), kPage);
-  for (uint64_t obj = block_first_[(src - block_.src_begin) / kPage];
-       obj < src + kPage && obj < block_.src_end;) {
+  std::memcpy(out, from(src), kPageSize);
+  for (uint64_t obj = block_first_[(src - block_.src_begin) / kPageSize];
+       obj < src + kPageSize && obj < block_.src_end;) {
     const uint8_t* copy = from(obj);
     uint64_t header;
     std::memcpy(&header, copy, sizeof(header));
     const TypeDesc* t = types_.of_header(header);
     types_.for_each_ref_offset(copy, *t, [&](size_t off) {
       const uint64_t slot = obj + off;
-      if (slot < src || slot >= src + kPage) return;
+      if (slot < src || slot >= src + kPageSize) return;
       uint8_t* p = out + (slot - src);
       uint64_t v;
       std::memcpy(&v, p, sizeof(v));
@@ -207,13 +207,13 @@ void CompactionPlan::compact_page(uint64_t page_addr, uint8_t* out) const {
     compact_block_page(page_addr, out);
     return;
   }
-  const uint64_t page_end = page_addr + kPage;
+  const uint64_t page_end = page_addr + kPageSize;
   const Segment* s = segment_of_page(page_addr);
   if (s == nullptr || page_addr >= s->live_end) {  // nothing slides here: an empty tail page
-    std::memset(out, 0, kPage);
+    std::memset(out, 0, kPageSize);
     return;
   }
-  const uint64_t bytes = s->live_end - page_addr < kPage ? s->live_end - page_addr : kPage;
+  const uint64_t bytes = s->live_end - page_addr < kPageSize ? s->live_end - page_addr : kPageSize;
   const uint64_t first_pre = pre_address_of(*s, page_addr);
 
   // 1. Copy the live words, run by run.
@@ -237,7 +237,7 @@ void CompactionPlan::compact_page(uint64_t page_addr, uint8_t* out) const {
     remaining -= n;
     bit = start + static_cast<unsigned>(n);
   }
-  std::memset(dst, 0, static_cast<size_t>(out + kPage - dst));
+  std::memset(dst, 0, static_cast<size_t>(out + kPageSize - dst));
   // The segment's slid objects end on this page: a filler covers the rest of it up to the
   // segment's tail (the part of the tail beyond this page gets its own filler at the flip).
   if (s->live_end < page_end && s->tail_end > s->live_end) {

@@ -95,7 +95,7 @@ class CompactionPlan {
   // before the flip, indexing stops where the heap was parsable). Async-signal-safe.
   bool block_page_indexed(uint64_t dst_page) const {
     return block_ready() || __atomic_load_n(&block_indexed_to_, __ATOMIC_ACQUIRE) >=
-                                dst_page + block_.delta() + kPage;
+                                dst_page + block_.delta() + kPageSize;
   }
   // Fills `out` (4 KiB) with the to-space page at page_addr (inside some segment's to-space or
   // the block's destination; a block page only once block_page_indexed()).

@@ -9,43 +9,39 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <utility>
 
-#include "gc/compact/memory_headroom.h"
+#include "os/memory_headroom.h"
 #include "gc/heap_geometry.h"
-#include "gc/uffd/aligned_mapping.h"
-#include "runtime/monotonic_clock.h"
-#include "runtime/process_stats.h"
+#include "os/uffd/aligned_mapping.h"
+#include "os/clock.h"
+#include "os/process_maps.h"
+#include "os/resource_usage.h"
 
 namespace uffdgc::gc {
 
 namespace {
 
-constexpr uint64_t kRunBytes = ConcurrentCompaction::kRunPages * kPage;
+constexpr uint64_t kRunBytes = ConcurrentCompaction::kRunPages * kPageSize;
 constexpr uint64_t kReleaseBatch = 2ull << 20;  // madvise the from-space in >= 2 MiB steps
 
 // The parts of `ranges` (shifted by delta) that are mappings of their own, shifted back;
-// empty if /proc/self/maps cannot be read.
+// empty if the process's mappings cannot be read.
 std::vector<AddressRange> mappings_within(const std::vector<AddressRange>& ranges, int64_t delta) {
   std::vector<AddressRange> out;
-  FILE* maps = fopen("/proc/self/maps", "re");
-  if (maps == nullptr) return out;
-  unsigned long lo = 0, hi = 0;
-  char line[512];
-  while (fgets(line, sizeof line, maps) != nullptr) {
-    if (sscanf(line, "%lx-%lx", &lo, &hi) != 2) continue;
+  std::vector<os::Mapping> mappings;
+  if (os::read_process_mappings(mappings) != 0) return out;
+  for (const os::Mapping& m : mappings) {
     for (const AddressRange& r : ranges) {
-      const uint64_t b = std::max<uint64_t>(lo, static_cast<uint64_t>(static_cast<int64_t>(r.begin) + delta));
-      const uint64_t e = std::min<uint64_t>(hi, static_cast<uint64_t>(static_cast<int64_t>(r.end) + delta));
+      const uint64_t b = std::max<uint64_t>(m.begin, static_cast<uint64_t>(static_cast<int64_t>(r.begin) + delta));
+      const uint64_t e = std::min<uint64_t>(m.end, static_cast<uint64_t>(static_cast<int64_t>(r.end) + delta));
       if (b < e) {
         out.push_back({static_cast<uint64_t>(static_cast<int64_t>(b) - delta),
                        static_cast<uint64_t>(static_cast<int64_t>(e) - delta)});
       }
     }
   }
-  fclose(maps);
   return out;
 }
 
@@ -72,10 +68,10 @@ ConcurrentCompaction::ConcurrentCompaction(const CompactionPlan& plan,
   // One state byte per page up to the end of the space (the black block's extent is known
   // only at the flip), populated now: the flip pause's cover_block then writes resident
   // memory (first-touch faults cost that pause ~55 us for a 434 MiB block).
-  states_bytes_ = align_up((space_limit - begin_) / kPage + 1, kPage);
+  states_bytes_ = align_up((space_limit - begin_) / kPageSize + 1, kPageSize);
   void* states = mmap(nullptr, states_bytes_, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE, -1, 0);
-  void* scratch = uffd::map_anonymous_aligned(kScratchSlots * kPage, kPage);
+  void* scratch = uffd::map_anonymous_aligned(kScratchSlots * kPageSize, kPageSize);
   void* gc_buffer = uffd::map_anonymous_aligned(kRunBytes, kRunBytes);
   states_ = states == MAP_FAILED ? nullptr : static_cast<uint8_t*>(states);
   scratch_ = scratch == MAP_FAILED ? nullptr : static_cast<uint8_t*>(scratch);
@@ -84,10 +80,10 @@ ConcurrentCompaction::ConcurrentCompaction(const CompactionPlan& plan,
   // Only the segments' to-space pages are produced; the rest of the range (islands) is done.
   const uint64_t segments_end =
       plan.segments().empty() ? begin_ : plan.segments().back().to_space_end();
-  std::memset(states_, kInstalled, (segments_end - begin_) / kPage);
+  std::memset(states_, kInstalled, (segments_end - begin_) / kPageSize);
   for (const Segment& s : plan.segments()) {
-    std::memset(states_ + (s.start - begin_) / kPage, kUnprocessed,
-                (s.to_space_end() - s.start) / kPage);
+    std::memset(states_ + (s.start - begin_) / kPageSize, kUnprocessed,
+                (s.to_space_end() - s.start) / kPageSize);
   }
   end_ = tail_end_ = tail_filled_ = segments_end;
 }
@@ -95,15 +91,15 @@ ConcurrentCompaction::ConcurrentCompaction(const CompactionPlan& plan,
 void ConcurrentCompaction::cover_block(std::vector<AddressRange> flipped) {
   const BlackBlock& b = plan_.block();
   if (b.dst_end() > b.dst_begin) {
-    if (b.dst_begin > end_) std::memset(states_ + (end_ - begin_) / kPage, kInstalled, (b.dst_begin - end_) / kPage);
-    std::memset(states_ + (b.dst_begin - begin_) / kPage, kUnprocessed,
-                (b.dst_end() - b.dst_begin) / kPage);
+    if (b.dst_begin > end_) std::memset(states_ + (end_ - begin_) / kPageSize, kInstalled, (b.dst_begin - end_) / kPageSize);
+    std::memset(states_ + (b.dst_begin - begin_) / kPageSize, kUnprocessed,
+                (b.dst_end() - b.dst_begin) / kPageSize);
     end_ = b.dst_end();
   }
   released_floor_ = recycle_top_ =
       b.src_end > b.src_begin
           ? b.src_end
-          : (plan_.segments().empty() ? 0 : align_up(plan_.segments().back().end, kPage));
+          : (plan_.segments().empty() ? 0 : align_up(plan_.segments().back().end, kPageSize));
   flipped_ = std::move(flipped);
 }
 
@@ -119,7 +115,7 @@ void ConcurrentCompaction::cover_tail(uint64_t tail_end,
 
 ConcurrentCompaction::~ConcurrentCompaction() {
   if (states_ != nullptr) munmap(states_, states_bytes_);
-  if (scratch_ != nullptr) munmap(scratch_, kScratchSlots * kPage);
+  if (scratch_ != nullptr) munmap(scratch_, kScratchSlots * kPageSize);
   if (gc_buffer_ != nullptr) munmap(gc_buffer_, kRunBytes);
 }
 
@@ -134,7 +130,7 @@ uint8_t* ConcurrentCompaction::take_scratch() {
       const int slot = __builtin_ctzll(free);
       if (scratch_free_.compare_exchange_weak(free, free & ~(uint64_t{1} << slot),
                                               std::memory_order_acq_rel)) {
-        return scratch_ + static_cast<uint64_t>(slot) * kPage;
+        return scratch_ + static_cast<uint64_t>(slot) * kPageSize;
       }
     }
     if (round < 16) {
@@ -152,7 +148,7 @@ uint8_t* ConcurrentCompaction::take_scratch() {
 }
 
 void ConcurrentCompaction::give_scratch(uint8_t* slot) {
-  const uint64_t index = static_cast<uint64_t>(slot - scratch_) / kPage;
+  const uint64_t index = static_cast<uint64_t>(slot - scratch_) / kPageSize;
   scratch_free_.fetch_or(uint64_t{1} << index, std::memory_order_release);
   scratch_epoch_.fetch_add(1, std::memory_order_seq_cst);
   if (scratch_sleepers_.load(std::memory_order_seq_cst) != 0) {
@@ -203,9 +199,9 @@ void ConcurrentCompaction::announce_progress() {
 }
 
 bool ConcurrentCompaction::handle_fault(uint64_t addr, uffd::InstallResult* failure) {
-  const uint64_t start = monotonic_ns();
-  const uint64_t page = align_down(addr, kPage);
-  const uint64_t index = (page - begin_) / kPage;
+  const uint64_t start = os::monotonic_ns();
+  const uint64_t page = align_down(addr, kPageSize);
+  const uint64_t index = (page - begin_) / kPageSize;
   const bool free_page = page >= end_;  // above the compacted end: handed out zero-filled
   for (unsigned round = 0;; ++round) {
     const uint32_t epoch = progress_epoch();
@@ -219,7 +215,7 @@ bool ConcurrentCompaction::handle_fault(uint64_t addr, uffd::InstallResult* fail
     if (state == kUnprocessed && claim(index)) {
       uint8_t* buffer = take_scratch();
       if (free_page) {
-        __builtin_memset(buffer, 0, kPage);
+        __builtin_memset(buffer, 0, kPageSize);
       } else {
         plan_.compact_page(page, buffer);
       }
@@ -244,7 +240,7 @@ bool ConcurrentCompaction::handle_fault(uint64_t addr, uffd::InstallResult* fail
     }
     wait_for_progress(round, epoch);
   }
-  record_stall(monotonic_ns() - start);
+  record_stall(os::monotonic_ns() - start);
   return true;
 }
 
@@ -252,14 +248,14 @@ bool ConcurrentCompaction::handle_fault(uint64_t addr, uffd::InstallResult* fail
 // the black block the GC thread has not indexed yet, is skipped (DESIGN.md §4 step 5).
 bool ConcurrentCompaction::assist(uint8_t* buffer, bool* ok, uffd::InstallResult* failure) {
   *ok = true;
-  const uint64_t pages = (end_ - begin_) / kPage;
+  const uint64_t pages = (end_ - begin_) / kPageSize;
   const uint64_t first = assist_next_.fetch_add(kRunPages, std::memory_order_relaxed);
   if (first >= pages) return false;
   const uint64_t last = std::min(pages, first + kRunPages);
   uint64_t run = 0;  // claimed pages built in buffer, ending before index
   auto install = [&](uint64_t end_index) {
     if (run == 0) return true;
-    const uint64_t lo = begin_ + (end_index - run) * kPage;
+    const uint64_t lo = begin_ + (end_index - run) * kPageSize;
     const uffd::InstallResult r = installer_.copy(lo, reinterpret_cast<uint64_t>(buffer), run);
     if (r.status != uffd::InstallStatus::kDone) {
       *failure = r;
@@ -272,12 +268,12 @@ bool ConcurrentCompaction::assist(uint8_t* buffer, bool* ok, uffd::InstallResult
     return true;
   };
   for (uint64_t index = first; index < last; ++index) {
-    const uint64_t page = begin_ + index * kPage;
+    const uint64_t page = begin_ + index * kPageSize;
     const bool take = load_state(index) == kUnprocessed &&
                       !(plan_.block().contains_dst(page) && !plan_.block_page_indexed(page)) &&
                       claim(index);
     if (take) {
-      plan_.compact_page(page, buffer + run * kPage);
+      plan_.compact_page(page, buffer + run * kPageSize);
       ++run;
     } else if (!install(index)) {
       *ok = false;
@@ -295,7 +291,7 @@ bool ConcurrentCompaction::assist(uint8_t* buffer, bool* ok, uffd::InstallResult
 // end while those are wanted (up to recycle_target_, and not near a memory cgroup's limit),
 // and go back to the kernel otherwise.
 bool ConcurrentCompaction::release_from_space(uint64_t from, uffd::InstallResult* failure) {
-  from = align_up(from, kPage);
+  from = align_up(from, kPageSize);
   if (from >= released_floor_) return true;
   released_floor_ = from;  // [from, recycle_top_) is free from-space
   const uint64_t keep = recycling() ? kRecycleWindow : 0;
@@ -339,9 +335,9 @@ uffd::InstallResult ConcurrentCompaction::install_run(uint64_t lo, uint8_t* buff
     // Recycled from-space is moved; the GC thread's own buffer is copied (it stays resident
     // for the next run).
     uffd::InstallResult r =
-        recycled ? installer_.install(lo + done * kPage, src + done * kPage, pages - done,
+        recycled ? installer_.install(lo + done * kPageSize, src + done * kPageSize, pages - done,
                                       /*enomem_retry_limit=*/0)
-                 : installer_.copy(lo + done * kPage, src + done * kPage, pages - done,
+                 : installer_.copy(lo + done * kPageSize, src + done * kPageSize, pages - done,
                                    /*enomem_retry_limit=*/0);
     done += r.pages_done;
     r.pages_done = done;
@@ -369,10 +365,10 @@ void ConcurrentCompaction::drop_swapped(uint64_t from, uint64_t bytes) const {
   // part of it would unlock that part first (discard_from_space): a MOVE from it into the
   // locked to-space would then be refused.
   if (locked_) return;
-  unsigned char present[kTailRunBytes / kPage];
+  unsigned char present[kTailRunBytes / kPageSize];
   void* const p = reinterpret_cast<void*>(static_cast<int64_t>(from) + delta_);
-  if (bytes > sizeof present * kPage || mincore(p, bytes, present) != 0) return;
-  const uint64_t pages = bytes / kPage;
+  if (bytes > sizeof present * kPageSize || mincore(p, bytes, present) != 0) return;
+  const uint64_t pages = bytes / kPageSize;
   for (uint64_t i = 0; i < pages;) {
     if ((present[i] & 1) != 0) {
       ++i;
@@ -380,19 +376,19 @@ void ConcurrentCompaction::drop_swapped(uint64_t from, uint64_t bytes) const {
     }
     uint64_t j = i;
     while (j < pages && (present[j] & 1) == 0) ++j;
-    discard_from_space(from + i * kPage, from + j * kPage);
+    discard_from_space(from + i * kPageSize, from + j * kPageSize);
     i = j;
   }
 }
 
 uint64_t ConcurrentCompaction::pool_floor() const {
   if (recycle_top_ <= released_floor_) return recycle_top_;
-  const AddressRange* mapping = mapping_holding(from_space_mappings_, recycle_top_ - kPage);
+  const AddressRange* mapping = mapping_holding(from_space_mappings_, recycle_top_ - kPageSize);
   return mapping != nullptr ? std::max(released_floor_, mapping->begin) : recycle_top_;
 }
 
 uint8_t* ConcurrentCompaction::run_buffer(uint64_t lo, uint64_t pages, bool* recycled) {
-  const uint64_t bytes = pages * kPage;
+  const uint64_t bytes = pages * kPageSize;
   const uint64_t pool = recycle_top_ - pool_floor();
   *recycled = recycling() && pool >= bytes;
   if (!*recycled) return own_buffer(lo);
@@ -418,13 +414,13 @@ int64_t ConcurrentCompaction::install_in_frames(uint64_t lo, uint64_t hi, uint64
   // large folio it covers.
   bool recycled = false;
   uint8_t* middle = nullptr;
-  if (move_hi > move_lo && (move_hi - move_lo) / kPage >= min_move && recycling() &&
+  if (move_hi > move_lo && (move_hi - move_lo) / kPageSize >= min_move && recycling() &&
       recycle_top_ - pool_floor() >= move_hi - move_lo + kFolioBytes) {
-    middle = run_buffer(move_lo, (move_hi - move_lo) / kPage, &recycled);
+    middle = run_buffer(move_lo, (move_hi - move_lo) / kPageSize, &recycled);
   }
   auto install = [&](uint64_t from, uint64_t to, uint8_t* buffer, bool moved) {
-    for (uint64_t page = from; page < to; page += kPage) build(page, buffer + (page - from));
-    const uffd::InstallResult r = install_run(from, buffer, (to - from) / kPage, moved);
+    for (uint64_t page = from; page < to; page += kPageSize) build(page, buffer + (page - from));
+    const uffd::InstallResult r = install_run(from, buffer, (to - from) / kPageSize, moved);
     if (r.status == uffd::InstallStatus::kDone) return true;
     *failure = r;
     return false;
@@ -444,7 +440,7 @@ int64_t ConcurrentCompaction::install_in_frames(uint64_t lo, uint64_t hi, uint64
       (move_lo > lo && !install(lo, move_lo, own_buffer(lo), false))) {
     return -1;
   }
-  return static_cast<int64_t>((move_hi - move_lo) / kPage);
+  return static_cast<int64_t>((move_hi - move_lo) / kPageSize);
 }
 
 // Free pages above the compacted end, zero-filled (DESIGN.md §4 step 5): in recycled
@@ -454,24 +450,24 @@ int64_t ConcurrentCompaction::install_in_frames(uint64_t lo, uint64_t hi, uint64
 // memory limit, into reclaim). GC thread.
 bool ConcurrentCompaction::fill_free_pages(uint64_t want, bool pool_only,
                                            uffd::InstallResult* failure) {
-  want = std::min(align_up(want, kPage), tail_end_);
+  want = std::min(align_up(want, kPageSize), tail_end_);
   if (tail_filled_ >= want) return true;
   struct CpuCount {  // this call's CPU, however it returns
     uint64_t start;
     uint64_t* total;
-    ~CpuCount() { *total += runtime::thread_cpu_ns() - start; }
-  } count{runtime::thread_cpu_ns(), &free_fill_cpu_ns_};
+    ~CpuCount() { *total += os::thread_cpu_ns() - start; }
+  } count{os::thread_cpu_ns(), &free_fill_cpu_ns_};
   while (tail_filled_ < want) {
     const uint64_t lo = tail_filled_;
     const AddressRange* mapping = mapping_holding(to_space_mappings_, lo);
-    uint64_t ceiling = std::min(want, mapping != nullptr ? mapping->end : lo + kPage);
+    uint64_t ceiling = std::min(want, mapping != nullptr ? mapping->end : lo + kPageSize);
     const uint64_t pool = recycling() ? recycle_top_ - pool_floor() : 0;
     // A run from the pool holds at least one whole frame and ends on a frame boundary, so the
     // next run starts on one (install_in_frames moves whole frames only).
     uint64_t pooled = 0;
-    if (pool >= kPage + kFolioBytes) {
+    if (pool >= kPageSize + kFolioBytes) {
       const uint64_t end = align_down(std::min({ceiling, align_down(lo, kTailRunBytes) + kTailRunBytes,
-                                                lo + align_down(pool - kFolioBytes, kPage)}),
+                                                lo + align_down(pool - kFolioBytes, kPageSize)}),
                                       kFolioBytes);
       if (end >= align_up(lo, kFolioBytes) + kFolioBytes) pooled = end;
     }
@@ -483,17 +479,17 @@ bool ConcurrentCompaction::fill_free_pages(uint64_t want, bool pool_only,
       ceiling = std::min(ceiling, align_down(lo, kRunBytes) + kRunBytes);
     }
     uint64_t hi = lo;
-    while (hi < ceiling && claim((hi - begin_) / kPage)) hi += kPage;
+    while (hi < ceiling && claim((hi - begin_) / kPageSize)) hi += kPageSize;
     if (hi == lo) {  // a mutator touched it first
-      tail_filled_ += kPage;
+      tail_filled_ += kPageSize;
       continue;
     }
-    const uint64_t pages = (hi - lo) / kPage;
+    const uint64_t pages = (hi - lo) / kPageSize;
     const int64_t recycled = install_in_frames(
-        lo, hi, kFolioBytes / kPage, [](uint64_t, uint8_t* where) { std::memset(where, 0, kPage); },
+        lo, hi, kFolioBytes / kPageSize, [](uint64_t, uint8_t* where) { std::memset(where, 0, kPageSize); },
         failure);
     if (recycled < 0) return false;
-    for (uint64_t page = lo; page < hi; page += kPage) publish((page - begin_) / kPage);
+    for (uint64_t page = lo; page < hi; page += kPageSize) publish((page - begin_) / kPageSize);
     announce_progress();
     free_prefilled_ += pages;
     free_recycled_ += static_cast<uint64_t>(recycled);
@@ -503,21 +499,21 @@ bool ConcurrentCompaction::fill_free_pages(uint64_t want, bool pool_only,
 }
 
 bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
-  peak_rss_ = runtime::resident_bytes();
+  peak_rss_ = os::resident_bytes();
   from_space_mappings_ = mappings_within(flipped_, delta_);
   to_space_mappings_ = mappings_within({{begin_, tail_end_}}, 0);
   // Allocation resumes at the compacted end right after the flip: its first pages first.
   if (!fill_free_pages(allocation_top() + kFreeAhead, /*pool_only=*/false, failure)) return false;
   // Swapped-out from-space below the cursor is brought in asynchronously (io_uring MADVISE),
   // a window ahead of the pages being produced; resident chunks are not submitted.
-  PrefetchOptions options;
+  os::PrefetchOptions options;
   options.skip_resident_chunks = true;
   options.max_workers = 1;  // swap-in by io-wq takes CPU from mutators: one worker at most
   const bool prefetch = prefetch_ && prefetcher_.init(options);
-  PrefetchWindow window(&prefetcher_, kPrefetchWindow);
+  os::PrefetchWindow window(&prefetcher_, kPrefetchWindow);
   // Prefetching charges the pages it reads in to the memory cgroup from io-wq workers, where a
   // charge that cannot reclaim OOM-kills: it pauses while the cgroup is close to its limit.
-  const MemoryHeadroom headroom;
+  const os::MemoryHeadroom headroom;
   bool prefetch_room = pool_fill_ = headroom.bytes() >= kPrefetchHeadroom;
   const uint64_t from_floor =
       static_cast<uint64_t>(static_cast<int64_t>(plan_.segments().empty()
@@ -527,27 +523,27 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
   uint64_t hi = end_;  // every page at or above hi is installed
   while (hi > begin_) {
     // The run: aligned to 64K in absolute addresses, so a full run can move one whole folio.
-    const uint64_t run_floor = std::max(begin_, align_down(hi - kPage, kRunBytes));
+    const uint64_t run_floor = std::max(begin_, align_down(hi - kPageSize, kRunBytes));
     // ... and inside one to-space mapping (a MOVE destination must lie in one VMA).
-    const AddressRange* mapping = mapping_holding(to_space_mappings_, hi - kPage);
-    uint64_t lowest = std::max(run_floor, mapping != nullptr ? mapping->begin : hi - kPage);
+    const AddressRange* mapping = mapping_holding(to_space_mappings_, hi - kPageSize);
+    uint64_t lowest = std::max(run_floor, mapping != nullptr ? mapping->begin : hi - kPageSize);
     // Where objects barely move, the pool stays as small as their slide: a run cut to it (if
     // still kMinMoveRun long) is moved, no page allocated for it, where a full run built in
     // the GC thread's buffer would be copied into freshly allocated pages.
     const uint64_t pool = recycle_top_ - pool_floor();
-    if (recycling() && pool >= kMinMoveRun * kPage + kFolioBytes) {
+    if (recycling() && pool >= kMinMoveRun * kPageSize + kFolioBytes) {
       // starting on a frame boundary (install_in_frames copies a ragged end), and a frame
       // short of the pool, so that its source keeps the frames' offset
-      lowest = std::max(lowest, align_up(hi - align_down(pool - kFolioBytes, kPage), kFolioBytes));
+      lowest = std::max(lowest, align_up(hi - align_down(pool - kFolioBytes, kPageSize), kFolioBytes));
     }
     uint64_t lo = hi;
-    while (lo > lowest && claim((lo - kPage - begin_) / kPage)) lo -= kPage;
+    while (lo > lowest && claim((lo - kPageSize - begin_) / kPageSize)) lo -= kPageSize;
     if (lo == hi) {
       // The top page is being produced (or is done) by a mutator: wait, then go on below it.
       // Across pages an assisting thread produced (ConcurrentCompaction::assist, from the
       // bottom up) the from-space they read joins the free pool a run's worth at a time.
-      wait_installed((hi - kPage - begin_) / kPage);
-      hi -= kPage;
+      wait_installed((hi - kPageSize - begin_) / kPageSize);
+      hi -= kPageSize;
       if (hi > begin_ && hi % kRunBytes == 0 &&
           !release_from_space(plan_.sources_end_below(hi), failure)) {
         return false;
@@ -570,10 +566,10 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
         [this](uint64_t page, uint8_t* where) { plan_.compact_page(page, where); }, failure);
     if (recycled < 0) return false;
     recycled_pages_ += static_cast<uint64_t>(recycled);
-    for (uint64_t page = lo; page < hi; page += kPage) publish((page - begin_) / kPage);
+    for (uint64_t page = lo; page < hi; page += kPageSize) publish((page - begin_) / kPageSize);
     announce_progress();
     hi = lo;
-    if (++runs_ % kRssSampleRuns == 0) peak_rss_ = std::max(peak_rss_, runtime::resident_bytes());
+    if (++runs_ % kRssSampleRuns == 0) peak_rss_ = std::max(peak_rss_, os::resident_bytes());
     // Keep kFreeAhead of zero-filled pages above the allocation top, a few runs at a time.
     if (tail_filled_ < tail_end_) {
       const uint64_t want = allocation_top() + kFreeAhead;

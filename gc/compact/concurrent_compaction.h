@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "gc/compact/compaction_plan.h"
-#include "gc/compact/swap_prefetcher.h"
-#include "gc/uffd/page_installer.h"
+#include "os/swap_prefetcher.h"
+#include "os/uffd/page_installer.h"
 
 namespace uffdgc::gc {
 
@@ -162,7 +162,7 @@ class ConcurrentCompaction {
   uint8_t* run_buffer(uint64_t lo, uint64_t pages, bool* recycled);
   // The GC thread's own buffer for a run starting at lo (inside one kRunBytes frame): its
   // pages stay resident, the run is copied from it.
-  uint8_t* own_buffer(uint64_t lo) const { return gc_buffer_ + lo % (kRunPages * kPage); }
+  uint8_t* own_buffer(uint64_t lo) const { return gc_buffer_ + lo % (kRunPages * kPageSize); }
   // Builds the claimed pages [lo, hi) with build(page, where) and installs them: the whole
   // kFolioBytes frames among them are moved from recycled from-space when they are at least
   // min_move pages and the pool holds them, the ragged ends (and the rest) are copied from the
@@ -240,7 +240,7 @@ class ConcurrentCompaction {
   std::vector<AddressRange> to_space_mappings_;
   bool prefetch_ = false;
   bool locked_ = false;
-  SwapPrefetcher prefetcher_;  // GC thread only (not async-signal-safe)
+  os::SwapPrefetcher prefetcher_;  // GC thread only (not async-signal-safe)
   static constexpr uint64_t kRssSampleRuns = 64;  // one /proc read per 4 MiB compacted
   uint64_t runs_ = 0, peak_rss_ = 0;
   uint64_t prefetch_paused_ = 0;

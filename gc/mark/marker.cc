@@ -23,7 +23,7 @@ constexpr const char* kOutside = "an address outside every space of the heap";
 bool MarkTables::allocate(uint64_t begin, uint64_t bytes) {
   if (!mark.allocate(begin, bytes) || !live.allocate(begin, bytes)) return false;
   chunks = align_up(bytes, kChunkSize) / kChunkSize + 1;
-  chunk_map_bytes = align_up(chunks * sizeof(uint64_t), kPage);
+  chunk_map_bytes = align_up(chunks * sizeof(uint64_t), kPageSize);
   void* p = mmap(nullptr, chunk_map_bytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) {
@@ -55,7 +55,7 @@ Marker::Marker(uffdgc_heap& heap, MarkTables& tables)
 void Marker::learn_object_starts() {
   if (!checked_) return;
   const uint64_t begin = heap_.moving.begin();
-  if (!starts_.allocate(begin, std::max<uint64_t>(limit_ - begin, kPage))) {
+  if (!starts_.allocate(begin, std::max<uint64_t>(limit_ - begin, kPageSize))) {
     report_verification_failure("no memory for the checked marker's object starts", 0, 0);
   }
   for (uint64_t a = begin; a < limit_;) {

@@ -11,7 +11,7 @@ SideBitmap::~SideBitmap() { release(); }
 bool SideBitmap::allocate(uint64_t base, uint64_t bytes) {
   release();
   base_ = base;
-  map_bytes_ = align_up(align_up(bytes, 64 * kWordSize) / (64 * kWordSize) * 8, kPage);
+  map_bytes_ = align_up(align_up(bytes, 64 * kWordSize) / (64 * kWordSize) * 8, kPageSize);
   void* p = mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) {

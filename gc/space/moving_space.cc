@@ -38,7 +38,7 @@ uint64_t map_aligned(size_t len, size_t align, int prot, void** raw, size_t* raw
 // Whether the mapping holding `page` is VM_LOCKED: MADV_COLD refuses those with EINVAL (and
 // only ages the pages of any other).
 bool locked_mapping(const void* page) {
-  return madvise(const_cast<void*>(page), kPage, MADV_COLD) != 0 && errno == EINVAL;
+  return madvise(const_cast<void*>(page), kPageSize, MADV_COLD) != 0 && errno == EINVAL;
 }
 
 }  // namespace
@@ -49,7 +49,7 @@ MovingSpace::~MovingSpace() {
 }
 
 int MovingSpace::reserve(size_t capacity, bool nohugepage) {
-  capacity_ = align_up(capacity, kPage);
+  capacity_ = align_up(capacity, kPageSize);
   reservation_ = align_up(capacity_, kGiB);
   nohugepage_ = nohugepage;
   // Mapped PROT_NONE first: under mlockall(MCL_FUTURE) an accessible mapping is populated
@@ -121,7 +121,7 @@ bool MovingSpace::locked() const {
 }
 
 void MovingSpace::discard_above(uint64_t addr) const {
-  const uint64_t from = align_up(addr, kPage);
+  const uint64_t from = align_up(addr, kPageSize);
   const uint64_t end = reinterpret_cast<uint64_t>(moving_map_) + moving_map_len_;
   if (moving_map_ == nullptr || from >= end) return;
   munlock(reinterpret_cast<void*>(from), end - from);

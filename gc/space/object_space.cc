@@ -18,7 +18,7 @@ uint64_t ObjectSpace::allocate(uint64_t size, ObjectKind kind) {
   const uint64_t total = size + sizeof(ObjectPrefix);
   void* mem;
   if (kind == ObjectKind::kLarge) {
-    mem = mmap(nullptr, align_up(total, kPage), PROT_READ | PROT_WRITE,
+    mem = mmap(nullptr, align_up(total, kPageSize), PROT_READ | PROT_WRITE,
                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) return 0;
   } else {
@@ -43,7 +43,7 @@ uint64_t ObjectSpace::allocate(uint64_t size, ObjectKind kind) {
 
 void ObjectSpace::free_object(uint64_t, ObjectPrefix* p) {
   if (p->kind == ObjectKind::kLarge) {
-    munmap(p, align_up(p->size + sizeof(ObjectPrefix), kPage));
+    munmap(p, align_up(p->size + sizeof(ObjectPrefix), kPageSize));
   } else {
     free(p);
   }

@@ -1,6 +1,6 @@
 // Fault-injection storms during concurrent compaction (DESIGN.md §5): the page installer that
 // the GC thread and the mutators' SIGBUS handlers share (heap->fault_injector) is hit by rules
-// that fire again and again (gc/uffd/fault_injection.h: every=K, p=F, from/count windows):
+// that fire again and again (os/uffd/fault_injection.h: every=K, p=F, from/count windows):
 // EBUSY (COPY fallback), EAGAIN with nothing done (retry), partial MOVEs (a real partial move,
 // then EAGAIN), the 6.18 unreported moves, ENOMEM (a memory cgroup at its limit: backoff,
 // the GC thread gives back its recycling window first) and EINVAL with the range still
@@ -27,8 +27,8 @@
 
 #include "tests/support/require.h"
 #include "../heap/heap_test_support.h"
-#include "gc/uffd/fault_injection.h"
-#include "gc/uffd/install_counters.h"
+#include "os/uffd/fault_injection.h"
+#include "os/uffd/install_counters.h"
 #include "runtime/heap.h"
 
 namespace heaptest {

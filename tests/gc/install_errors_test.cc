@@ -38,8 +38,8 @@
 #include <thread>
 #include <vector>
 
-#include "gc/uffd/fault_injection.h"
-#include "gc/uffd/install_counters.h"
+#include "os/uffd/fault_injection.h"
+#include "os/uffd/install_counters.h"
 #include "runtime/heap.h"
 #include "tests/support/require.h"
 #include "tests/support/trace_gate.h"

@@ -1,4 +1,4 @@
-// MemoryHeadroom (gc/compact/memory_headroom.h): the compaction pauses its swap prefetch when
+// MemoryHeadroom (os/memory_headroom.h): the compaction pauses its swap prefetch when
 // the process's memory cgroup is close to its limit. Inside a cgroup with a limit it must see
 // the limit minus what the process uses; the limit set through the shared system-state fixture
 // is the one it reads. And the reclaim statistics watcher (runtime/reclaim_stats_watcher.h)
@@ -13,14 +13,14 @@
 #include <chrono>
 #include <thread>
 
-#include "gc/compact/memory_headroom.h"
+#include "os/memory_headroom.h"
 #include "runtime/reclaim_stats_watcher.h"
 #include "uffdgc/uffdgc.h"
 #include "tests/support/require.h"
 #include "tests/support/sanitizers.h"
 #include "tests/support/system_state.h"
 
-namespace uffdgc::gc {
+namespace uffdgc::os {
 namespace {
 
 // The child populates with MADV_POPULATE_WRITE, not stores: under a sanitizer, stores would
@@ -173,4 +173,4 @@ TEST(ReclaimStatsWatcher, ReadsMemoryStatNearTheLimitWhileAHeapLivesAndInForkedC
 }
 
 }  // namespace
-}  // namespace uffdgc::gc
+}  // namespace uffdgc::os

@@ -738,6 +738,7 @@ class Mutator {
     for (int i = 1; i < kVmWeak; ++i) {
       uffdgc_ref r = uffdgc_load_weak(w_.m, 0, &s_.vm_weak[w_.index][i]);
       if (r == 0) {
+        if (w_.vm_weak_ids[i] != 0) ++w_.weak_reads_cleared;
         w_.vm_weak_ids[i] = 0;
       } else if (!Match(r, w_.vm_weak_ids[i], "embedder weak slot")) {
         return;
@@ -757,6 +758,7 @@ class Mutator {
                                          : __atomic_load_n(at, __ATOMIC_ACQUIRE);
         if (n->kind == kWeakC) {
           if (t == 0) {
+            if (n->slots[i] != 0) ++w_.weak_reads_cleared;
             n->slots[i] = 0;
           } else {
             Match(t, n->slots[i], "weak slot");
@@ -1125,6 +1127,26 @@ struct StressConfig {
   bool heap_verifier = true;  // UFFDGC_HEAP_VERIFY after every cycle (the model checks either way)
 };
 
+// Whether the run has shown every behaviour RunStress asserts it saw (the workers are parked at
+// the round barrier when this reads their counters).
+bool Exercised(const Stress& s, const StressConfig& cfg, uint32_t mode) {
+  uint64_t weak_clears = s.weak_cleared_checked, parked = 0;
+  for (int wi = 0; wi < s.workers_n; ++wi) {
+    weak_clears += s.workers[wi]->weak_reads_cleared;
+    parked += s.workers[wi]->parked_across;
+  }
+  if (s.popped == 0 || weak_clears == 0) return false;
+  if (cfg.collector_thread && s.collector_cycles.load() == 0) return false;
+  if (cfg.churn_threads > 0) {
+    if (s.churn_sessions.load() == 0 || s.churn_parked_across.load() == 0) return false;
+    if ((mode == UFFDGC_MODE_MOVE || mode == UFFDGC_MODE_COPY) &&
+        s.churn_attach_marking.load() + s.churn_detach_marking.load() == 0) {
+      return false;
+    }
+  }
+  return !cfg.park_across || parked > 0;
+}
+
 void RunStress(const StressConfig& cfg) {
   const int workers_n = cfg.workers;
   const double seconds = cfg.seconds;
@@ -1309,6 +1331,8 @@ void RunStress(const StressConfig& cfg) {
 
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  const auto hard_deadline =
+      deadline + std::chrono::milliseconds(static_cast<int64_t>(seconds * 3000));
   uint64_t rounds = 0;
   for (;;) {
     {
@@ -1326,7 +1350,12 @@ void RunStress(const StressConfig& cfg) {
     EXPECT_EQ(uffdgc_collect(main_m), UFFDGC_OK);
     if (!s.failed.load()) VerifyAll(s, main_m);
     EXPECT_EQ(uffdgc_mutator_park(main_m), UFFDGC_OK);
-    bool done = s.failed.load() || std::chrono::steady_clock::now() >= deadline;
+    // The run lasts its time and then until it has exercised what the assertions below expect
+    // (a slow build, e.g. under a sanitizer, gets few rounds in its time), up to four times its
+    // time: a behaviour that never shows within that still fails the assertions.
+    const auto now = std::chrono::steady_clock::now();
+    bool done = s.failed.load() || (now >= deadline && Exercised(s, cfg, o.mode)) ||
+                now >= hard_deadline;
     {
       std::lock_guard<std::mutex> lock(mu);
       workers_arrived.store(0);

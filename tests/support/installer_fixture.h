@@ -6,9 +6,9 @@
 
 #include <memory>
 
-#include "gc/uffd/fault_injection.h"
-#include "gc/uffd/kernel_abi.h"
-#include "gc/uffd/page_installer.h"
+#include "os/uffd/fault_injection.h"
+#include "os/uffd/kernel_abi.h"
+#include "os/uffd/page_installer.h"
 #include "tests/support/require.h"
 #include "tests/support/test_pages.h"
 

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "gc/uffd/aligned_mapping.h"
+#include "os/uffd/aligned_mapping.h"
 
 namespace uffdgc::test {
 

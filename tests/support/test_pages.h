@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <string>
 
-#include "gc/uffd/page.h"
-#include "gc/uffd/userfaultfd.h"
+#include "os/page.h"
+#include "os/uffd/userfaultfd.h"
 
 namespace uffdgc::test {
 

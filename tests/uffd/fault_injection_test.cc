@@ -1,6 +1,6 @@
 // Every error path of the installer, driven deterministically by the fault injector. Injected
 // outcomes do the kernel's share of the work for real, so content is still checked byte for
-// byte (gc/uffd/fault_injection.h).
+// byte (os/uffd/fault_injection.h).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -406,7 +406,7 @@ TEST(FaultInjection, ZeroPageForAHoleRetriesAndFailsCleanly) {
 }
 
 
-// ---- Storms: rules that fire repeatedly (gc/uffd/fault_injection.h) ----
+// ---- Storms: rules that fire repeatedly (os/uffd/fault_injection.h) ----
 
 constexpr size_t kStormPages = 48;
 

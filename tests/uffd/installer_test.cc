@@ -8,7 +8,7 @@
 #include <cstring>
 #include <string>
 
-#include "gc/uffd/page_installer.h"
+#include "os/uffd/page_installer.h"
 #include "tests/support/installer_fixture.h"
 
 namespace uffdgc::test {

@@ -3,7 +3,7 @@
 // keeps it whole. Either way every byte must arrive. The split counter is recorded.
 #include <gtest/gtest.h>
 
-#include "gc/uffd/mthp.h"
+#include "os/uffd/mthp.h"
 #include "tests/support/require.h"
 #include "tests/support/installer_fixture.h"
 #include "tests/support/system_state.h"

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "gc/uffd/kernel_abi.h"
+#include "os/uffd/kernel_abi.h"
 #include "tests/support/require.h"
 #include "tests/support/installer_fixture.h"
 #include "tests/support/system_state.h"

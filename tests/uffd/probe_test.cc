@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "gc/uffd/child_process.h"
-#include "gc/uffd/kernel_abi.h"
-#include "gc/uffd/userfaultfd.h"
+#include "os/uffd/child_process.h"
+#include "os/uffd/kernel_abi.h"
+#include "os/uffd/userfaultfd.h"
 #include "tests/support/require.h"
 #include "tests/support/system_state.h"
 #include "uffdgc/uffdgc.h"

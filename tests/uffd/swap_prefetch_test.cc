@@ -1,4 +1,4 @@
-// The io_uring swap prefetcher (gc/compact/swap_prefetcher.h, DESIGN.md §6): MADV_WILLNEED
+// The io_uring swap prefetcher (os/swap_prefetcher.h, DESIGN.md §6): MADV_WILLNEED
 // through IORING_OP_MADVISE really brings zram-swapped pages back (the later reads are not
 // major faults), unmapped ranges come back as ENOMEM per chunk, an unusable io_uring (seccomp,
 // kernel.io_uring_disabled) makes it a no-op that says why, the ring never blocks the caller,
@@ -22,8 +22,8 @@
 #include <string>
 #include <vector>
 
-#include "gc/compact/swap_prefetcher.h"
-#include "gc/uffd/child_process.h"
+#include "os/swap_prefetcher.h"
+#include "os/uffd/child_process.h"
 #include "tests/support/require.h"
 #include "tests/support/system_state.h"
 #include "tests/support/test_pages.h"
@@ -35,10 +35,10 @@
 namespace uffdgc::test {
 namespace {
 
-using gc::PrefetchCounters;
-using gc::PrefetchOptions;
-using gc::PrefetchWindow;
-using gc::SwapPrefetcher;
+using os::PrefetchCounters;
+using os::PrefetchOptions;
+using os::PrefetchWindow;
+using os::SwapPrefetcher;
 
 constexpr uint64_t kChunk = 256 << 10;
 

@@ -5,7 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "gc/uffd/kernel_abi.h"
+#include "os/uffd/kernel_abi.h"
 #include "tests/support/require.h"
 #include "tests/support/installer_fixture.h"
 #include "tests/support/system_state.h"

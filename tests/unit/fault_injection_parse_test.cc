@@ -3,7 +3,7 @@
 #include <thread>
 #include <vector>
 
-#include "gc/uffd/fault_injection.h"
+#include "os/uffd/fault_injection.h"
 
 namespace uffdgc::uffd {
 namespace {

@@ -1,4 +1,4 @@
-#include "gc/uffd/kernel_version.h"
+#include "os/uffd/kernel_version.h"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
-// count_moved_frames (gc/uffd/install_counters.h): which 64 KiB frames a MOVE covered whole
+// count_moved_frames (os/uffd/install_counters.h): which 64 KiB frames a MOVE covered whole
 // from a source aligned alike (a 64K folio there can move unsplit) and which only in part.
 #include <gtest/gtest.h>
 
-#include "gc/uffd/install_counters.h"
+#include "os/uffd/install_counters.h"
 
 namespace uffdgc::test {
 namespace {

@@ -39,8 +39,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "gc/uffd/install_counters.h"
-#include "gc/uffd/uffd_ioctl.h"
+#include "os/uffd/install_counters.h"
+#include "os/uffd/uffd_ioctl.h"
 
 namespace uffdgc::uffd {
 

@@ -1,23 +1,18 @@
-// Process figures for the per-cycle statistics (DESIGN.md §7): resident set size and the
-// calling thread's CPU time. Not async-signal-safe (resident_bytes opens a /proc file); called
-// by the collector outside pauses or, for the CPU clock, anywhere.
+// OS layer: what the kernel counts for the calling thread and the process, for the per-cycle
+// statistics (DESIGN.md §7).
+// Contract: the functions cannot fail (an unreadable figure is 0); none is async-signal-safe
+// (getrusage is not on POSIX's list; resident_bytes opens a /proc file). The collector calls
+// them outside the SIGBUS path.
 #pragma once
 
 #include <fcntl.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
 
-namespace uffdgc::runtime {
-
-inline uint64_t thread_cpu_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
+namespace uffdgc::os {
 
 // Major faults of the calling thread so far (getrusage RUSAGE_THREAD). A pause counts the
 // ones of the thread that runs it: the stopped mutators cannot fault, and threads the pause
@@ -58,4 +53,4 @@ inline uint64_t resident_bytes() {
   return strtoull(p, nullptr, 10) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
-}  // namespace uffdgc::runtime
+}  // namespace uffdgc::os

@@ -1,10 +1,10 @@
-#include "gc/uffd/fault_injection.h"
+#include "os/uffd/fault_injection.h"
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
-#include "gc/uffd/page.h"
+#include "os/page.h"
 
 namespace uffdgc::uffd {
 

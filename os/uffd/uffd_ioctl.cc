@@ -1,8 +1,8 @@
-#include "gc/uffd/uffd_ioctl.h"
+#include "os/uffd/uffd_ioctl.h"
 
 #include <cerrno>
 
-#include "gc/uffd/kernel_abi.h"
+#include "os/uffd/kernel_abi.h"
 
 namespace uffdgc::uffd {
 

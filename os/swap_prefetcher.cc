@@ -1,4 +1,4 @@
-#include "gc/compact/swap_prefetcher.h"
+#include "os/swap_prefetcher.h"
 
 #include <fcntl.h>
 #include <liburing.h>
@@ -11,9 +11,9 @@
 #include <cstring>
 #include <new>
 
-#include "gc/heap_geometry.h"
+#include "os/page.h"
 
-namespace uffdgc::gc {
+namespace uffdgc::os {
 
 namespace {
 
@@ -41,8 +41,8 @@ ssize_t pread_full(int fd, void* buf, size_t len, off_t off) {
 template <typename Fn>
 int for_each_pagemap_batch(int fd, uint64_t begin, uint64_t end, Fn fn) {
   uint64_t buf[512];
-  for (uint64_t page = begin / kPage; page < end / kPage;) {
-    const uint64_t n = std::min<uint64_t>(end / kPage - page, std::size(buf));
+  for (uint64_t page = begin / kPageSize; page < end / kPageSize;) {
+    const uint64_t n = std::min<uint64_t>(end / kPageSize - page, std::size(buf));
     const ssize_t got = pread_full(fd, buf, n * sizeof(uint64_t),
                                    static_cast<off_t>(page * sizeof(uint64_t)));
     if (got < 0) return errno;
@@ -95,7 +95,7 @@ bool SwapPrefetcher::init(const PrefetchOptions& options) {
   if (ring_ != nullptr) return true;
   options_ = options;
   if (options.depth == 0 || options.depth > kMaxDepth || options.chunk_bytes == 0 ||
-      options.chunk_bytes % kPage != 0 || options.chunk_bytes > (uint64_t{1} << 31)) {
+      options.chunk_bytes % kPageSize != 0 || options.chunk_bytes > (uint64_t{1} << 31)) {
     disable("invalid PrefetchOptions (depth 1..4096, chunk a multiple of 4K below 2G)", EINVAL);
     return false;
   }
@@ -257,8 +257,8 @@ bool SwapPrefetcher::chunk_has_swapped_page(uint64_t begin, uint64_t end) {
 uint64_t SwapPrefetcher::advise(uint64_t begin, uint64_t end) {
   if (ring_ == nullptr) return begin;
   reap();  // no syscall: reads the CQ ring
-  const uint64_t lo = align_down(begin, kPage);
-  uint64_t top = align_up(end, kPage);
+  const uint64_t lo = align_down(begin, kPageSize);
+  uint64_t top = align_up(end, kPageSize);
   if (lo >= top) return begin;
   const uint64_t depth = options_.depth;
   bool queued_any = false;
@@ -288,7 +288,7 @@ uint64_t SwapPrefetcher::advise(uint64_t begin, uint64_t end) {
     io_uring_sqe_set_data64(sqe, chunk_lo);
     ++queued_;
     bump(chunks_);
-    bump(pages_advised_, (top - chunk_lo) / kPage);
+    bump(pages_advised_, (top - chunk_lo) / kPageSize);
     queued_any = true;
     top = chunk_lo;
   }
@@ -337,7 +337,7 @@ int64_t SwapPrefetcher::swapped_pages(uint64_t begin, uint64_t end) {
   const int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
   int64_t count = 0;
-  const int err = for_each_pagemap_batch(fd, align_down(begin, kPage), align_up(end, kPage),
+  const int err = for_each_pagemap_batch(fd, align_down(begin, kPageSize), align_up(end, kPageSize),
                                          [&](const uint64_t* entries, uint64_t n) {
                                            for (uint64_t i = 0; i < n; ++i) {
                                              count += (entries[i] & kPmSwapped) != 0;
@@ -355,13 +355,13 @@ int64_t SwapPrefetcher::swapped_pages(uint64_t begin, uint64_t end) {
 PrefetchWindow::PrefetchWindow(SwapPrefetcher* prefetcher, uint64_t window_bytes,
                                uint64_t step_bytes)
     : prefetcher_(prefetcher),
-      window_(align_up(window_bytes, kPage)),
-      step_(std::max<uint64_t>(kPage, step_bytes != 0 ? step_bytes : window_bytes / 4)) {}
+      window_(align_up(window_bytes, kPageSize)),
+      step_(std::max<uint64_t>(kPageSize, step_bytes != 0 ? step_bytes : window_bytes / 4)) {}
 
 void PrefetchWindow::ahead_of(uint64_t cursor, uint64_t limit_lo) {
   if (prefetcher_ == nullptr || !prefetcher_->available() || window_ == 0) return;
-  const uint64_t c = align_down(cursor, kPage);  // the page at the cursor is being read now
-  const uint64_t limit = align_down(limit_lo, kPage);
+  const uint64_t c = align_down(cursor, kPageSize);  // the page at the cursor is being read now
+  const uint64_t limit = align_down(limit_lo, kPageSize);
   const uint64_t hi = std::min(advised_lo_, c);
   const uint64_t target = c > limit + window_ ? c - window_ : limit;
   if (target >= hi) return;
@@ -369,4 +369,4 @@ void PrefetchWindow::ahead_of(uint64_t cursor, uint64_t limit_lo) {
   advised_lo_ = prefetcher_->advise(target, hi);
 }
 
-}  // namespace uffdgc::gc
+}  // namespace uffdgc::os

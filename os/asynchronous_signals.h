@@ -1,3 +1,4 @@
+// OS layer: the asynchronous signals. Contract: cannot fail; async-signal-safe.
 // The asynchronous signals: every signal but the synchronous ones a thread raises on itself
 // (SIGBUS above all: any thread may touch a to-space page during a compaction and must get the
 // SIGBUS that produces it). The collector's own threads block them, since they are the
@@ -7,7 +8,7 @@
 
 #include <signal.h>
 
-namespace uffdgc::gc {
+namespace uffdgc::os {
 
 inline void fill_asynchronous_signals(sigset_t* set) {
   sigfillset(set);
@@ -21,4 +22,4 @@ inline void block_asynchronous_signals() {
   pthread_sigmask(SIG_SETMASK, &set, nullptr);
 }
 
-}  // namespace uffdgc::gc
+}  // namespace uffdgc::os

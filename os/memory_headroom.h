@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-namespace uffdgc::gc {
+namespace uffdgc::os {
 
 class MemoryHeadroom {
  public:
@@ -37,4 +37,4 @@ class MemoryHeadroom {
   int stat_fd_ = -1;
 };
 
-}  // namespace uffdgc::gc
+}  // namespace uffdgc::os

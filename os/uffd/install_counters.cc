@@ -1,4 +1,4 @@
-#include "gc/uffd/install_counters.h"
+#include "os/uffd/install_counters.h"
 
 namespace uffdgc::uffd {
 

@@ -1,4 +1,4 @@
-#include "gc/uffd/mthp.h"
+#include "os/uffd/mthp.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -9,12 +9,12 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "gc/uffd/aligned_mapping.h"
-#include "gc/uffd/child_process.h"
-#include "gc/uffd/kernel_abi.h"
-#include "gc/uffd/page.h"
-#include "gc/uffd/uffd_ioctl.h"
-#include "gc/uffd/userfaultfd.h"
+#include "os/uffd/aligned_mapping.h"
+#include "os/uffd/child_process.h"
+#include "os/uffd/kernel_abi.h"
+#include "os/page.h"
+#include "os/uffd/uffd_ioctl.h"
+#include "os/uffd/userfaultfd.h"
 #include "uffdgc/uffdgc.h"
 
 namespace uffdgc::uffd {

@@ -1,4 +1,4 @@
-#include "gc/compact/memory_headroom.h"
+#include "os/memory_headroom.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <cstring>
 #include <string>
 
-namespace uffdgc::gc {
+namespace uffdgc::os {
 
 namespace {
 
@@ -84,4 +84,4 @@ bool MemoryHeadroom::refresh_stats() const {
   return pread(stat_fd_, buf, sizeof buf, 0) > 0;
 }
 
-}  // namespace uffdgc::gc
+}  // namespace uffdgc::os

@@ -1,4 +1,4 @@
-#include "gc/uffd/signal_safe_format.h"
+#include "os/uffd/signal_safe_format.h"
 
 #include <unistd.h>
 

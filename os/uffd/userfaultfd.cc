@@ -1,4 +1,4 @@
-#include "gc/uffd/userfaultfd.h"
+#include "os/uffd/userfaultfd.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <utility>
 
-#include "gc/uffd/kernel_abi.h"
+#include "os/uffd/kernel_abi.h"
 
 namespace uffdgc::uffd {
 

@@ -1,9 +1,9 @@
-// uffdgc_probe_kernel(): the C ABI over gc/uffd/feature_probe (include/uffdgc/uffdgc.h).
+// uffdgc_probe_kernel(): the C ABI over os/uffd/feature_probe (include/uffdgc/uffdgc.h).
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
 
-#include "gc/uffd/feature_probe.h"
+#include "os/uffd/feature_probe.h"
 #include "runtime/c_boundary.h"
 #include "uffdgc/uffdgc.h"
 

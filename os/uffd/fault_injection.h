@@ -16,7 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "gc/uffd/uffd_ioctl.h"
+#include "os/uffd/uffd_ioctl.h"
 
 namespace uffdgc::uffd {
 

@@ -31,7 +31,7 @@
 
 struct io_uring;
 
-namespace uffdgc::gc {
+namespace uffdgc::os {
 
 struct PrefetchOptions {
   // Submission queue entries; also the most requests in flight at once. The completion queue
@@ -157,4 +157,4 @@ class PrefetchWindow {
   uint64_t advised_lo_ = ~uint64_t{0};  // [advised_lo_, previous cursor) has been queued
 };
 
-}  // namespace uffdgc::gc
+}  // namespace uffdgc::os

@@ -1,23 +1,20 @@
-#include "gc/uffd/child_process.h"
+#include "os/uffd/child_process.h"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+
+#include "os/clock.h"
 
 namespace uffdgc::uffd {
 
 namespace {
 
-long long now_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<long long>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
+long long now_ms() { return static_cast<long long>(os::monotonic_ns() / 1000000); }
 
 void write_all(int fd, const void* data, size_t size) {
   const char* p = static_cast<const char*>(data);

@@ -1,4 +1,4 @@
-#include "gc/uffd/page_installer.h"
+#include "os/uffd/page_installer.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -10,10 +10,10 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "gc/uffd/fault_injection.h"
-#include "gc/uffd/kernel_abi.h"
-#include "gc/uffd/page.h"
-#include "gc/uffd/signal_safe_format.h"
+#include "os/uffd/fault_injection.h"
+#include "os/uffd/kernel_abi.h"
+#include "os/page.h"
+#include "os/uffd/signal_safe_format.h"
 
 namespace uffdgc::uffd {
 

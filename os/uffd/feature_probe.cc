@@ -1,4 +1,4 @@
-#include "gc/uffd/feature_probe.h"
+#include "os/uffd/feature_probe.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -8,14 +8,14 @@
 #include <cstdio>
 #include <cstring>
 
-#include "gc/uffd/aligned_mapping.h"
-#include "gc/uffd/child_process.h"
-#include "gc/uffd/kernel_abi.h"
-#include "gc/uffd/kernel_version.h"
-#include "gc/uffd/mthp.h"
-#include "gc/uffd/page.h"
-#include "gc/uffd/uffd_ioctl.h"
-#include "gc/uffd/userfaultfd.h"
+#include "os/uffd/aligned_mapping.h"
+#include "os/uffd/child_process.h"
+#include "os/uffd/kernel_abi.h"
+#include "os/uffd/kernel_version.h"
+#include "os/uffd/mthp.h"
+#include "os/page.h"
+#include "os/uffd/uffd_ioctl.h"
+#include "os/uffd/userfaultfd.h"
 
 namespace uffdgc::uffd {
 
