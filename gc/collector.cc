@@ -453,6 +453,22 @@ void Cycle::end_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle,
   heap_.threads.resume_the_world();
 }
 
+// Weak slots, finalization and the sweep of the object spaces, once marking is complete: the
+// same sequence in every mode (in stw mode inside the pause, else with mutators running).
+// Weak slots whose referent is dead are cleared before finalization keeps referents alive, and
+// the holders finalization resurrects are cleared after it.
+void Cycle::reclaim(Marker& marker, bool lock_held) {
+  const size_t holders_before_finalization = marker.weak_holders().size();
+  clear_dead_weak_slots(marker, 0);
+  process_finalization(marker, lock_held);
+  clear_dead_weak_slots(marker, holders_before_finalization);
+  std::unique_lock<std::mutex> lock(heap_.lock, std::defer_lock);
+  if (!lock_held) lock.lock();
+  heap_.stats.weak_slots_cleared += weak_cleared_;
+  heap_.stats.live_bytes_last = marker.marked_bytes();
+  heap_.objects.sweep(heap_.mark_epoch);
+}
+
 // The whole cycle in one pause (stw mode, DESIGN.md §4 "stop-the-world fallback").
 uffdgc_result Cycle::collect_stop_the_world() {
   const uint64_t begin = heap_.moving.begin();
@@ -469,19 +485,13 @@ uffdgc_result Cycle::collect_stop_the_world() {
   heap_.stats.gc_cpu_ns_mark += cpu_marked - cpu_start;
   event(UFFDGC_EVENT_PHASE, "weak");
   process_embedder_weak(marker);
-  const size_t holders_before_finalization = marker.weak_holders().size();
-  clear_dead_weak_slots(marker, 0);
-  process_finalization(marker, /*lock_held=*/true);
-  clear_dead_weak_slots(marker, holders_before_finalization);
-  heap_.stats.weak_slots_cleared += weak_cleared_;
-  heap_.objects.sweep(heap_.mark_epoch);
+  reclaim(marker, /*lock_held=*/true);
   event(UFFDGC_EVENT_PHASE, "plan");
   const std::vector<AddressRange> islands = pinned_islands(pinned_refs(), top);
   fill_dead_in_islands(islands, top);
   CompactionPlan plan(heap_.types, *tables_, begin, top, islands, heap_.moving.from_space_delta(),
                       /*pad_last=*/false);
   heap_.stats.pages_compacted_last = plan.pages();
-  heap_.stats.live_bytes_last = marker.marked_bytes();
   const uint64_t cpu_planned = os::thread_cpu_ns();
   heap_.stats.gc_cpu_ns_reclaim += cpu_planned - cpu_marked;
   const uffdgc_result result = compact_stop_the_world(plan, marker);

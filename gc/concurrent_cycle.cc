@@ -167,25 +167,8 @@ void Cycle::mark_concurrently() {
   for (const RootValue& r : root_snapshot_) marker.mark(r.value, r.slot);
   std::vector<RootValue>().swap(root_snapshot_);
   marker.drain();
-  std::vector<std::vector<uffdgc_ref>> logs;
-  // Traces what threads handed over meanwhile, until they stop handing over faster than this
-  // thread traces (a bounded number of rounds; the pause takes the rest).
-  auto trace_handed_over = [&] {
-    for (int round = 0; round < 16; ++round) {
-      std::vector<std::vector<uffdgc_ref>> handed;
-      {
-        std::lock_guard<std::mutex> lock(heap_.handover_lock);
-        handed.swap(heap_.handed_over);
-      }
-      if (handed.empty()) break;
-      for (const auto& log : handed) {
-        for (uffdgc_ref r : log) marker.mark(r);
-      }
-      marker.drain();
-    }
-  };
   for (;;) {
-    trace_handed_over();
+    trace_handed_over_logs(marker);
     // Every thread hands its log over at its next safepoint (parked ones through this thread),
     // without stopping the others: what the mark-end pause then finds is what was logged
     // after that, usually nothing left to trace.
@@ -195,66 +178,93 @@ void Cycle::mark_concurrently() {
           runtime::hand_over_snapshot(*static_cast<uffdgc_heap*>(heap), m);
         },
         &heap_);
-    trace_handed_over();
-    const uint64_t tts = heap_.threads.stop_the_world(nullptr);
-    begin_pause();
-    const uint64_t pause_start = os::monotonic_ns() - tts;
-    std::unique_lock<std::mutex> lock(heap_.lock);
-    event(UFFDGC_EVENT_PAUSE_BEGIN);
-    event(UFFDGC_EVENT_PHASE, "mark-end");
-    // Take the logs: at most SatbLog::kEntries per thread, plus what was handed over.
-    logs.clear();
-    heap_.threads.for_each_stopped([&](uffdgc_mutator* m) {
-      logs.push_back(m->snapshot.take());
-      m->slot_log.clear();  // the slot scan comes after marking: it sees these stores
-    });
-    logs.emplace_back();
-    logs.back().swap(heap_.orphan_snapshot);
+    trace_handed_over_logs(marker);
+    const std::vector<std::vector<uffdgc_ref>> logs = mark_end_pause();
     {
-      std::lock_guard<std::mutex> handover(heap_.handover_lock);
-      for (auto& log : heap_.handed_over) logs.emplace_back().swap(log);
-      heap_.handed_over.clear();
+      std::lock_guard<std::mutex> lock(heap_.lock);
+      runtime::flush_pending_fillers(heap_);
     }
-    heap_.orphan_slots.clear();
-    parsable_to_ = runtime::cut_allocation(heap_);
-    heap_.stats.pause_mark_end_ns_last = os::monotonic_ns() - pause_start;
-    end_pause(pause_start, tts, false, lock);
-
-    lock.lock();
-    runtime::flush_pending_fillers(heap_);
-    lock.unlock();
     for (const auto& log : logs) {
       for (uffdgc_ref r : log) marker.mark(r);
     }
-    if (!marker.idle()) {
-      ++mark_end_rounds_;
-      marker.drain();
-      continue;
-    }
-    // Every object the logs named was marked already: marking was complete at that pause, but
-    // for what the embedder's weak processing retains (it runs now, on this thread, while the
-    // barrier still logs; anything it marks is traced and the mark-end pause comes again) and
-    // for referents that weak loads handed out. Those are checked under weak_lock, which weak
-    // loads take while marking: after the phase changes, they answer from the mark bits.
-    const uint64_t marked_before_weak = marker.marked_objects();
-    process_embedder_weak(marker);
-    if (marker.marked_objects() != marked_before_weak) {
-      ++mark_end_rounds_;
-      continue;
-    }
-    std::lock_guard<std::mutex> weak(heap_.weak_lock);
-    for (uffdgc_ref r : heap_.weak_loaded) marker.mark(r);
-    heap_.weak_loaded.clear();
-    if (marker.idle()) {
-      heap_.phase.store(CyclePhase::kReclaiming, std::memory_order_seq_cst);
-      heap_.pacer.stop();
-      break;
-    }
+    if (marking_finished(marker)) break;
     ++mark_end_rounds_;
-    marker.drain();
   }
   std::lock_guard<std::mutex> lock(heap_.lock);
   heap_.stats.mark_end_rounds_last = mark_end_rounds_;
+}
+
+// Traces what threads handed over meanwhile, until they stop handing over faster than this
+// thread traces (a bounded number of rounds; the pause takes the rest).
+void Cycle::trace_handed_over_logs(Marker& marker) {
+  for (int round = 0; round < 16; ++round) {
+    std::vector<std::vector<uffdgc_ref>> handed;
+    {
+      std::lock_guard<std::mutex> lock(heap_.handover_lock);
+      handed.swap(heap_.handed_over);
+    }
+    if (handed.empty()) break;
+    for (const auto& log : handed) {
+      for (uffdgc_ref r : log) marker.mark(r);
+    }
+    marker.drain();
+  }
+}
+
+// Pause 2 (DESIGN.md §4 step 3): takes every barrier log (at most SatbLog::kEntries per
+// thread, plus the orphaned and handed-over ones) and cuts allocation where the space stops
+// being parsable.
+std::vector<std::vector<uffdgc_ref>> Cycle::mark_end_pause() {
+  std::vector<std::vector<uffdgc_ref>> logs;
+  const uint64_t tts = heap_.threads.stop_the_world(nullptr);
+  begin_pause();
+  const uint64_t pause_start = os::monotonic_ns() - tts;
+  std::unique_lock<std::mutex> lock(heap_.lock);
+  event(UFFDGC_EVENT_PAUSE_BEGIN);
+  event(UFFDGC_EVENT_PHASE, "mark-end");
+  heap_.threads.for_each_stopped([&](uffdgc_mutator* m) {
+    logs.push_back(m->snapshot.take());
+    m->slot_log.clear();  // the slot scan comes after marking: it sees these stores
+  });
+  logs.emplace_back();
+  logs.back().swap(heap_.orphan_snapshot);
+  {
+    std::lock_guard<std::mutex> handover(heap_.handover_lock);
+    for (auto& log : heap_.handed_over) logs.emplace_back().swap(log);
+    heap_.handed_over.clear();
+  }
+  heap_.orphan_slots.clear();
+  parsable_to_ = runtime::cut_allocation(heap_);
+  heap_.stats.pause_mark_end_ns_last = os::monotonic_ns() - pause_start;
+  end_pause(pause_start, tts, false, lock);
+  return logs;
+}
+
+// After a mark-end pause's logs were marked: true when marking is complete, else what is
+// pending was traced (or is left to the next round). Every object the logs named was marked
+// already when the marker is idle: marking was complete at that pause, but for what the
+// embedder's weak processing retains (it runs now, on this thread, while the barrier still
+// logs; anything it marks is traced and the mark-end pause comes again) and for referents that
+// weak loads handed out. Those are checked under weak_lock, which weak loads take while
+// marking: after the phase changes, they answer from the mark bits.
+bool Cycle::marking_finished(Marker& marker) {
+  if (!marker.idle()) {
+    marker.drain();
+    return false;
+  }
+  const uint64_t marked_before_weak = marker.marked_objects();
+  process_embedder_weak(marker);
+  if (marker.marked_objects() != marked_before_weak) return false;
+  std::lock_guard<std::mutex> weak(heap_.weak_lock);
+  for (uffdgc_ref r : heap_.weak_loaded) marker.mark(r);
+  heap_.weak_loaded.clear();
+  if (marker.idle()) {
+    heap_.phase.store(CyclePhase::kReclaiming, std::memory_order_seq_cst);
+    heap_.pacer.stop();
+    return true;
+  }
+  marker.drain();
+  return false;
 }
 
 // Weak references, finalization and the sweep, with mutators running (DESIGN.md §4 after
@@ -262,14 +272,7 @@ void Cycle::mark_concurrently() {
 void Cycle::reclaim_concurrently() {
   Marker& marker = *marker_;
   event(UFFDGC_EVENT_PHASE, "weak");
-  const size_t holders_before_finalization = marker.weak_holders().size();
-  clear_dead_weak_slots(marker, 0);
-  process_finalization(marker, /*lock_held=*/false);
-  clear_dead_weak_slots(marker, holders_before_finalization);
-  std::lock_guard<std::mutex> lock(heap_.lock);
-  heap_.stats.weak_slots_cleared += weak_cleared_;
-  heap_.stats.live_bytes_last = marker.marked_bytes();
-  heap_.objects.sweep(heap_.mark_epoch);
+  reclaim(marker, /*lock_held=*/false);
 }
 
 // The slots outside the sliding region that refer into it: object spaces and pinned islands.
@@ -504,87 +507,18 @@ void Cycle::flip_pause() {
   plan.set_block(flip_top, block_index_);
   forwarded_starts_ =  // the old starts, freed after the pause
       heap_.starts.replace(std::move(forwarded_starts_), black_begin_, plan.block().delta());
-
-  // The slots the scan found and the ones stored since (logged by the barrier), each once.
-  std::vector<uffdgc_ref*> logged;
-  heap_.threads.for_each_stopped([&](uffdgc_mutator* m) {
-    logged.insert(logged.end(), m->slot_log.begin(), m->slot_log.end());
-  });
-  logged.insert(logged.end(), heap_.orphan_slots.begin(), heap_.orphan_slots.end());
-  std::sort(logged.begin(), logged.end());
-  logged.erase(std::unique(logged.begin(), logged.end()), logged.end());
-  auto non_sliding = [&](uffdgc_ref* slot) {
-    // Slots of objects that slide are rewritten when their page is produced.
-    const auto where = reinterpret_cast<uint64_t>(slot);
-    return !heap_.moving.in_reservation(where) || plan.in_island(where);
-  };
-  // A scanned slot still holding what the scan saw gets the precomputed value; one stored to
-  // since is in the log and forwarded from its current value (exactly once either way).
-  size_t next_logged = 0;
-  for (const SlotUpdate& u : scanned_slots_) {
-    while (next_logged < logged.size() && logged[next_logged] < u.slot) ++next_logged;
-    if (next_logged < logged.size() && logged[next_logged] == u.slot) continue;
-    if (*u.slot == u.old_value) *u.slot = u.new_value;
-  }
-  for (uffdgc_ref* slot : logged) {
-    if (non_sliding(slot)) *slot = plan.forward(*slot);
-  }
+  forward_slots_at_flip(plan);
   update_roots(plan, marker_.get());
   end_barrier();
 
-  // mremap everything that slides: the segments and the black block, merged where adjacent.
-  std::vector<AddressRange> moved;
-  for (const Segment& seg : plan.segments()) moved.push_back({seg.start, align_up(seg.end, kPageSize)});
-  if (flip_top > black_begin_) {
-    if (!moved.empty() && moved.back().end == black_begin_) {
-      moved.back().end = flip_top;
-    } else {
-      moved.push_back({black_begin_, flip_top});
-    }
-  }
-  // A last range that ends at flip_top (no island above it) reaches up to the next 1 GiB
-  // boundary: nothing lives above flip_top, and mremap then moves whole PUD entries there
-  // instead of one PMD per 2 MiB (measured: 70 us for a 434 MiB black block, DESIGN.md §4
-  // step 4). Should the kernel refuse the longer range (it must lie in one mapping), the
-  // exact one is flipped.
+  std::vector<AddressRange> moved = sliding_ranges(plan, flip_top);
   const uint64_t flip_start = os::monotonic_ns();
-  for (size_t i = 0; i < moved.size(); ++i) {
-    AddressRange& r = moved[i];
-    const uint64_t exact_end = r.end;
-    if (i + 1 == moved.size() && r.end >= flip_top) r.end = heap_.moving.pud_aligned_end(r.end);
-    int err = flip_range(r.begin, r.end);
-    if (err != 0 && r.end != exact_end) {
-      r.end = exact_end;
-      err = flip_range(r.begin, r.end);
-    }
-    if (err != 0) {
-      abort_on_flip_failure("flip", r.begin, r.end, err, i, moved.size(),
-                            "roots already point to the compacted heap, aborting");
-    }
-  }
+  flip_sliding_ranges(moved, flip_top);
   // The moving space lost VM_LOCKED to the from-space: locked again, on fault
   // (prepare_compaction, MovingSpace::relock). Should that fail, this cycle copies (COPY does
   // not compare VM_LOCKED).
   if (compaction_->locked() && heap_.moving.relock() != 0) compaction_->use_copy();
-  // The free pages the flip emptied above the compacted end are registered with the to-space
-  // and handed out zero-filled (within the space's usable part).
-  const uint64_t tail_end = !moved.empty() && moved.back().end >= flip_top
-                                ? std::min(moved.back().end, heap_.moving.limit())
-                                : 0;
-  compaction_->cover_block(std::move(moved));
-  // Free from-space is recycled into the free pages the heap will allocate up to the next
-  // flip, and at least up to where the next cycle is due; beyond that it goes back to the
-  // kernel. The next interval between flips is estimated as the longer of the last two:
-  // cycles that run back to back alternate (one cycle's allocation during compaction makes
-  // the next one's black block).
-  const uint64_t new_top = plan.block().dst_end();
-  const uint64_t next_due = runtime::collection_due_at(heap_, new_top);
-  const uint64_t allocated = heap_.stats.bytes_allocated - heap_.bytes_allocated_at_flip;
-  const uint64_t per_cycle = std::max(allocated, heap_.bytes_allocated_flip_before);
-  heap_.bytes_allocated_flip_before = allocated;
-  heap_.bytes_allocated_at_flip = heap_.stats.bytes_allocated;
-  compaction_->cover_tail(tail_end, heap_.moving.top_word(),
-                          std::max(next_due, new_top + per_cycle));
+  give_compaction_the_free_space(plan, std::move(moved), flip_top);
   if (!publish_compaction(compaction_.get())) {
     fprintf(stderr, "uffdgc: the fault handler's table of compactions is full\n");
     abort();  // roots already point to post-compaction addresses
@@ -602,18 +536,106 @@ void Cycle::flip_pause() {
       plan.pages() + (plan.block().dst_end() - plan.block().dst_begin) / kPageSize;
   heap_.bytes_since_gc = 0;
   ++heap_.stats.collections;
-  if (!registered) {
-    // Nothing can fault into an unregistered empty range: produce it all in this pause.
-    withdraw_compaction(compaction_.get());
-    compaction_.reset();
-    write_fillers(block_fillers_, heap_.moving.from_space_delta());
-    plan.index_block(indexed_to_, flip_top, heap_.moving.from_space_delta(), block_index_);
-    plan.publish_block_index();
-    runtime::flush_pending_fillers(heap_);
-    compact(plan);
-    ++heap_.stats.flips_finished_in_pause;
-    finished_in_pause_ = true;
+  if (!registered) produce_everything_in_flip_pause(plan, flip_top);
+}
+
+// The slots the scan found and the ones stored since (logged by the barrier), each forwarded
+// once. Slots of objects that slide are rewritten when their page is produced instead.
+void Cycle::forward_slots_at_flip(const CompactionPlan& plan) {
+  std::vector<uffdgc_ref*> logged;
+  heap_.threads.for_each_stopped([&](uffdgc_mutator* m) {
+    logged.insert(logged.end(), m->slot_log.begin(), m->slot_log.end());
+  });
+  logged.insert(logged.end(), heap_.orphan_slots.begin(), heap_.orphan_slots.end());
+  std::sort(logged.begin(), logged.end());
+  logged.erase(std::unique(logged.begin(), logged.end()), logged.end());
+  auto non_sliding = [&](uffdgc_ref* slot) {
+    const auto where = reinterpret_cast<uint64_t>(slot);
+    return !heap_.moving.in_reservation(where) || plan.in_island(where);
+  };
+  // A scanned slot still holding what the scan saw gets the precomputed value; one stored to
+  // since is in the log and forwarded from its current value (exactly once either way).
+  size_t next_logged = 0;
+  for (const SlotUpdate& u : scanned_slots_) {
+    while (next_logged < logged.size() && logged[next_logged] < u.slot) ++next_logged;
+    if (next_logged < logged.size() && logged[next_logged] == u.slot) continue;
+    if (*u.slot == u.old_value) *u.slot = u.new_value;
   }
+  for (uffdgc_ref* slot : logged) {
+    if (non_sliding(slot)) *slot = plan.forward(*slot);
+  }
+}
+
+// Everything that slides: the segments and the black block, merged where adjacent.
+std::vector<AddressRange> Cycle::sliding_ranges(const CompactionPlan& plan, uint64_t flip_top) const {
+  std::vector<AddressRange> moved;
+  for (const Segment& seg : plan.segments()) moved.push_back({seg.start, align_up(seg.end, kPageSize)});
+  if (flip_top > black_begin_) {
+    if (!moved.empty() && moved.back().end == black_begin_) {
+      moved.back().end = flip_top;
+    } else {
+      moved.push_back({black_begin_, flip_top});
+    }
+  }
+  return moved;
+}
+
+// mremaps the sliding ranges to the from-space. A last range that ends at flip_top (no island
+// above it) reaches up to the next 1 GiB boundary: nothing lives above flip_top, and mremap
+// then moves whole PUD entries there instead of one PMD per 2 MiB (measured: 70 us for a
+// 434 MiB black block, DESIGN.md §4 step 4). Should the kernel refuse the longer range (it
+// must lie in one mapping), the exact one is flipped. `moved` gets the ends flipped.
+void Cycle::flip_sliding_ranges(std::vector<AddressRange>& moved, uint64_t flip_top) {
+  for (size_t i = 0; i < moved.size(); ++i) {
+    AddressRange& r = moved[i];
+    const uint64_t exact_end = r.end;
+    if (i + 1 == moved.size() && r.end >= flip_top) r.end = heap_.moving.pud_aligned_end(r.end);
+    int err = flip_range(r.begin, r.end);
+    if (err != 0 && r.end != exact_end) {
+      r.end = exact_end;
+      err = flip_range(r.begin, r.end);
+    }
+    if (err != 0) {
+      abort_on_flip_failure("flip", r.begin, r.end, err, i, moved.size(),
+                            "roots already point to the compacted heap, aborting");
+    }
+  }
+}
+
+// The free pages the flip emptied above the compacted end are registered with the to-space
+// and handed out zero-filled (within the space's usable part). Free from-space is recycled
+// into the free pages the heap will allocate up to the next flip, and at least up to where
+// the next cycle is due; beyond that it goes back to the kernel. The next interval between
+// flips is estimated as the longer of the last two: cycles that run back to back alternate
+// (one cycle's allocation during compaction makes the next one's black block).
+void Cycle::give_compaction_the_free_space(const CompactionPlan& plan,
+                                           std::vector<AddressRange> moved, uint64_t flip_top) {
+  const uint64_t tail_end = !moved.empty() && moved.back().end >= flip_top
+                                ? std::min(moved.back().end, heap_.moving.limit())
+                                : 0;
+  compaction_->cover_block(std::move(moved));
+  const uint64_t new_top = plan.block().dst_end();
+  const uint64_t next_due = runtime::collection_due_at(heap_, new_top);
+  const uint64_t allocated = heap_.stats.bytes_allocated - heap_.bytes_allocated_at_flip;
+  const uint64_t per_cycle = std::max(allocated, heap_.bytes_allocated_flip_before);
+  heap_.bytes_allocated_flip_before = allocated;
+  heap_.bytes_allocated_at_flip = heap_.stats.bytes_allocated;
+  compaction_->cover_tail(tail_end, heap_.moving.top_word(),
+                          std::max(next_due, new_top + per_cycle));
+}
+
+// The to-space could not be registered: nothing can fault into an unregistered empty range,
+// so this pause produces all of it.
+void Cycle::produce_everything_in_flip_pause(CompactionPlan& plan, uint64_t flip_top) {
+  withdraw_compaction(compaction_.get());
+  compaction_.reset();
+  write_fillers(block_fillers_, heap_.moving.from_space_delta());
+  plan.index_block(indexed_to_, flip_top, heap_.moving.from_space_delta(), block_index_);
+  plan.publish_block_index();
+  runtime::flush_pending_fillers(heap_);
+  compact(plan);
+  ++heap_.stats.flips_finished_in_pause;
+  finished_in_pause_ = true;
 }
 
 // Concurrent compaction (DESIGN.md §4 steps 5-6), on the GC thread: index the rest of the

@@ -54,6 +54,7 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   void process_embedder_weak(Marker& marker);
   void clear_dead_weak_slots(Marker& marker, size_t from_holder);
   void process_finalization(Marker& marker, bool lock_held);
+  void reclaim(Marker& marker, bool lock_held);
   std::vector<AddressRange> pinned_islands(const std::vector<uffdgc_ref>& pins, uint64_t top);
   uint64_t object_containing(uint64_t addr) const;
   void fill_dead_in_islands(const std::vector<AddressRange>& islands, uint64_t top);
@@ -93,11 +94,22 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   void concurrent_phases();
   void run_concurrent_phases();
   void mark_concurrently();
+  // Marking's steps, in order, round after round.
+  void trace_handed_over_logs(Marker& marker);
+  std::vector<std::vector<uffdgc_ref>> mark_end_pause();
+  bool marking_finished(Marker& marker);
   void reclaim_concurrently();
   bool plan_and_flip();
   std::vector<SlotUpdate> scan_non_sliding_slots(const CompactionPlan& plan);
   void prepare_compaction();
   void flip_pause();
+  // The flip pause's steps, in order.
+  void forward_slots_at_flip(const CompactionPlan& plan);
+  std::vector<AddressRange> sliding_ranges(const CompactionPlan& plan, uint64_t flip_top) const;
+  void flip_sliding_ranges(std::vector<AddressRange>& moved, uint64_t flip_top);
+  void give_compaction_the_free_space(const CompactionPlan& plan, std::vector<AddressRange> moved,
+                                      uint64_t flip_top);
+  void produce_everything_in_flip_pause(CompactionPlan& plan, uint64_t flip_top);
   bool register_to_space(const CompactionPlan& plan);
   void finish_in_flip_pause();
   void end_barrier();

@@ -37,104 +37,134 @@ namespace {
   report_verification_failure(what, where, value);
 }
 
-}  // namespace
-
-uint64_t verify_heap(uffdgc_heap& heap, const VerifyExpectations& expect) {
-  const uint64_t begin = heap.moving.begin();
-  const uint64_t top = heap.moving.top();
-  SideBitmap starts;
-  if (!starts.allocate(begin, heap.moving.capacity())) fail("no memory for the verifier", 0, 0);
+// One verification: the moving space parses, its live bytes match marking, and every
+// reference (objects' and the library's roots) leads to an object start.
+class HeapVerifier {
+ public:
+  HeapVerifier(uffdgc_heap& heap, const VerifyExpectations& expect)
+      : heap_(heap), expect_(expect), begin_(heap.moving.begin()), top_(heap.moving.top()) {
+    if (!starts_.allocate(begin_, heap.moving.capacity())) fail("no memory for the verifier", 0, 0);
+  }
 
   // 1. The moving space parses; remember object starts (fillers are not valid targets). The
   //    survivors of the cycle lie below the plan's new top; above it only new objects.
-  const auto& segments = expect.plan->segments();
-  const uint64_t survivors_end =
-      expect.concurrent ? expect.plan->new_top() : std::max(expect.plan->new_top(), top);
-  uint64_t objects = 0, survivor_bytes = 0, slid_bytes = 0;
-  size_t seg = 0;
-  for (uint64_t a = begin; a < top;) {
-    uint64_t header;
-    __builtin_memcpy(&header, reinterpret_cast<const void*>(a), sizeof(header));
-    const TypeDesc* t = heap.types.of_header(header);
-    if (t == nullptr) fail("object with an unregistered type", a, header);
-    const uint64_t size = heap.types.object_size(reinterpret_cast<const void*>(a));
-    if (size == 0 || a + size > top) fail("object runs past the top of the moving space", a, size);
-    const uint32_t type = static_cast<uint32_t>(header & UFFDGC_HEADER_TYPE_MASK);
-    while (seg < segments.size() && a >= segments[seg].live_end) ++seg;
-    const bool slid = seg < segments.size() && a >= segments[seg].start;
-    if (type >= kFirstUserType) {
-      starts.set(a);
-      ++objects;
-      if (a < survivors_end) survivor_bytes += size;
-      if (slid) slid_bytes += size;
-    } else if (slid) {
-      fail("filler inside a compacted region", a, header);
-    }
-    a += size;
-  }
-  if (!expect.concurrent && top != expect.plan->new_top()) {
-    fail("top differs from the planned compaction end", top, expect.plan->new_top());
-  }
-  if (slid_bytes != expect.plan->live_bytes()) {
-    fail("bytes in the compacted regions differ from the side tables' live bytes", slid_bytes,
-         expect.plan->live_bytes());
-  }
-  if (survivor_bytes != expect.marked_moving_bytes) {
-    fail("the moving-space bytes that survive differ from the bytes marked live", survivor_bytes,
-         expect.marked_moving_bytes);
-  }
-  if (!expect.concurrent) {
-    uint64_t object_space_bytes = 0;
-    heap.objects.for_each([&](uint64_t, const ObjectPrefix& p) { object_space_bytes += p.size; });
-    if (survivor_bytes + object_space_bytes != expect.marked_bytes) {
-      fail("the bytes that survive differ from the bytes marked live",
-           survivor_bytes + object_space_bytes, expect.marked_bytes);
+  void parse_moving_space() {
+    const auto& segments = expect_.plan->segments();
+    const uint64_t survivors_end =
+        expect_.concurrent ? expect_.plan->new_top() : std::max(expect_.plan->new_top(), top_);
+    size_t seg = 0;
+    for (uint64_t a = begin_; a < top_;) {
+      uint64_t header;
+      __builtin_memcpy(&header, reinterpret_cast<const void*>(a), sizeof(header));
+      const TypeDesc* t = heap_.types.of_header(header);
+      if (t == nullptr) fail("object with an unregistered type", a, header);
+      const uint64_t size = heap_.types.object_size(reinterpret_cast<const void*>(a));
+      if (size == 0 || a + size > top_) fail("object runs past the top of the moving space", a, size);
+      const uint32_t type = static_cast<uint32_t>(header & UFFDGC_HEADER_TYPE_MASK);
+      while (seg < segments.size() && a >= segments[seg].live_end) ++seg;
+      const bool slid = seg < segments.size() && a >= segments[seg].start;
+      if (type >= kFirstUserType) {
+        starts_.set(a);
+        ++objects_;
+        if (a < survivors_end) survivor_bytes_ += size;
+        if (slid) slid_bytes_ += size;
+      } else if (slid) {
+        fail("filler inside a compacted region", a, header);
+      }
+      a += size;
     }
   }
 
-  auto check_ref = [&](uint64_t where, uint64_t v) {
+  // The compaction's end and the bytes that survived against what marking found live.
+  void check_live_bytes() const {
+    if (!expect_.concurrent && top_ != expect_.plan->new_top()) {
+      fail("top differs from the planned compaction end", top_, expect_.plan->new_top());
+    }
+    if (slid_bytes_ != expect_.plan->live_bytes()) {
+      fail("bytes in the compacted regions differ from the side tables' live bytes", slid_bytes_,
+           expect_.plan->live_bytes());
+    }
+    if (survivor_bytes_ != expect_.marked_moving_bytes) {
+      fail("the moving-space bytes that survive differ from the bytes marked live",
+           survivor_bytes_, expect_.marked_moving_bytes);
+    }
+    if (!expect_.concurrent) {
+      uint64_t object_space_bytes = 0;
+      heap_.objects.for_each([&](uint64_t, const ObjectPrefix& p) { object_space_bytes += p.size; });
+      if (survivor_bytes_ + object_space_bytes != expect_.marked_bytes) {
+        fail("the bytes that survive differ from the bytes marked live",
+             survivor_bytes_ + object_space_bytes, expect_.marked_bytes);
+      }
+    }
+  }
+
+  // 2. Every reference of every object.
+  void check_objects() {
+    for (uint64_t a = starts_.next_set(begin_, top_); a < top_; a = starts_.next_set(a + 8, top_)) {
+      check_object(a);
+    }
+    heap_.objects.for_each([&](uint64_t ref, const ObjectPrefix&) {
+      check_object(ref);
+      ++objects_;
+    });
+  }
+
+  // 3. Every root the library holds.
+  void check_roots() const {
+    heap_.threads.for_each_stopped([&](uffdgc_mutator* m) {
+      m->handles.for_each([&](uffdgc_ref* slot) { check_ref(reinterpret_cast<uint64_t>(slot), *slot); });
+    });
+    heap_.globals.for_each([&](uffdgc_ref* slot) {
+      check_ref(reinterpret_cast<uint64_t>(slot), __atomic_load_n(slot, __ATOMIC_RELAXED));
+    });
+    for (uffdgc_ref r : heap_.finalization_ready) check_ref(0, r);
+    for (uffdgc_ref r : heap_.finalizable) check_ref(0, r);
+    for (const auto& [r, count] : heap_.pins) check_ref(0, r);
+  }
+
+  uint64_t objects() const { return objects_; }
+
+ private:
+  void check_ref(uint64_t where, uint64_t v) const {
     if (v == 0) return;
-    if (heap.moving.in_reservation(v)) {
-      if (v >= top || (v & 7) != 0 || !starts.test(v)) {
+    if (heap_.moving.in_reservation(v)) {
+      if (v >= top_ || (v & 7) != 0 || !starts_.test(v)) {
         fail("reference into the moving space that is not an object start", where, v);
       }
-    } else if (!heap.objects.contains(v)) {
+    } else if (!heap_.objects.contains(v)) {
       fail("reference to no known object", where, v);
     }
-  };
-  auto check_object = [&](uint64_t obj) {
+  }
+
+  void check_object(uint64_t obj) const {
     const auto* p = reinterpret_cast<const uint8_t*>(obj);
     uint64_t header;
     __builtin_memcpy(&header, p, sizeof(header));
-    const TypeDesc* t = heap.types.of_header(header);
+    const TypeDesc* t = heap_.types.of_header(header);
     if (t == nullptr) fail("object with an unregistered type", obj, header);
-    heap.types.for_each_ref_offset(p, *t, [&](size_t off) {
+    heap_.types.for_each_ref_offset(p, *t, [&](size_t off) {
       uint64_t v;
       __builtin_memcpy(&v, p + off, sizeof(v));
       check_ref(obj + off, v);
     });
-  };
-
-  // 2. Every reference of every object.
-  for (uint64_t a = starts.next_set(begin, top); a < top; a = starts.next_set(a + 8, top)) {
-    check_object(a);
   }
-  heap.objects.for_each([&](uint64_t ref, const ObjectPrefix&) {
-    check_object(ref);
-    ++objects;
-  });
 
-  // 3. Every root the library holds.
-  heap.threads.for_each_stopped([&](uffdgc_mutator* m) {
-    m->handles.for_each([&](uffdgc_ref* slot) { check_ref(reinterpret_cast<uint64_t>(slot), *slot); });
-  });
-  heap.globals.for_each([&](uffdgc_ref* slot) {
-    check_ref(reinterpret_cast<uint64_t>(slot), __atomic_load_n(slot, __ATOMIC_RELAXED));
-  });
-  for (uffdgc_ref r : heap.finalization_ready) check_ref(0, r);
-  for (uffdgc_ref r : heap.finalizable) check_ref(0, r);
-  for (const auto& [r, count] : heap.pins) check_ref(0, r);
-  return objects;
+  uffdgc_heap& heap_;
+  const VerifyExpectations& expect_;
+  const uint64_t begin_, top_;
+  SideBitmap starts_;
+  uint64_t objects_ = 0, survivor_bytes_ = 0, slid_bytes_ = 0;
+};
+
+}  // namespace
+
+uint64_t verify_heap(uffdgc_heap& heap, const VerifyExpectations& expect) {
+  HeapVerifier verifier(heap, expect);
+  verifier.parse_moving_space();
+  verifier.check_live_bytes();
+  verifier.check_objects();
+  verifier.check_roots();
+  return verifier.objects();
 }
 
 }  // namespace uffdgc::gc

@@ -90,14 +90,8 @@ uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out)
   // honoured when they work here (an explicit request overrides the quirk table, DESIGN.md
   // §5), and refused otherwise.
   const uffdgc_probe_report& probe = kernel_probe();
-  const bool concurrent_ok = probe.has_user_mode_only && probe.has_sigbus && probe.copy_works &&
-                             probe.has_mremap_dontunmap && probe.page_size == uffdgc::os::kPageSize;
-  uint32_t mode = c.requested_mode;
-  if (mode == UFFDGC_MODE_AUTO) mode = probe.mode;
-  if (mode == UFFDGC_MODE_COPY && !concurrent_ok) return UFFDGC_EUNSUPPORTED;
-  if (mode == UFFDGC_MODE_MOVE && !(concurrent_ok && probe.has_move && probe.move_works)) {
-    return UFFDGC_EUNSUPPORTED;
-  }
+  const uint32_t mode = c.requested_mode == UFFDGC_MODE_AUTO ? probe.mode : c.requested_mode;
+  if (!uffd::mode_works(probe, mode, /*override_quirks=*/true)) return UFFDGC_EUNSUPPORTED;
 
   auto* heap = new (std::nothrow) uffdgc_heap;
   if (heap == nullptr) return UFFDGC_ENOMEM;

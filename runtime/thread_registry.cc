@@ -178,26 +178,7 @@ void ThreadRegistry::resume_the_world() {
 void ThreadRegistry::run_checkpoint(uffdgc_mutator* requester,
                                     void (*fn)(uffdgc_mutator*, void*), void* arg) {
   std::unique_lock<std::mutex> lock(mu_);
-  // One checkpoint at a time: each thread has a single pending slot. A second requester waits
-  // as if suspended, running what the first one posts to it. Without a requester (the GC
-  // thread) there is nothing to suspend: it only waits for the stop or checkpoint in progress.
-  if (requester == nullptr) {
-    cv_.wait(lock, [&] { return !checkpoint_active_ && !world_stopped_.load(kSeqCst); });
-  } else {
-    wait_until_world_resumes(requester, lock);
-  }
-  if (requester != nullptr && checkpoint_active_) {
-    requester->state.store(MutatorState::kSuspended, kSeqCst);
-    waiters_.fetch_add(1, kSeqCst);
-    cv_.notify_all();
-    while (checkpoint_active_ || (world_stopped_.load(kSeqCst) && stopper_ != requester)) {
-      if (!world_stopped_.load(kSeqCst)) run_own_checkpoint(requester, lock);
-      if (!checkpoint_active_ && !world_stopped_.load(kSeqCst)) break;
-      cv_.wait(lock);
-    }
-    waiters_.fetch_sub(1, kSeqCst);
-    wait_until_world_resumes(requester, lock);
-  }
+  wait_for_checkpoint_turn(requester, lock);
   // Room first: once the checkpoint is active nothing may fail (std::bad_alloc here changes
   // nothing).
   std::vector<uffdgc_mutator*> on_behalf;
@@ -219,10 +200,40 @@ void ThreadRegistry::run_checkpoint(uffdgc_mutator* requester,
   lock.lock();
   for (uffdgc_mutator* m : on_behalf) m->state.store(MutatorState::kParked, kSeqCst);
   cv_.notify_all();
+  await_checkpoint_targets(requester, generation, lock);
+  checkpoint_active_ = false;
+  cv_.notify_all();
+  if (requester != nullptr) wait_until_world_resumes(requester, lock);
+}
 
-  // Wait for the others. Meanwhile we touch no heap, so we count as suspended: a target that
-  // decides to collect must not wait for us. A target that parked (lock-free) with our
-  // checkpoint still pending gets it run here, on its behalf.
+// One checkpoint at a time: each thread has a single pending slot. A second requester waits
+// as if suspended, running what the first one posts to it. Without a requester (the GC
+// thread) there is nothing to suspend: it only waits for the stop or checkpoint in progress.
+void ThreadRegistry::wait_for_checkpoint_turn(uffdgc_mutator* requester,
+                                              std::unique_lock<std::mutex>& lock) {
+  if (requester == nullptr) {
+    cv_.wait(lock, [&] { return !checkpoint_active_ && !world_stopped_.load(kSeqCst); });
+    return;
+  }
+  wait_until_world_resumes(requester, lock);
+  if (!checkpoint_active_) return;
+  requester->state.store(MutatorState::kSuspended, kSeqCst);
+  waiters_.fetch_add(1, kSeqCst);
+  cv_.notify_all();
+  while (checkpoint_active_ || (world_stopped_.load(kSeqCst) && stopper_ != requester)) {
+    if (!world_stopped_.load(kSeqCst)) run_own_checkpoint(requester, lock);
+    if (!checkpoint_active_ && !world_stopped_.load(kSeqCst)) break;
+    cv_.wait(lock);
+  }
+  waiters_.fetch_sub(1, kSeqCst);
+  wait_until_world_resumes(requester, lock);
+}
+
+// Waits for the others. Meanwhile the requester touches no heap, so it counts as suspended: a
+// target that decides to collect must not wait for it. A target that parked (lock-free) with
+// this checkpoint still pending gets it run here, on its behalf.
+void ThreadRegistry::await_checkpoint_targets(uffdgc_mutator* requester, uint64_t generation,
+                                              std::unique_lock<std::mutex>& lock) {
   if (requester != nullptr) requester->state.store(MutatorState::kSuspended, kSeqCst);
   waiters_.fetch_add(1, kSeqCst);
   cv_.notify_all();
@@ -240,27 +251,30 @@ void ThreadRegistry::run_checkpoint(uffdgc_mutator* requester,
     }
     if (!pending) break;
     if (parked_target != nullptr) {
-      const Checkpoint cp = parked_target->pending;
-      parked_target->pending = {};
-      parked_target->running_checkpoint = cp.generation;
-      // The function may touch the heap: a stop must wait for it.
-      if (requester != nullptr) requester->state.store(MutatorState::kRunning, kSeqCst);
-      lock.unlock();
-      cp.fn(parked_target, cp.arg);
-      lock.lock();
-      parked_target->running_checkpoint = 0;
-      if (requester != nullptr) requester->state.store(MutatorState::kSuspended, kSeqCst);
-      parked_target->state.store(MutatorState::kParked, kSeqCst);
-      if (!world_stopped_.load(kSeqCst)) set_poll(parked_target, 0);
-      cv_.notify_all();
+      run_for_parked_target(requester, parked_target, lock);
       continue;
     }
     cv_.wait(lock);
   }
   waiters_.fetch_sub(1, kSeqCst);
-  checkpoint_active_ = false;
+}
+
+// Runs the checkpoint pending for a target the caller claimed while parked.
+void ThreadRegistry::run_for_parked_target(uffdgc_mutator* requester, uffdgc_mutator* target,
+                                           std::unique_lock<std::mutex>& lock) {
+  const Checkpoint cp = target->pending;
+  target->pending = {};
+  target->running_checkpoint = cp.generation;
+  // The function may touch the heap: a stop must wait for it.
+  if (requester != nullptr) requester->state.store(MutatorState::kRunning, kSeqCst);
+  lock.unlock();
+  cp.fn(target, cp.arg);
+  lock.lock();
+  target->running_checkpoint = 0;
+  if (requester != nullptr) requester->state.store(MutatorState::kSuspended, kSeqCst);
+  target->state.store(MutatorState::kParked, kSeqCst);
+  if (!world_stopped_.load(kSeqCst)) set_poll(target, 0);
   cv_.notify_all();
-  if (requester != nullptr) wait_until_world_resumes(requester, lock);
 }
 
 std::vector<uffdgc_mutator*> ThreadRegistry::reset_in_child(pthread_t survivor) {

@@ -70,6 +70,12 @@ class ThreadRegistry {
  private:
   void run_own_checkpoint(uffdgc_mutator* m, std::unique_lock<std::mutex>& lock);
   void wait_until_world_resumes(uffdgc_mutator* m, std::unique_lock<std::mutex>& lock);
+  // run_checkpoint's steps.
+  void wait_for_checkpoint_turn(uffdgc_mutator* requester, std::unique_lock<std::mutex>& lock);
+  void await_checkpoint_targets(uffdgc_mutator* requester, uint64_t generation,
+                                std::unique_lock<std::mutex>& lock);
+  void run_for_parked_target(uffdgc_mutator* requester, uffdgc_mutator* target,
+                             std::unique_lock<std::mutex>& lock);
   // Claims a parked thread (kParked -> kCheckpointing) so its owner cannot unpark meanwhile.
   static bool claim_parked(uffdgc_mutator* m);
   // Wakes threads waiting for state changes, if there are any (lock-free paths).

@@ -522,20 +522,7 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
                             delta_);
   uint64_t hi = end_;  // every page at or above hi is installed
   while (hi > begin_) {
-    // The run: aligned to 64K in absolute addresses, so a full run can move one whole folio.
-    const uint64_t run_floor = std::max(begin_, align_down(hi - kPageSize, kRunBytes));
-    // ... and inside one to-space mapping (a MOVE destination must lie in one VMA).
-    const AddressRange* mapping = mapping_holding(to_space_mappings_, hi - kPageSize);
-    uint64_t lowest = std::max(run_floor, mapping != nullptr ? mapping->begin : hi - kPageSize);
-    // Where objects barely move, the pool stays as small as their slide: a run cut to it (if
-    // still kMinMoveRun long) is moved, no page allocated for it, where a full run built in
-    // the GC thread's buffer would be copied into freshly allocated pages.
-    const uint64_t pool = recycle_top_ - pool_floor();
-    if (recycling() && pool >= kMinMoveRun * kPageSize + kFolioBytes) {
-      // starting on a frame boundary (install_in_frames copies a ragged end), and a frame
-      // short of the pool, so that its source keeps the frames' offset
-      lowest = std::max(lowest, align_up(hi - align_down(pool - kFolioBytes, kPageSize), kFolioBytes));
-    }
+    const uint64_t lowest = run_floor_below(hi);
     uint64_t lo = hi;
     while (lo > lowest && claim((lo - kPageSize - begin_) / kPageSize)) lo -= kPageSize;
     if (lo == hi) {
@@ -558,37 +545,64 @@ bool ConcurrentCompaction::run_gc_thread(uffd::InstallResult* failure) {
       window.ahead_of(static_cast<uint64_t>(static_cast<int64_t>(plan_.source_begin(lo)) + delta_),
                       from_floor);
     }
-    // Fewer than kMinMoveRun pages in whole frames are copied from the GC thread's buffer:
-    // below that, the TLB shootdown a MOVE costs outweighs the page allocation and copy it
-    // saves.
-    const int64_t recycled = install_in_frames(
-        lo, hi, kMinMoveRun,
-        [this](uint64_t page, uint8_t* where) { plan_.compact_page(page, where); }, failure);
-    if (recycled < 0) return false;
-    recycled_pages_ += static_cast<uint64_t>(recycled);
-    for (uint64_t page = lo; page < hi; page += kPageSize) publish((page - begin_) / kPageSize);
-    announce_progress();
+    if (!produce_run(lo, hi, failure)) return false;
     hi = lo;
-    if (++runs_ % kRssSampleRuns == 0) peak_rss_ = std::max(peak_rss_, os::resident_bytes());
-    // Keep kFreeAhead of zero-filled pages above the allocation top, a few runs at a time.
-    if (tail_filled_ < tail_end_) {
-      const uint64_t want = allocation_top() + kFreeAhead;
-      if (want > tail_filled_ &&
-          !fill_free_pages(std::min(want, tail_filled_ + kFreeStep), /*pool_only=*/false,
-                           failure)) {
-        return false;
-      }
-    }
+    if (!keep_free_pages_ahead(failure)) return false;
     // Pages below hi read the from-space only below sources_end_below(hi): source_begin(hi)
     // unless an object straddles hi, which they read whole (a trace callback may read any
     // byte of it), and for a block page not below its own source page.
     if (hi > begin_ && !release_from_space(plan_.sources_end_below(hi), failure)) return false;
   }
   if (prefetch) prefetcher_.wait_idle();
-  // The window kept for the runs is free now: free pages still wanted take it first.
+  return hand_back_the_rest(failure);
+}
+
+// The lowest page of the next run below hi: aligned to 64K in absolute addresses, so a full
+// run can move one whole folio, and inside one to-space mapping (a MOVE destination must lie
+// in one VMA). Where objects barely move, the pool stays as small as their slide: a run cut
+// to it (if still kMinMoveRun long) is moved, no page allocated for it, where a full run built
+// in the GC thread's buffer would be copied into freshly allocated pages.
+uint64_t ConcurrentCompaction::run_floor_below(uint64_t hi) const {
+  const uint64_t run_floor = std::max(begin_, align_down(hi - kPageSize, kRunBytes));
+  const AddressRange* mapping = mapping_holding(to_space_mappings_, hi - kPageSize);
+  uint64_t lowest = std::max(run_floor, mapping != nullptr ? mapping->begin : hi - kPageSize);
+  const uint64_t pool = recycle_top_ - pool_floor();
+  if (recycling() && pool >= kMinMoveRun * kPageSize + kFolioBytes) {
+    // starting on a frame boundary (install_in_frames copies a ragged end), and a frame
+    // short of the pool, so that its source keeps the frames' offset
+    lowest = std::max(lowest, align_up(hi - align_down(pool - kFolioBytes, kPageSize), kFolioBytes));
+  }
+  return lowest;
+}
+
+// Produces the claimed pages [lo, hi) and publishes them. Fewer than kMinMoveRun pages in
+// whole frames are copied from the GC thread's buffer: below that, the TLB shootdown a MOVE
+// costs outweighs the page allocation and copy it saves.
+bool ConcurrentCompaction::produce_run(uint64_t lo, uint64_t hi, uffd::InstallResult* failure) {
+  const int64_t recycled = install_in_frames(
+      lo, hi, kMinMoveRun,
+      [this](uint64_t page, uint8_t* where) { plan_.compact_page(page, where); }, failure);
+  if (recycled < 0) return false;
+  recycled_pages_ += static_cast<uint64_t>(recycled);
+  for (uint64_t page = lo; page < hi; page += kPageSize) publish((page - begin_) / kPageSize);
+  announce_progress();
+  if (++runs_ % kRssSampleRuns == 0) peak_rss_ = std::max(peak_rss_, os::resident_bytes());
+  return true;
+}
+
+// Keeps kFreeAhead of zero-filled pages above the allocation top, a few runs at a time.
+bool ConcurrentCompaction::keep_free_pages_ahead(uffd::InstallResult* failure) {
+  if (tail_filled_ >= tail_end_) return true;
+  const uint64_t want = allocation_top() + kFreeAhead;
+  return want <= tail_filled_ ||
+         fill_free_pages(std::min(want, tail_filled_ + kFreeStep), /*pool_only=*/false, failure);
+}
+
+// Every page is produced: the window kept for the runs is free now, and free pages still
+// wanted take it first; whatever is left of the from-space (recycled pages that were never
+// used, pages below the last run's sources) goes back to the kernel.
+bool ConcurrentCompaction::hand_back_the_rest(uffd::InstallResult* failure) {
   if (recycling() && pool_fill_ && !fill_free_pages(recycle_target_, /*pool_only=*/true, failure)) return false;
-  // Whatever is left of the from-space (recycled pages that were never used, pages below
-  // the last run's sources) goes back to the kernel.
   const uint64_t from_begin = std::min(begin_, plan_.segments().empty()
                                                    ? plan_.block().src_begin
                                                    : plan_.segments().front().start);

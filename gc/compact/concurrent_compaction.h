@@ -174,6 +174,11 @@ class ConcurrentCompaction {
   template <typename Build>
   int64_t install_in_frames(uint64_t lo, uint64_t hi, uint64_t min_move, Build build,
                             uffd::InstallResult* failure);
+  // run_gc_thread's steps (concurrent_compaction.cc).
+  uint64_t run_floor_below(uint64_t hi) const;
+  bool produce_run(uint64_t lo, uint64_t hi, uffd::InstallResult* failure);
+  bool keep_free_pages_ahead(uffd::InstallResult* failure);
+  bool hand_back_the_rest(uffd::InstallResult* failure);
   // The GC thread's installs: recycled from-space is moved, the GC thread's buffer copied.
   // ENOMEM gives the from-space kept for recycling back to the kernel, then backs off and
   // retries the rest (bounded).

@@ -112,48 +112,50 @@ void set_reason(char (&buf)[256], const char* fmt, auto... args) {
   snprintf(buf, sizeof(buf), fmt, args...);
 }
 
-}  // namespace
-
-void probe_kernel(const ProbeRequest& request, uffdgc_probe_report* report) {
-  const uint32_t struct_size = report->struct_size;
-  memset(report, 0, sizeof(*report));
-  report->struct_size = struct_size;
+// What the process and the kernel around userfaultfd offer: release and quirks, the sysctl,
+// seccomp, MREMAP_DONTUNMAP.
+void probe_environment(uffdgc_probe_report* report) {
   report->page_size = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
-  report->folio_split_delta = -1;
-
   KernelVersion version;
   running_kernel_version(&version, report->kernel_release, sizeof(report->kernel_release));
   report->kernel_major = version.major;
   report->kernel_minor = version.minor;
   report->kernel_patch = version.patch;
   report->quirks = kernel_quirks(version);
-
   report->unprivileged_userfaultfd = read_int_file("/proc/sys/vm/unprivileged_userfaultfd", -1);
   report->seccomp_mode = seccomp_mode();
   report->has_mremap_dontunmap = mremap_dontunmap_works();
+}
 
+struct UffdAvailability {
+  bool have_uffd = false;          // opened by the syscall or the device, user mode only
+  bool only_flag_missing = false;  // opens only without UFFD_USER_MODE_ONLY (before 5.11)
+};
+
+// Opens userfaultfd both ways and records the features; then, in a child, one real COPY and
+// one real MOVE (functional_child).
+UffdAvailability probe_userfaultfd(const ProbeRequest& request, uffdgc_probe_report* report) {
+  UffdAvailability a;
   uint64_t features = 0;
   report->syscall_errno = query_features(OpenRoute::kSyscall, &features);
   uint64_t device_features = 0;
   report->device_errno = query_features(OpenRoute::kDevice, &device_features);
   if (report->syscall_errno != 0) features = device_features;
-  const bool have_uffd = report->syscall_errno == 0 || report->device_errno == 0;
+  a.have_uffd = report->syscall_errno == 0 || report->device_errno == 0;
   // Both routes ask for UFFD_USER_MODE_ONLY (5.11+). When both fail, find out whether the
   // flag is what the kernel refused, so the reason says so.
-  report->has_user_mode_only = have_uffd;
-  bool only_flag_missing = false;
-  if (!have_uffd) {
+  report->has_user_mode_only = a.have_uffd;
+  if (!a.have_uffd) {
     const OpenAttempt plain = open_userfaultfd(OpenRoute::kSyscall, O_CLOEXEC | O_NONBLOCK);
     if (plain.fd >= 0) {
-      only_flag_missing = true;
+      a.only_flag_missing = true;
       close(plain.fd);
     }
   }
   report->features = features;
   report->has_sigbus = (features & UFFD_FEATURE_SIGBUS) != 0;
   report->has_move = (features & UFFD_FEATURE_MOVE) != 0;
-
-  if (have_uffd) {
+  if (a.have_uffd) {
     FunctionalResult fr;
     const ChildOutcome child =
         run_in_child(functional_child, &features, &fr, sizeof(fr), request.watchdog_ms);
@@ -162,21 +164,20 @@ void probe_kernel(const ProbeRequest& request, uffdgc_probe_report* report) {
     report->functional_errno = child.completed ? fr.error : child.error;
     report->functional_signal = child.signal;
   }
+  return a;
+}
 
+// The best mode that is safe here, with its reason.
+uint32_t best_safe_mode(const UffdAvailability& a, uffdgc_probe_report* report) {
   const bool move_usable = report->has_move && report->move_works;
   const bool move_quirky = (report->quirks & UFFDGC_QUIRK_MOVE_NO_SWAPCACHE_FIX) != 0;
-  const bool concurrent_ok = have_uffd && report->has_sigbus && report->copy_works &&
-                             report->has_mremap_dontunmap && report->page_size == kPageSize;
-
-  // Best safe mode first, then the request on top of it.
-  uint32_t best = UFFDGC_MODE_STW;
   if (report->page_size != kPageSize) {
     set_reason(report->mode_reason, "page size %u is not 4096: stop-the-world compaction",
                report->page_size);
-  } else if (only_flag_missing) {
+  } else if (a.only_flag_missing) {
     set_reason(report->mode_reason,
                "userfaultfd works but not with UFFD_USER_MODE_ONLY (needs 5.11+): stop-the-world");
-  } else if (!have_uffd) {
+  } else if (!a.have_uffd) {
     set_reason(report->mode_reason,
                "userfaultfd unavailable (syscall: %s, /dev/userfaultfd: %s): stop-the-world",
                strerror(report->syscall_errno), strerror(report->device_errno));
@@ -194,54 +195,58 @@ void probe_kernel(const ProbeRequest& request, uffdgc_probe_report* report) {
                  strerror(report->functional_errno));
     }
   } else if (!report->has_move) {
-    best = UFFDGC_MODE_COPY;
     set_reason(report->mode_reason, "kernel has no UFFDIO_MOVE (needs 6.8+): copy mode");
+    return UFFDGC_MODE_COPY;
   } else if (!move_usable) {
-    best = UFFDGC_MODE_COPY;
     set_reason(report->mode_reason, "UFFDIO_MOVE offered but failed when tried (%s): copy mode",
                strerror(report->functional_errno));
+    return UFFDGC_MODE_COPY;
   } else if (move_quirky) {
-    best = UFFDGC_MODE_COPY;
     set_reason(report->mode_reason,
                "kernel %u.%u.%u lacks the 2025 MOVE swap-cache fix (needs 6.12.20, 6.13.8 or "
                "6.14+): copy mode unless forced",
-               version.major, version.minor, version.patch);
+               report->kernel_major, report->kernel_minor, report->kernel_patch);
+    return UFFDGC_MODE_COPY;
   } else {
-    best = UFFDGC_MODE_MOVE;
     set_reason(report->mode_reason, "userfaultfd with SIGBUS and a working UFFDIO_MOVE: move mode");
+    return UFFDGC_MODE_MOVE;
   }
+  return UFFDGC_MODE_STW;
+}
 
+// The request on top of the best safe mode: stop-the-world always, copy when the concurrent
+// modes work, move when MOVE works too (and, on a kernel without the swap-cache fix, when
+// forced).
+uint32_t honour_request(const ProbeRequest& request, uint32_t best, uffdgc_probe_report* report) {
+  const bool move_quirky = (report->quirks & UFFDGC_QUIRK_MOVE_NO_SWAPCACHE_FIX) != 0;
   const bool forced = (request.flags & UFFDGC_PROBE_FORCE_MODE) != 0;
-  uint32_t mode = best;
   report->requested_mode_honoured = 1;
   switch (request.requested_mode) {
-    case UFFDGC_MODE_AUTO:
-      break;
     case UFFDGC_MODE_STW:
-      mode = UFFDGC_MODE_STW;
       set_reason(report->mode_reason, "stop-the-world requested");
-      break;
+      return UFFDGC_MODE_STW;
     case UFFDGC_MODE_COPY:
-      if (concurrent_ok) {
-        mode = UFFDGC_MODE_COPY;
+      if (mode_works(*report, UFFDGC_MODE_COPY, false)) {
         set_reason(report->mode_reason, "copy mode requested");
-      } else {
-        report->requested_mode_honoured = 0;
+        return UFFDGC_MODE_COPY;
       }
-      break;
+      report->requested_mode_honoured = 0;
+      return best;
     case UFFDGC_MODE_MOVE:
-      if (concurrent_ok && move_usable && (!move_quirky || forced)) {
-        mode = UFFDGC_MODE_MOVE;
+      if (mode_works(*report, UFFDGC_MODE_MOVE, forced)) {
         set_reason(report->mode_reason, move_quirky ? "move mode forced despite missing swap-cache fix"
                                                     : "move mode requested");
-      } else {
-        report->requested_mode_honoured = 0;
+        return UFFDGC_MODE_MOVE;
       }
-      break;
+      report->requested_mode_honoured = 0;
+      return best;
+    default:  // UFFDGC_MODE_AUTO
+      return best;
   }
-  report->mode = mode;
+}
 
-  // mTHP policy: only MOVE splits folios, so only move mode can meet the livelock.
+// mTHP policy: only MOVE splits folios, so only move mode can meet the livelock.
+void decide_mthp_policy(const ProbeRequest& request, uffdgc_probe_report* report) {
   report->mthp_sizes_enabled = enabled_mthp_sizes();
   if (report->has_move && report->move_works &&
       (request.flags & UFFDGC_PROBE_SKIP_FOLIO_TEST) == 0) {
@@ -257,12 +262,11 @@ void probe_kernel(const ProbeRequest& request, uffdgc_probe_report* report) {
   char detail[256];
   snprintf(detail, sizeof(detail), "%s",
            report->mthp_reason[0] != '\0' ? report->mthp_reason : "large-folio MOVE not tested");
-  if (mode != UFFDGC_MODE_MOVE) {
-    report->mthp_policy = UFFDGC_MTHP_ALLOW;
+  report->mthp_policy = UFFDGC_MTHP_ALLOW;
+  if (report->mode != UFFDGC_MODE_MOVE) {
     set_reason(report->mthp_reason, "large folios allowed: %s mode never splits them",
-               uffdgc_mode_name(mode));
+               uffdgc_mode_name(report->mode));
   } else if (report->mthp_sizes_enabled == 0) {
-    report->mthp_policy = UFFDGC_MTHP_ALLOW;
     set_reason(report->mthp_reason, "no large-folio size is enabled; nothing to split");
   } else if (hazard && (request.flags & UFFDGC_PROBE_FORCE_HUGEPAGE) == 0) {
     report->mthp_policy = UFFDGC_MTHP_NOHUGEPAGE;
@@ -271,14 +275,41 @@ void probe_kernel(const ProbeRequest& request, uffdgc_probe_report* report) {
                "extra reference can spin in the kernel (%.100s)",
                detail);
   } else if (report->folio_move == UFFDGC_FOLIO_MOVE_WHOLE) {
-    report->mthp_policy = UFFDGC_MTHP_ALLOW;
     set_reason(report->mthp_reason, "large folios allowed: the kernel moves them whole (%.160s)",
                detail);
   } else {
-    report->mthp_policy = UFFDGC_MTHP_ALLOW;
     set_reason(report->mthp_reason, "large folios allowed%s: %.160s",
                hazard ? " (forced)" : ", MOVE splits them but returns", detail);
   }
+}
+
+}  // namespace
+
+bool mode_works(const uffdgc_probe_report& report, uint32_t mode, bool override_quirks) {
+  const bool concurrent = report.has_user_mode_only && report.has_sigbus && report.copy_works &&
+                          report.has_mremap_dontunmap && report.page_size == kPageSize;
+  switch (mode) {
+    case UFFDGC_MODE_STW:
+      return true;
+    case UFFDGC_MODE_COPY:
+      return concurrent;
+    case UFFDGC_MODE_MOVE:
+      return concurrent && report.has_move && report.move_works &&
+             (override_quirks || (report.quirks & UFFDGC_QUIRK_MOVE_NO_SWAPCACHE_FIX) == 0);
+    default:
+      return false;
+  }
+}
+
+void probe_kernel(const ProbeRequest& request, uffdgc_probe_report* report) {
+  const uint32_t struct_size = report->struct_size;
+  memset(report, 0, sizeof(*report));
+  report->struct_size = struct_size;
+  report->folio_split_delta = -1;
+  probe_environment(report);
+  const UffdAvailability a = probe_userfaultfd(request, report);
+  report->mode = honour_request(request, best_safe_mode(a, report), report);
+  decide_mthp_policy(request, report);
 }
 
 }  // namespace uffdgc::uffd

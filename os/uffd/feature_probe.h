@@ -20,4 +20,10 @@ struct ProbeRequest {
 // processes for the functional and large-folio tests; not async-signal-safe.
 void probe_kernel(const ProbeRequest& request, uffdgc_probe_report* report);
 
+// Whether `mode` can run on the kernel `report` describes: stop-the-world always; copy with
+// userfaultfd (user mode only), SIGBUS, a working COPY, MREMAP_DONTUNMAP and 4K pages; move
+// with a working MOVE as well and, unless `override_quirks`, no MOVE swap-cache quirk. The one
+// place the probe's verdict and heap creation decide a mode from.
+bool mode_works(const uffdgc_probe_report& report, uint32_t mode, bool override_quirks);
+
 }  // namespace uffdgc::uffd

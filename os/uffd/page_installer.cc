@@ -183,130 +183,152 @@ InstallResult PageInstaller::copy(uint64_t dst, uint64_t src, uint64_t npages,
 InstallResult PageInstaller::run(UffdOp op, uint64_t dst, uint64_t src, uint64_t npages,
                                  uint32_t enomem_limit, bool keep_source) const {
   InstallCounters& c = *config_.counters;
-  std::atomic<uint64_t>* installed = op == UffdOp::kMove ? &c.pages_moved : &c.pages_copied;
-  uint64_t done_pages = 0;
-  uint32_t stalled = 0;
-  uint32_t enomem_rounds = 0;
-  while (done_pages < npages) {
-    const uint64_t d = dst + done_pages * kPageSize;
-    const uint64_t s = src + done_pages * kPageSize;
-    const uint64_t len = (npages - done_pages) * kPageSize;
-    const IoctlOutcome o = issue(op, d, s, len);
-    UffdOp one_page_op = op;  // set by the EBUSY and ENOENT cases below
+  RunState st{op, op == UffdOp::kMove ? &c.pages_moved : &c.pages_copied};
+  while (st.done_pages < npages) {
+    const uint64_t d = dst + st.done_pages * kPageSize;
+    const uint64_t s = src + st.done_pages * kPageSize;
+    const uint64_t len = (npages - st.done_pages) * kPageSize;
+    const IoctlOutcome o = issue(st.op, d, s, len);
     if (o.ret == 0) {
-      c.add(*installed, npages - done_pages);
-      if (op == UffdOp::kMove) count_moved_frames(c, d, s, len);
-      if (op == UffdOp::kCopy && !keep_source) release_source(s, npages - done_pages);
+      count_installed(st, d, s, npages - st.done_pages, keep_source);
       return done(npages);
     }
     if (o.progress > 0) {
       const uint64_t progress = static_cast<uint64_t>(o.progress);
       if (progress % kPageSize != 0 || progress >= len) {
         c.add(c.fatal_errors, 1);
-        return stopped(InstallStatus::kFatal, EPROTO, op, done_pages, d);
+        return stopped(InstallStatus::kFatal, EPROTO, st.op, st.done_pages, d);
       }
-      c.add(*installed, progress / kPageSize);
-      if (op == UffdOp::kMove) count_moved_frames(c, d, s, progress);
-      if (op == UffdOp::kCopy && !keep_source) release_source(s, progress / kPageSize);
-      done_pages += progress / kPageSize;
-      enomem_rounds = 0;
+      count_installed(st, d, s, progress / kPageSize, keep_source);
+      st.done_pages += progress / kPageSize;
+      st.enomem_rounds = 0;
     }
-    switch (o.error) {
-      case EAGAIN:
-        if (o.progress > 0) {
-          c.add(c.move_partial, 1);
-          stalled = 0;
-          continue;
-        }
-        c.add(c.eagain_retries, 1);
-        if (++stalled > config_.stalled_retry_limit) {
-          c.add(c.fatal_errors, 1);
-          return stopped(InstallStatus::kFatal, EAGAIN, op, done_pages, d);
-        }
-        if ((stalled & 63) == 0) sched_yield();
-        continue;
-      case EEXIST: {
-        stalled = 0;
-        c.add(c.move_eexist, 1);
-        InstallResult r = on_eexist(op, d, s, keep_source);
-        if (r.status != InstallStatus::kDone) {
-          r.pages_done = done_pages;
-          return r;
-        }
-        ++done_pages;
-        continue;
-      }
-      case EBUSY:
-        if (op != UffdOp::kMove) break;
-        c.add(c.move_ebusy, 1);
-        if (config_.mode == InstallMode::kMoveOnly) {
-          return stopped(InstallStatus::kBusy, EBUSY, op, done_pages, d);
-        }
-        one_page_op = UffdOp::kCopy;
-        break;
-      case ENOENT:
-        if (!is_mapped(d) || op != UffdOp::kMove) {
-          c.add(c.range_gone, 1);
-          return stopped(InstallStatus::kRangeGone, ENOENT, op, done_pages, d);
-        }
-        if (!is_mapped(s)) {
-          return stopped(InstallStatus::kInvalidArgument, ENOENT, op, done_pages, d);
-        }
-        c.add(c.move_enoent, 1);
-        if (config_.holes == SourceHolePolicy::kReport) {
-          return stopped(InstallStatus::kSourceHole, ENOENT, op, done_pages, d);
-        }
-        one_page_op = UffdOp::kZeropage;
-        break;
-      case EINVAL:
-        if (op == UffdOp::kMove && config_.mode != InstallMode::kMoveOnly && is_mapped(d)) {
-          // Unregistered, or refused? A COPY of this page answers: ENOENT when the range is
-          // no longer registered (kRangeGone), installed when MOVE refuses this pair of
-          // mappings (VM_LOCKED on one side only after mlockall(), say). Then COPY the rest of
-          // this call too rather than asking again for every page.
-          InstallResult r = install_one(UffdOp::kCopy, d, s, c.pages_copied_on_einval, enomem_limit);
-          if (r.status != InstallStatus::kDone) {
-            r.pages_done = done_pages;
-            return r;
-          }
-          ++done_pages;
-          stalled = enomem_rounds = 0;
-          op = UffdOp::kCopy;
-          installed = &c.pages_copied_on_einval;
-          continue;
-        }
-        c.add(c.range_gone, 1);
-        return stopped(InstallStatus::kRangeGone, EINVAL, op, done_pages, d);
-      case ENOMEM:
-        if (enomem_rounds >= enomem_limit) {
-          return stopped(InstallStatus::kNoMemory, ENOMEM, op, done_pages, d);
-        }
-        c.add(c.enomem_retries, 1);
-        enomem_backoff(enomem_rounds++);
-        continue;
-      default:
-        break;
-    }
-    if (one_page_op == op) {  // no single-page remedy chosen: an errno we do not expect
-      c.add(c.fatal_errors, 1);
-      return stopped(InstallStatus::kFatal, o.error, op, done_pages, d);
-    }
-    // EBUSY: COPY exactly this page; source hole: a zero page. Then carry on with `op`.
-    InstallResult r = install_one(one_page_op, d, s,
-                                  one_page_op == UffdOp::kCopy ? c.pages_copied_on_ebusy
-                                                               : c.pages_zero_filled,
+    InstallResult stop;
+    const ErrnoStep step = on_errno(st, o, d, s, keep_source, enomem_limit, &stop);
+    if (step.kind == ErrnoStep::kStop) return stop;
+    if (step.kind == ErrnoStep::kRetry) continue;
+    // EBUSY: COPY exactly this page; source hole: a zero page. Then carry on with st.op.
+    InstallResult r = install_one(step.one_page_op, d, s,
+                                  step.one_page_op == UffdOp::kCopy ? c.pages_copied_on_ebusy
+                                                                    : c.pages_zero_filled,
                                   enomem_limit);
     if (r.status != InstallStatus::kDone) {
-      if (r.status == InstallStatus::kNoMemory && one_page_op == UffdOp::kCopy) {
+      if (r.status == InstallStatus::kNoMemory && step.one_page_op == UffdOp::kCopy) {
         c.add(c.ebusy_copies_out_of_memory, 1);
       }
-      r.pages_done = done_pages;
+      r.pages_done = st.done_pages;
       return r;
     }
-    ++done_pages;
-    stalled = enomem_rounds = 0;
+    ++st.done_pages;
+    st.stalled = st.enomem_rounds = 0;
   }
   return done(npages);
+}
+
+void PageInstaller::count_installed(const RunState& st, uint64_t dst, uint64_t src,
+                                    uint64_t pages, bool keep_source) const {
+  InstallCounters& c = *config_.counters;
+  c.add(*st.installed, pages);
+  if (st.op == UffdOp::kMove) count_moved_frames(c, dst, src, pages * kPageSize);
+  if (st.op == UffdOp::kCopy && !keep_source) release_source(src, pages);
+}
+
+// EINVAL from a MOVE: unregistered, or refused? A COPY of this page answers: ENOENT when the
+// range is no longer registered (kRangeGone), installed when MOVE refuses this pair of
+// mappings (VM_LOCKED on one side only after mlockall(), say). Then the rest of the call is
+// copied too rather than asking again for every page.
+PageInstaller::ErrnoStep PageInstaller::on_einval(RunState& st, uint64_t d, uint64_t s,
+                                                  uint32_t enomem_limit, InstallResult* stop) const {
+  InstallCounters& c = *config_.counters;
+  if (st.op == UffdOp::kMove && config_.mode != InstallMode::kMoveOnly && is_mapped(d)) {
+    InstallResult r = install_one(UffdOp::kCopy, d, s, c.pages_copied_on_einval, enomem_limit);
+    if (r.status != InstallStatus::kDone) {
+      r.pages_done = st.done_pages;
+      *stop = r;
+      return {ErrnoStep::kStop, st.op};
+    }
+    ++st.done_pages;
+    st.stalled = st.enomem_rounds = 0;
+    st.op = UffdOp::kCopy;
+    st.installed = &c.pages_copied_on_einval;
+    return {ErrnoStep::kRetry, st.op};
+  }
+  c.add(c.range_gone, 1);
+  *stop = stopped(InstallStatus::kRangeGone, EINVAL, st.op, st.done_pages, d);
+  return {ErrnoStep::kStop, st.op};
+}
+
+// The errno policy of DESIGN.md §5 for one failed call over [dst, ...) (its progress already
+// counted): retry, install this one page another way, or stop with *stop.
+PageInstaller::ErrnoStep PageInstaller::on_errno(RunState& st, const IoctlOutcome& o,
+                                                 uint64_t d, uint64_t s, bool keep_source,
+                                                 uint32_t enomem_limit, InstallResult* stop) const {
+  InstallCounters& c = *config_.counters;
+  const UffdOp op = st.op;
+  auto stop_with = [&](InstallResult r) {
+    *stop = r;
+    return ErrnoStep{ErrnoStep::kStop, op};
+  };
+  switch (o.error) {
+    case EAGAIN:
+      if (o.progress > 0) {
+        c.add(c.move_partial, 1);
+        st.stalled = 0;
+        return {ErrnoStep::kRetry, op};
+      }
+      c.add(c.eagain_retries, 1);
+      if (++st.stalled > config_.stalled_retry_limit) {
+        c.add(c.fatal_errors, 1);
+        return stop_with(stopped(InstallStatus::kFatal, EAGAIN, op, st.done_pages, d));
+      }
+      if ((st.stalled & 63) == 0) sched_yield();
+      return {ErrnoStep::kRetry, op};
+    case EEXIST: {
+      st.stalled = 0;
+      c.add(c.move_eexist, 1);
+      InstallResult r = on_eexist(op, d, s, keep_source);
+      if (r.status != InstallStatus::kDone) {
+        r.pages_done = st.done_pages;
+        return stop_with(r);
+      }
+      ++st.done_pages;
+      return {ErrnoStep::kRetry, op};
+    }
+    case EBUSY:
+      if (op != UffdOp::kMove) break;
+      c.add(c.move_ebusy, 1);
+      if (config_.mode == InstallMode::kMoveOnly) {
+        return stop_with(stopped(InstallStatus::kBusy, EBUSY, op, st.done_pages, d));
+      }
+      return {ErrnoStep::kOnePage, UffdOp::kCopy};
+    case ENOENT:
+      if (!is_mapped(d) || op != UffdOp::kMove) {
+        c.add(c.range_gone, 1);
+        return stop_with(stopped(InstallStatus::kRangeGone, ENOENT, op, st.done_pages, d));
+      }
+      if (!is_mapped(s)) {
+        return stop_with(stopped(InstallStatus::kInvalidArgument, ENOENT, op, st.done_pages, d));
+      }
+      c.add(c.move_enoent, 1);
+      if (config_.holes == SourceHolePolicy::kReport) {
+        return stop_with(stopped(InstallStatus::kSourceHole, ENOENT, op, st.done_pages, d));
+      }
+      return {ErrnoStep::kOnePage, UffdOp::kZeropage};
+    case EINVAL:
+      return on_einval(st, d, s, enomem_limit, stop);
+    case ENOMEM:
+      if (st.enomem_rounds >= enomem_limit) {
+        return stop_with(stopped(InstallStatus::kNoMemory, ENOMEM, op, st.done_pages, d));
+      }
+      c.add(c.enomem_retries, 1);
+      enomem_backoff(st.enomem_rounds++);
+      return {ErrnoStep::kRetry, op};
+    default:
+      break;
+  }
+  // An errno we do not expect.
+  c.add(c.fatal_errors, 1);
+  return stop_with(stopped(InstallStatus::kFatal, o.error, op, st.done_pages, d));
 }
 
 InstallResult PageInstaller::install_one(UffdOp op, uint64_t dst, uint64_t src,

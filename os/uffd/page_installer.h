@@ -126,6 +126,26 @@ class PageInstaller {
   // keep_source: a COPY leaves the source pages in place (copy()).
   InstallResult run(UffdOp op, uint64_t dst, uint64_t src, uint64_t npages,
                     uint32_t enomem_limit, bool keep_source) const;
+  // run()'s state: the operation (a MOVE turns into COPY after EINVAL), the counter its pages
+  // go to, the pages done and the retry counts.
+  struct RunState {
+    UffdOp op;
+    std::atomic<uint64_t>* installed;
+    uint64_t done_pages = 0;
+    uint32_t stalled = 0;
+    uint32_t enomem_rounds = 0;
+  };
+  // What run() does after a failed call: retry, install one page with one_page_op, or stop.
+  struct ErrnoStep {
+    enum Kind : uint8_t { kRetry, kOnePage, kStop } kind;
+    UffdOp one_page_op;
+  };
+  void count_installed(const RunState& st, uint64_t dst, uint64_t src, uint64_t pages,
+                       bool keep_source) const;
+  ErrnoStep on_errno(RunState& st, const IoctlOutcome& o, uint64_t d, uint64_t s,
+                     bool keep_source, uint32_t enomem_limit, InstallResult* stop) const;
+  ErrnoStep on_einval(RunState& st, uint64_t d, uint64_t s, uint32_t enomem_limit,
+                      InstallResult* stop) const;
   // One page with COPY (EBUSY or EINVAL fallback) or ZEROPAGE (source hole); kDone when
   // installed, counted in `installed`.
   InstallResult install_one(UffdOp op, uint64_t dst, uint64_t src,
