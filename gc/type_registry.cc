@@ -102,9 +102,13 @@ uffdgc_result TypeRegistry::add(const uffdgc_type_info& info, uint32_t* index) {
   std::lock_guard<std::mutex> lock(mu_);
   const uint32_t i = count_.load(std::memory_order_relaxed);
   if (i >= kMaxTypes) return UFFDGC_ELIMIT;
-  // Room first, so that nothing below can fail half-way (std::bad_alloc).
-  owned_.reserve(owned_.size() + 1);
-  owned_offsets_.reserve(owned_offsets_.size() + 1);
+  // Room first, so that nothing below can fail half-way (std::bad_alloc). Doubling: reserving
+  // one more each time would copy the whole list on every registration.
+  auto make_room = [](auto& list) {
+    if (list.size() == list.capacity()) list.reserve(std::max<size_t>(16, 2 * list.capacity()));
+  };
+  make_room(owned_);
+  make_room(owned_offsets_);
   if (offsets != nullptr) owned_offsets_.push_back(offsets.release());
   owned_.push_back(t.get());
   slots_[i].store(t.release(), std::memory_order_release);

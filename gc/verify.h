@@ -1,4 +1,4 @@
-// The heap verifier (issue 3; DESIGN.md §1 gc/verify): after a collection every reference in
+// The heap verifier (issue 3; design: .overview.layout): after a collection every reference in
 // every object and root points at the start of a live object of a registered type, the moving
 // space parses from begin to top, and the side tables agree with the heap (the bytes that slid
 // equal the bytes the plan predicted). Aborts with a message naming the first violation: a

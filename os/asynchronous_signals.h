@@ -1,4 +1,5 @@
-// OS layer: the asynchronous signals. Contract: cannot fail; async-signal-safe.
+// OS layer (design: .os.contract): the asynchronous signals.
+// Contract: cannot fail; async-signal-safe.
 // The asynchronous signals: every signal but the synchronous ones a thread raises on itself
 // (SIGBUS above all: any thread may touch a to-space page during a compaction and must get the
 // SIGBUS that produces it). The collector's own threads block them, since they are the

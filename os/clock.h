@@ -1,4 +1,4 @@
-// OS layer: clocks (docs/design/os.md once the design notes move into the repo).
+// OS layer (design: .os.contract): clocks.
 // Contract: every function here cannot fail and is async-signal-safe (clock_gettime is).
 #pragma once
 

@@ -1,3 +1,5 @@
+// OS layer (design: .os.contract). Contract: cannot fail (no cgroup, or files that cannot be
+// read: unlimited); not async-signal-safe (it opens and reads files).
 // How far the process's memory cgroup is from its limit (DESIGN.md §6). The swap prefetch
 // reads from-space pages in from io-wq workers, and each page it reads is charged to the
 // cgroup there: a charge that finds nothing to reclaim OOM-kills the process at once (seen

@@ -1,4 +1,4 @@
-// OS layer: page geometry, the one page-size constant of the project.
+// OS layer (design: .os.contract): page geometry, the one page-size constant of the project.
 // uffdgc supports 4 KiB base pages (x86_64, and arm64 with 4K pages); the feature probe refuses
 // the concurrent mode if sysconf(_SC_PAGESIZE) disagrees. A constant, not a sysconf() call,
 // because the installer runs in signal handlers where sysconf is not async-signal-safe.

@@ -1,4 +1,4 @@
-// OS layer: the process's mappings as /proc/self/maps lists them.
+// OS layer (design: .os.contract): the process's mappings as /proc/self/maps lists them.
 // Contract: returns 0 or an errno (fopen's); not async-signal-safe (stdio, allocation).
 #pragma once
 

@@ -1,3 +1,5 @@
+// OS layer (design: .os.contract). Contract: init() reports why prefetch is unavailable
+// (unavailable_reason()); not async-signal-safe (io_uring, allocation).
 // Asynchronous prefetch of swapped-out from-space pages ahead of the compaction cursor
 // (DESIGN.md §4 step 5, §6). The GC thread compacts to-space pages from high to low addresses
 // and reads the from-space below a falling cursor; when that from-space sits in swap (zram),

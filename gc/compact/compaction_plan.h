@@ -32,7 +32,7 @@ struct Segment {
   uint64_t live_end;  // start + the live bytes of the segment: end of the slid objects
   uint64_t tail_end;  // a filler covers [live_end, tail_end) so the space stays parsable
   uint64_t first_chunk, end_chunk;  // chunks of [start, end)
-  uint64_t to_space_end() const { return (live_end + 4095) & ~uint64_t{4095}; }
+  uint64_t to_space_end() const { return align_up(live_end, kPageSize); }
 };
 
 // Objects allocated since a concurrent cycle's first pause (DESIGN.md §4 step 1): all live,

@@ -219,7 +219,7 @@ bool ConcurrentCompaction::handle_fault(uint64_t addr, uffd::InstallResult* fail
       } else {
         plan_.compact_page(page, buffer);
       }
-      // Copied, not moved: the scratch page stays for the next fault (DESIGN.md §5).
+      // Copied, not moved: the scratch page stays for the next fault (design: .install.move-cost).
       const uffd::InstallResult r = installer_.copy(page, reinterpret_cast<uint64_t>(buffer), 1);
       give_scratch(buffer);
       if (free_page && r.status == uffd::InstallStatus::kRangeGone) {

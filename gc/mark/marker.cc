@@ -22,6 +22,8 @@ constexpr const char* kOutside = "an address outside every space of the heap";
 
 bool MarkTables::allocate(uint64_t begin, uint64_t bytes) {
   if (!mark.allocate(begin, bytes) || !live.allocate(begin, bytes)) return false;
+  if (chunk_bytes != nullptr) munmap(chunk_bytes, chunk_map_bytes);  // a second allocate
+  chunk_bytes = nullptr;
   chunks = align_up(bytes, kChunkSize) / kChunkSize + 1;
   chunk_map_bytes = align_up(chunks * sizeof(uint64_t), kPageSize);
   void* p = mmap(nullptr, chunk_map_bytes, PROT_READ | PROT_WRITE,

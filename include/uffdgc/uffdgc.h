@@ -1,8 +1,9 @@
 /*
  * uffdgc: the stable C ABI.
  *
- * Conventions (DESIGN.md §1, §2): opaque handles; every function returns an int result code
- * (UFFDGC_OK or a negative UFFDGC_E* value) and never throws or aborts on bad arguments;
+ * Conventions (design: .overview.abi; DESIGN.md §2): opaque handles; every function returns
+ * an int result code (UFFDGC_OK or a negative UFFDGC_E* value) and never throws or aborts on
+ * bad arguments;
  * every struct passed across the boundary starts with `uint32_t struct_size`, set by the
  * caller to sizeof(struct) so the library can grow the struct without breaking old callers.
  * This header includes only the C standard library.

@@ -1,5 +1,5 @@
-// Deterministic fault injection for the page installer (DESIGN.md §5: every error path has a
-// fault-injection switch as well as a real provocation).
+// Deterministic fault injection for the page installer (design: .install.tested: every error
+// path has a fault-injection switch as well as a real provocation).
 //
 // A rule fires on the N-th call (1-based, counted per operation across all threads) of one
 // ioctl, or, as a storm, repeatedly: on every K-th call, with a seeded per-call probability,

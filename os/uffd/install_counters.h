@@ -1,6 +1,6 @@
-// Counters of the page installer (DESIGN.md §5, §7). Shared by every thread that installs
-// pages, including SIGBUS handlers, so they are lock-free atomics updated with relaxed order:
-// they are statistics, never used for synchronisation.
+// Counters of the page installer (design: .install.tested; DESIGN.md §7). Shared by every
+// thread that installs pages, including SIGBUS handlers, so they are lock-free atomics updated
+// with relaxed order: they are statistics, never used for synchronisation.
 #pragma once
 
 #include <atomic>

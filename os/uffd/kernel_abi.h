@@ -1,7 +1,7 @@
 // Kernel interface definitions for userfaultfd that Debian 12's linux-libc-dev (6.1) lacks.
 //
 // Every definition is guarded so that newer system headers win: we only fill gaps, we never
-// redefine what the installed headers already describe (DESIGN.md §1, os/uffd). Values are the
+// redefine what the installed headers already describe (design: .os.uffd). Values are the
 // kernel's uapi ABI (include/uapi/linux/userfaultfd.h, 6.8+), which is frozen.
 #pragma once
 

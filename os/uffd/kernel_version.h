@@ -1,5 +1,5 @@
 // The running kernel's upstream version and the UFFDIO_MOVE quirks known for it
-// (DESIGN.md §5 "known-bad kernels", research/kernel.md §1.5, §1.6).
+// (design: .install.quirks; research/kernel.md §1.5, §1.6).
 #pragma once
 
 #include <compare>

@@ -258,7 +258,7 @@ PageInstaller::ErrnoStep PageInstaller::on_einval(RunState& st, uint64_t d, uint
   return {ErrnoStep::kStop, st.op};
 }
 
-// The errno policy of DESIGN.md §5 for one failed call over [dst, ...) (its progress already
+// The errno policy (docs/design/install.md) for one failed call over [dst, ...) (its progress already
 // counted): retry, install this one page another way, or stop with *stop.
 PageInstaller::ErrnoStep PageInstaller::on_errno(RunState& st, const IoctlOutcome& o,
                                                  uint64_t d, uint64_t s, bool keep_source,

@@ -1,6 +1,7 @@
 // The page installer: puts N source pages at a userfaultfd-registered destination with ranged
-// UFFDIO_MOVE, and implements the whole error policy of DESIGN.md §5 (research/kernel.md §1.4
-// for what each errno means):
+// UFFDIO_MOVE, and implements the whole error policy (design: .install.eagain, .install.eexist,
+// .install.ebusy, .install.enoent, .install.einval, .install.enomem, .install.other;
+// research/kernel.md §1.4 for what each errno means):
 //
 //   success                    done
 //   EAGAIN, progress > 0       advance by the progress, retry the rest

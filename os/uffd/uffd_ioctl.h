@@ -1,5 +1,5 @@
 // The three page-installing ioctls behind one signature, so the installer's error policy
-// (DESIGN.md §5) is written once for MOVE, COPY and ZEROPAGE. Async-signal-safe.
+// is written once for MOVE, COPY and ZEROPAGE (design: .install.ops). Async-signal-safe.
 #pragma once
 
 #include <cstdint>
