@@ -17,7 +17,6 @@
 #include "gc/space/filler.h"
 #include "os/uffd/signal_safe_format.h"
 #include "gc/verify.h"
-#include "runtime/allocator.h"
 #include "os/clock.h"
 #include "os/resource_usage.h"
 #include "gc/compact/fault_router.h"
@@ -450,7 +449,7 @@ void Cycle::end_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle,
   record_pause(pause_start, tts, ends_cycle);
   lock.unlock();
   deliver_events();
-  heap_.threads.resume_the_world();
+  heap_.mutators.resume_the_world();
 }
 
 // Weak slots, finalization and the sweep of the object spaces, once marking is complete: the
@@ -477,7 +476,7 @@ uffdgc_result Cycle::collect_stop_the_world() {
   const uint64_t cpu_start = os::thread_cpu_ns();
   Marker marker(heap_, *tables_);
   event(UFFDGC_EVENT_PHASE, "mark");
-  runtime::flush_pending_fillers(heap_);
+  heap_.flush_pending_fillers();
   marker.learn_object_starts();
   mark_roots(marker);
   marker.drain();
@@ -507,9 +506,7 @@ void Cycle::assist_previous_compaction() {
   if (buffer == nullptr) return;  // no memory: just wait
   const uint64_t lo = heap_.moving.begin(), hi = heap_.moving.limit();
   while (heap_.gc_thread.busy() && assist_compaction(lo, hi, buffer.get())) {
-    if (__atomic_load_n(&requester_->fast.poll_flag, __ATOMIC_ACQUIRE) != 0) {
-      heap_.threads.safepoint(requester_);
-    }
+    heap_.mutators.poll(requester_);
   }
 }
 
@@ -526,16 +523,16 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
       // A previous cycle is still running its concurrent phases: help its compaction while
       // it has pages left to take, then wait parked (its pauses need this thread stopped).
       assist_previous_compaction();
-      heap_.threads.park(requester_);
+      heap_.mutators.park(requester_);
       heap_.gc_thread.wait_idle();
-      heap_.threads.unpark(requester_);
+      heap_.mutators.unpark(requester_);
     }
-    tts = heap_.threads.stop_the_world(requester_);
+    tts = heap_.mutators.stop_the_world(requester_);
     begin_pause();
     if (!heap_.gc_thread.busy()) break;
     // Another thread's cycle started its concurrent phase while we waited to stop the world:
     // let it finish first (only a stopper submits work, so this cannot repeat forever).
-    heap_.threads.resume_the_world();
+    heap_.mutators.resume_the_world();
   }
   const uint64_t pause_start = os::monotonic_ns() - tts;
   const uint64_t cpu_start = os::thread_cpu_ns();
@@ -544,7 +541,7 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
   std::unique_lock<std::mutex> lock(heap_.lock);
   if (unless_after != kAlwaysCollect && heap_.stats.collections != unless_after) {
     lock.unlock();
-    heap_.threads.resume_the_world();
+    heap_.mutators.resume_the_world();
     return UFFDGC_OK;
   }
   cycle_ = heap_.stats.collections + 1;
@@ -556,7 +553,7 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
   event(UFFDGC_EVENT_PAUSE_BEGIN);
   if (heap_.concurrent()) return start_marking(pause_start, tts, lock, /*wait_for_flip=*/!triggered);
 
-  runtime::retire_tlabs(heap_);
+  heap_.mutators.retire_tlabs();
   const uffdgc_result result = collect_stop_the_world();
   heap_.bytes_since_gc = 0;
   ++heap_.stats.collections;
@@ -572,23 +569,23 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
   return result;
 }
 
-bool wait_for_space(uffdgc_heap* heap, uffdgc_mutator* requester) {
+bool wait_for_space(Heap* heap, uffdgc_mutator* requester) {
   uint64_t started;
   {
-    std::lock_guard<std::mutex> lock(heap->flip_lock);
-    started = heap->cycles_started;
-    if (heap->flips >= started) return false;
+    std::lock_guard<std::mutex> lock(heap->cycle.flip_lock);
+    started = heap->cycle.cycles_started;
+    if (heap->cycle.flips >= started) return false;
   }
-  heap->threads.park(requester);
+  heap->mutators.park(requester);
   {
-    std::unique_lock<std::mutex> wait(heap->flip_lock);
-    heap->flip_cv.wait(wait, [&] { return heap->flips >= started; });
+    std::unique_lock<std::mutex> wait(heap->cycle.flip_lock);
+    heap->cycle.flip_cv.wait(wait, [&] { return heap->cycle.flips >= started; });
   }
-  heap->threads.unpark(requester);
+  heap->mutators.unpark(requester);
   return true;
 }
 
-uffdgc_result collect(uffdgc_heap* heap, uffdgc_mutator* requester, uint64_t unless_after) {
+uffdgc_result collect(Heap* heap, uffdgc_mutator* requester, uint64_t unless_after) {
   auto cycle = std::make_shared<Cycle>(*heap, requester);  // std::bad_alloc: nothing started
   // Once the world is stopped a cycle cannot stop half-way (runtime/c_boundary.h).
   return or_abort("a collection", [&] { return cycle->run(unless_after); });

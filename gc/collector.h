@@ -8,6 +8,8 @@
 
 namespace uffdgc::gc {
 
+class Heap;
+
 // Runs a full cycle for `requester` (attached, running, owner thread). World stopped inside.
 // UFFDGC_OK, or UFFDGC_ENOMEM when the side tables cannot be mapped, or UFFDGC_EINTERNAL when
 // the flip's mremap fails (the heap is left unchanged in both cases).
@@ -18,11 +20,11 @@ namespace uffdgc::gc {
 // returns once pause 1 has started the cycle, or at once if a cycle is already running, and
 // the allocation goes on in the free space (wait_for_space() if there is none).
 inline constexpr uint64_t kAlwaysCollect = UINT64_MAX;
-uffdgc_result collect(uffdgc_heap* heap, uffdgc_mutator* requester,
+uffdgc_result collect(Heap* heap, uffdgc_mutator* requester,
                       uint64_t unless_after = kAlwaysCollect);
 
 // Parks the requester until the concurrent cycle in progress (if any) has flipped, so that
 // the space it frees can be allocated. Returns false if no cycle was in progress.
-bool wait_for_space(uffdgc_heap* heap, uffdgc_mutator* requester);
+bool wait_for_space(Heap* heap, uffdgc_mutator* requester);
 
 }  // namespace uffdgc::gc

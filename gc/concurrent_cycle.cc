@@ -31,7 +31,6 @@
 #include "gc/space/filler.h"
 #include "os/uffd/kernel_abi.h"
 #include "gc/verify.h"
-#include "runtime/allocator.h"
 #include "os/clock.h"
 #include "os/resource_usage.h"
 #include "gc/compact/fault_router.h"
@@ -74,7 +73,7 @@ bool Cycle::map_cycle_tables() {
 uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
                                    std::unique_lock<std::mutex>& lock, bool wait_for_flip) {
   event(UFFDGC_EVENT_PHASE, "mark-start");
-  black_begin_ = runtime::cut_allocation(heap_);
+  black_begin_ = heap_.mutators.cut_allocation();
   indexed_to_ = parsable_to_ = black_begin_;
   marker_ = std::make_unique<Marker>(heap_, *tables_);
   marker_->set_black_begin(black_begin_);
@@ -89,32 +88,29 @@ uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
         if (*slot != 0) static_cast<std::vector<RootValue>*>(self->ctx)->push_back({*slot, slot});
       },
       &root_snapshot_);
-  heap_.objects_black.store(true, std::memory_order_relaxed);
-  heap_.log_all_slots.store(!heap_.pins.empty(), std::memory_order_seq_cst);
-  heap_.cycle_marker.store(marker_.get(), std::memory_order_release);
+  heap_.cycle.objects_black.store(true, std::memory_order_relaxed);
+  heap_.cycle.log_all_slots.store(!heap_.pins.empty(), std::memory_order_seq_cst);
+  heap_.cycle.marker.store(marker_.get(), std::memory_order_release);
   heap_.pacer.start(black_begin_, heap_.moving.limit(), heap_.stats.live_bytes_last);
-  heap_.phase.store(CyclePhase::kMarking, std::memory_order_seq_cst);
-  const uint32_t barrier = runtime::barrier_flag_for(heap_);
-  heap_.threads.for_each_stopped([barrier](uffdgc_mutator* m) {
-    __atomic_store_n(&m->fast.barrier_flag, barrier, __ATOMIC_SEQ_CST);
-  });
+  heap_.cycle.phase.store(CyclePhase::kMarking, std::memory_order_seq_cst);
+  heap_.mutators.set_barrier_flags(heap_.cycle.barrier_flag());
   const uint64_t my_cycle = cycle_;
   {
-    std::lock_guard<std::mutex> flips(heap_.flip_lock);
-    heap_.cycles_started = my_cycle;
+    std::lock_guard<std::mutex> flips(heap_.cycle.flip_lock);
+    heap_.cycle.cycles_started = my_cycle;
   }
   auto self = shared_from_this();
   const bool submitted = heap_.gc_thread.submit([self] { self->concurrent_phases(); });
   heap_.stats.pause_mark_start_ns_last = os::monotonic_ns() - pause_start;
   end_pause(pause_start, tts, false, lock);
   if (submitted && !wait_for_flip) return UFFDGC_OK;  // an allocation trigger: go on allocating
-  heap_.threads.park(requester_);
+  heap_.mutators.park(requester_);
   if (!submitted) concurrent_phases();  // no GC thread (pthread_create failed): run it here
   {
-    std::unique_lock<std::mutex> wait(heap_.flip_lock);
-    heap_.flip_cv.wait(wait, [&] { return heap_.flips >= my_cycle; });
+    std::unique_lock<std::mutex> wait(heap_.cycle.flip_lock);
+    heap_.cycle.flip_cv.wait(wait, [&] { return heap_.cycle.flips >= my_cycle; });
   }
-  heap_.threads.unpark(requester_);
+  heap_.mutators.unpark(requester_);
   return UFFDGC_OK;
 }
 
@@ -134,10 +130,10 @@ void Cycle::run_concurrent_phases() {
   const bool concurrent_compaction = plan_and_flip();
   const uint64_t cpu_flipped = os::thread_cpu_ns();
   {
-    std::lock_guard<std::mutex> flipped(heap_.flip_lock);
-    heap_.flips = cycle_;
+    std::lock_guard<std::mutex> flipped(heap_.cycle.flip_lock);
+    heap_.cycle.flips = cycle_;
   }
-  heap_.flip_cv.notify_all();
+  heap_.cycle.flip_cv.notify_all();
   if (concurrent_compaction) {
     if (auto* hook = heap_.after_flip_hook.load()) hook(heap_.after_flip_hook_arg.load());
     compact_concurrently();
@@ -161,7 +157,7 @@ void Cycle::mark_concurrently() {
   Marker& marker = *marker_;
   {
     std::lock_guard<std::mutex> lock(heap_.lock);
-    runtime::flush_pending_fillers(heap_);
+    heap_.flush_pending_fillers();
   }
   marker.learn_object_starts();  // the space below the black block parses from here on
   for (const RootValue& r : root_snapshot_) marker.mark(r.value, r.slot);
@@ -172,17 +168,12 @@ void Cycle::mark_concurrently() {
     // Every thread hands its log over at its next safepoint (parked ones through this thread),
     // without stopping the others: what the mark-end pause then finds is what was logged
     // after that, usually nothing left to trace.
-    heap_.threads.run_checkpoint(
-        nullptr,
-        [](uffdgc_mutator* m, void* heap) {
-          runtime::hand_over_snapshot(*static_cast<uffdgc_heap*>(heap), m);
-        },
-        &heap_);
+    heap_.mutators.hand_over_snapshot_logs();
     trace_handed_over_logs(marker);
     const std::vector<std::vector<uffdgc_ref>> logs = mark_end_pause();
     {
       std::lock_guard<std::mutex> lock(heap_.lock);
-      runtime::flush_pending_fillers(heap_);
+      heap_.flush_pending_fillers();
     }
     for (const auto& log : logs) {
       for (uffdgc_ref r : log) marker.mark(r);
@@ -200,8 +191,8 @@ void Cycle::trace_handed_over_logs(Marker& marker) {
   for (int round = 0; round < 16; ++round) {
     std::vector<std::vector<uffdgc_ref>> handed;
     {
-      std::lock_guard<std::mutex> lock(heap_.handover_lock);
-      handed.swap(heap_.handed_over);
+      std::lock_guard<std::mutex> lock(heap_.cycle.handover_lock);
+      handed.swap(heap_.cycle.handed_over);
     }
     if (handed.empty()) break;
     for (const auto& log : handed) {
@@ -216,25 +207,23 @@ void Cycle::trace_handed_over_logs(Marker& marker) {
 // being parsable.
 std::vector<std::vector<uffdgc_ref>> Cycle::mark_end_pause() {
   std::vector<std::vector<uffdgc_ref>> logs;
-  const uint64_t tts = heap_.threads.stop_the_world(nullptr);
+  const uint64_t tts = heap_.mutators.stop_the_world(nullptr);
   begin_pause();
   const uint64_t pause_start = os::monotonic_ns() - tts;
   std::unique_lock<std::mutex> lock(heap_.lock);
   event(UFFDGC_EVENT_PAUSE_BEGIN);
   event(UFFDGC_EVENT_PHASE, "mark-end");
-  heap_.threads.for_each_stopped([&](uffdgc_mutator* m) {
-    logs.push_back(m->snapshot.take());
-    m->slot_log.clear();  // the slot scan comes after marking: it sees these stores
-  });
+  heap_.mutators.take_snapshot_logs(logs);  // slot logs emptied: the slot scan comes after
+                                            // marking, it sees those stores
   logs.emplace_back();
-  logs.back().swap(heap_.orphan_snapshot);
+  logs.back().swap(heap_.cycle.orphan_snapshot);
   {
-    std::lock_guard<std::mutex> handover(heap_.handover_lock);
-    for (auto& log : heap_.handed_over) logs.emplace_back().swap(log);
-    heap_.handed_over.clear();
+    std::lock_guard<std::mutex> handover(heap_.cycle.handover_lock);
+    for (auto& log : heap_.cycle.handed_over) logs.emplace_back().swap(log);
+    heap_.cycle.handed_over.clear();
   }
-  heap_.orphan_slots.clear();
-  parsable_to_ = runtime::cut_allocation(heap_);
+  heap_.cycle.orphan_slots.clear();
+  parsable_to_ = heap_.mutators.cut_allocation();
   heap_.stats.pause_mark_end_ns_last = os::monotonic_ns() - pause_start;
   end_pause(pause_start, tts, false, lock);
   return logs;
@@ -255,11 +244,11 @@ bool Cycle::marking_finished(Marker& marker) {
   const uint64_t marked_before_weak = marker.marked_objects();
   process_embedder_weak(marker);
   if (marker.marked_objects() != marked_before_weak) return false;
-  std::lock_guard<std::mutex> weak(heap_.weak_lock);
-  for (uffdgc_ref r : heap_.weak_loaded) marker.mark(r);
-  heap_.weak_loaded.clear();
+  std::lock_guard<std::mutex> weak(heap_.cycle.weak_lock);
+  for (uffdgc_ref r : heap_.cycle.weak_loaded) marker.mark(r);
+  heap_.cycle.weak_loaded.clear();
   if (marker.idle()) {
-    heap_.phase.store(CyclePhase::kReclaiming, std::memory_order_seq_cst);
+    heap_.cycle.phase.store(CyclePhase::kReclaiming, std::memory_order_seq_cst);
     heap_.pacer.stop();
     return true;
   }
@@ -338,7 +327,7 @@ bool Cycle::plan_and_flip() {
     prepare_compaction();
     if (auto* hook = heap_.before_flip_hook.load()) hook(heap_.before_flip_hook_arg.load());
 
-    const uint64_t tts = heap_.threads.stop_the_world(nullptr);
+    const uint64_t tts = heap_.mutators.stop_the_world(nullptr);
     begin_pause();
     const uint64_t pause_start = os::monotonic_ns() - tts;
     std::unique_lock<std::mutex> lock(heap_.lock);
@@ -348,7 +337,7 @@ bool Cycle::plan_and_flip() {
     }
     if (heap_.pin_epoch != planned_pin_epoch_ && attempt < kMaxReplans && !pinned_in_block) {
       lock.unlock();
-      heap_.threads.resume_the_world();  // (not a pause of the cycle: nothing was done)
+      heap_.mutators.resume_the_world();  // (not a pause of the cycle: nothing was done)
       continue;
     }
     event(UFFDGC_EVENT_PAUSE_BEGIN);
@@ -368,24 +357,20 @@ bool Cycle::plan_and_flip() {
 
 // The barrier goes off and the cycle's mutator-visible state is reset. World stopped.
 void Cycle::end_barrier() {
-  heap_.phase.store(CyclePhase::kIdle, std::memory_order_seq_cst);
+  heap_.cycle.phase.store(CyclePhase::kIdle, std::memory_order_seq_cst);
   heap_.pacer.stop();  // a cycle that ended in a pause
-  heap_.cycle_marker.store(nullptr, std::memory_order_release);
-  heap_.log_all_slots.store(false, std::memory_order_seq_cst);
-  heap_.objects_black.store(false, std::memory_order_relaxed);
-  heap_.threads.for_each_stopped([](uffdgc_mutator* m) {
-    __atomic_store_n(&m->fast.barrier_flag, 0u, __ATOMIC_SEQ_CST);
-    m->snapshot.clear();
-    m->slot_log.clear();
-  });
-  heap_.orphan_snapshot.clear();
-  heap_.orphan_slots.clear();
+  heap_.cycle.marker.store(nullptr, std::memory_order_release);
+  heap_.cycle.log_all_slots.store(false, std::memory_order_seq_cst);
+  heap_.cycle.objects_black.store(false, std::memory_order_relaxed);
+  heap_.mutators.set_barrier_flags(0);  // and the threads' logs emptied
+  heap_.cycle.orphan_snapshot.clear();
+  heap_.cycle.orphan_slots.clear();
   {
-    std::lock_guard<std::mutex> handover(heap_.handover_lock);
-    heap_.handed_over.clear();
+    std::lock_guard<std::mutex> handover(heap_.cycle.handover_lock);
+    heap_.cycle.handed_over.clear();
   }
-  std::lock_guard<std::mutex> weak(heap_.weak_lock);
-  heap_.weak_loaded.clear();
+  std::lock_guard<std::mutex> weak(heap_.cycle.weak_lock);
+  heap_.cycle.weak_loaded.clear();
 }
 
 // The flip fallback: a pin in the black block or pins that kept the plan stale. The cycle
@@ -394,8 +379,8 @@ void Cycle::finish_in_flip_pause() {
   event(UFFDGC_EVENT_PHASE, "flip-stw");
   ++heap_.stats.flips_finished_in_pause;
   end_barrier();
-  runtime::flush_pending_fillers(heap_);
-  runtime::retire_tlabs(heap_);
+  heap_.flush_pending_fillers();
+  heap_.mutators.retire_tlabs();
   const uint64_t begin = heap_.moving.begin();
   const uint64_t top = heap_.moving.top();
   marker_->recount_chunks();
@@ -502,7 +487,7 @@ void Cycle::flip_pause() {
   }
   // Everything allocated up to now joins the black block; fillers owed inside it are written
   // into the from-space after the flip.
-  const uint64_t flip_top = runtime::cut_allocation(heap_);
+  const uint64_t flip_top = heap_.mutators.cut_allocation();
   block_fillers_.swap(heap_.pending_fillers);
   plan.set_block(flip_top, block_index_);
   forwarded_starts_ =  // the old starts, freed after the pause
@@ -543,10 +528,8 @@ void Cycle::flip_pause() {
 // once. Slots of objects that slide are rewritten when their page is produced instead.
 void Cycle::forward_slots_at_flip(const CompactionPlan& plan) {
   std::vector<uffdgc_ref*> logged;
-  heap_.threads.for_each_stopped([&](uffdgc_mutator* m) {
-    logged.insert(logged.end(), m->slot_log.begin(), m->slot_log.end());
-  });
-  logged.insert(logged.end(), heap_.orphan_slots.begin(), heap_.orphan_slots.end());
+  heap_.mutators.append_logged_slots(logged);
+  logged.insert(logged.end(), heap_.cycle.orphan_slots.begin(), heap_.cycle.orphan_slots.end());
   std::sort(logged.begin(), logged.end());
   logged.erase(std::unique(logged.begin(), logged.end()), logged.end());
   auto non_sliding = [&](uffdgc_ref* slot) {
@@ -615,7 +598,7 @@ void Cycle::give_compaction_the_free_space(const CompactionPlan& plan,
                                 : 0;
   compaction_->cover_block(std::move(moved));
   const uint64_t new_top = plan.block().dst_end();
-  const uint64_t next_due = runtime::collection_due_at(heap_, new_top);
+  const uint64_t next_due = heap_.collection_due_at(new_top);
   const uint64_t allocated = heap_.stats.bytes_allocated - heap_.bytes_allocated_at_flip;
   const uint64_t per_cycle = std::max(allocated, heap_.bytes_allocated_flip_before);
   heap_.bytes_allocated_flip_before = allocated;
@@ -632,7 +615,7 @@ void Cycle::produce_everything_in_flip_pause(CompactionPlan& plan, uint64_t flip
   write_fillers(block_fillers_, heap_.moving.from_space_delta());
   plan.index_block(indexed_to_, flip_top, heap_.moving.from_space_delta(), block_index_);
   plan.publish_block_index();
-  runtime::flush_pending_fillers(heap_);
+  heap_.flush_pending_fillers();
   compact(plan);
   ++heap_.stats.flips_finished_in_pause;
   finished_in_pause_ = true;
@@ -685,7 +668,7 @@ void Cycle::compact_concurrently() {
   plan.publish_block_index();
   {
     std::lock_guard<std::mutex> lock(heap_.lock);
-    runtime::flush_pending_fillers(heap_);
+    heap_.flush_pending_fillers();
   }
   if ((heap_.config.flags & UFFDGC_HEAP_NO_SWAP_PREFETCH) == 0) compaction_->enable_prefetch();
   const uint64_t helpers_cpu = produce_pages_in_parallel();
@@ -716,18 +699,18 @@ void Cycle::compact_concurrently() {
   }
   if (heap_.verify()) {
     event(UFFDGC_EVENT_PHASE, "verify");
-    heap_.threads.stop_the_world(nullptr);
+    heap_.mutators.stop_the_world(nullptr);
     {
       std::lock_guard<std::mutex> lock(heap_.lock);
-      runtime::flush_pending_fillers(heap_);
-      runtime::retire_tlabs(heap_);
+      heap_.flush_pending_fillers();
+      heap_.mutators.retire_tlabs();
       VerifyExpectations expect;
       expect.plan = &plan;
       expect.marked_moving_bytes = marker_->marked_moving_bytes();
       expect.concurrent = true;
       verify_heap(heap_, expect);
     }
-    heap_.threads.resume_the_world();
+    heap_.mutators.resume_the_world();
   }
   compaction_.reset();
 }

@@ -13,7 +13,7 @@
 #include "gc/compact/compaction_plan.h"
 #include "gc/embedder_callbacks.h"
 #include "gc/mark/marker.h"
-#include "runtime/heap.h"
+#include "gc/heap.h"
 #include "os/resource_usage.h"
 
 namespace uffdgc::gc {
@@ -29,7 +29,7 @@ struct SlotUpdate {
 
 class Cycle : public std::enable_shared_from_this<Cycle> {
  public:
-  Cycle(uffdgc_heap& heap, uffdgc_mutator* requester) : heap_(heap), requester_(requester) {}
+  Cycle(Heap& heap, uffdgc_mutator* requester) : heap_(heap), requester_(requester) {}
   uffdgc_result run(uint64_t unless_after);
 
  private:
@@ -116,7 +116,7 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   void compact_concurrently();
   uint64_t produce_pages_in_parallel();
 
-  uffdgc_heap& heap_;
+  Heap& heap_;
   uffdgc_mutator* requester_;
   std::unique_ptr<MarkTables> tables_ = std::make_unique<MarkTables>();
   std::unique_ptr<Marker> marker_;
@@ -157,8 +157,8 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
 
 template <typename Fn, typename GlobalFn>
 inline void Cycle::for_each_root(Fn&& fn, GlobalFn&& global_fn) {
-  heap_.threads.for_each_stopped([&](uffdgc_mutator* m) { m->handles.for_each(fn); });
-  heap_.globals.for_each(global_fn);
+  heap_.mutators.visit_thread_roots(SlotVisitor(fn));
+  heap_.mutators.visit_global_roots(SlotVisitor(global_fn));
   for (uffdgc_ref& r : heap_.finalization_ready) fn(&r);
 }
 

@@ -1,4 +1,4 @@
-// Granules, chunks and pages of the moving space (DESIGN.md §3 "Side tables").
+// Granules, chunks and pages of the moving space (design: .heap.side-tables).
 #pragma once
 
 #include <cstddef>

@@ -7,7 +7,7 @@
 #include "gc/compact/compaction_plan.h"
 #include "gc/heap_geometry.h"
 #include "gc/mark/side_bitmap.h"
-#include "runtime/heap.h"
+#include "gc/heap.h"
 
 namespace uffdgc::gc {
 
@@ -41,7 +41,7 @@ namespace {
 // reference (objects' and the library's roots) leads to an object start.
 class HeapVerifier {
  public:
-  HeapVerifier(uffdgc_heap& heap, const VerifyExpectations& expect)
+  HeapVerifier(Heap& heap, const VerifyExpectations& expect)
       : heap_(heap), expect_(expect), begin_(heap.moving.begin()), top_(heap.moving.top()) {
     if (!starts_.allocate(begin_, heap.moving.capacity())) fail("no memory for the verifier", 0, 0);
   }
@@ -111,12 +111,12 @@ class HeapVerifier {
 
   // 3. Every root the library holds.
   void check_roots() const {
-    heap_.threads.for_each_stopped([&](uffdgc_mutator* m) {
-      m->handles.for_each([&](uffdgc_ref* slot) { check_ref(reinterpret_cast<uint64_t>(slot), *slot); });
-    });
-    heap_.globals.for_each([&](uffdgc_ref* slot) {
+    auto handle = [&](uffdgc_ref* slot) { check_ref(reinterpret_cast<uint64_t>(slot), *slot); };
+    heap_.mutators.visit_thread_roots(SlotVisitor(handle));
+    auto global = [&](uffdgc_ref* slot) {
       check_ref(reinterpret_cast<uint64_t>(slot), __atomic_load_n(slot, __ATOMIC_RELAXED));
-    });
+    };
+    heap_.mutators.visit_global_roots(SlotVisitor(global));
     for (uffdgc_ref r : heap_.finalization_ready) check_ref(0, r);
     for (uffdgc_ref r : heap_.finalizable) check_ref(0, r);
     for (const auto& [r, count] : heap_.pins) check_ref(0, r);
@@ -149,7 +149,7 @@ class HeapVerifier {
     });
   }
 
-  uffdgc_heap& heap_;
+  Heap& heap_;
   const VerifyExpectations& expect_;
   const uint64_t begin_, top_;
   SideBitmap starts_;
@@ -158,7 +158,7 @@ class HeapVerifier {
 
 }  // namespace
 
-uint64_t verify_heap(uffdgc_heap& heap, const VerifyExpectations& expect) {
+uint64_t verify_heap(Heap& heap, const VerifyExpectations& expect) {
   HeapVerifier verifier(heap, expect);
   verifier.parse_moving_space();
   verifier.check_live_bytes();

@@ -11,11 +11,11 @@
 
 #include <cstdint>
 
-struct uffdgc_heap;
 
 namespace uffdgc::gc {
 
 class CompactionPlan;
+class Heap;
 
 struct VerifyExpectations {
   const CompactionPlan* plan = nullptr;  // the segments that slid
@@ -27,7 +27,7 @@ struct VerifyExpectations {
 };
 
 // World stopped, heap lock held. Returns the number of objects checked.
-uint64_t verify_heap(uffdgc_heap& heap, const VerifyExpectations& expect);
+uint64_t verify_heap(Heap& heap, const VerifyExpectations& expect);
 
 // "uffdgc: heap verification failed: <what> (at <where>, value <value>)", then abort.
 [[noreturn]] void report_verification_failure(const char* what, uint64_t where, uint64_t value);

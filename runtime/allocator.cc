@@ -14,13 +14,9 @@ namespace uffdgc::runtime {
 
 namespace {
 
-uint64_t occupancy_limit(const uffdgc_heap& heap) {
-  return heap.moving.capacity() / 100 * heap.config.trigger_occupancy_pct;
-}
-
 bool collection_due(const uffdgc_heap& heap, uint64_t want) {
   if (heap.bytes_since_gc >= heap.config.trigger_allocated) return true;
-  return heap.moving.used() + want > occupancy_limit(heap);
+  return heap.moving.used() + want > heap.occupancy_limit();
 }
 
 // Fills the thread's TLAB from the moving space. Returns false when a collection is due or
@@ -73,7 +69,7 @@ uint64_t allocate_once(uffdgc_heap& heap, uffdgc_mutator* m, size_t bytes, uint3
       heap.bytes_since_gc += bytes;
       heap.stats.bytes_allocated += bytes;
       // Allocated while a concurrent cycle runs: live for this cycle (black allocation).
-      if (heap.objects_black.load(std::memory_order_relaxed)) {
+      if (heap.cycle.objects_black.load(std::memory_order_relaxed)) {
         gc::ObjectSpace::mark(ref, heap.mark_epoch);
       }
     }
@@ -89,34 +85,6 @@ uint64_t allocate_once(uffdgc_heap& heap, uffdgc_mutator* m, size_t bytes, uint3
 }
 
 }  // namespace
-
-void flush_pending_fillers(uffdgc_heap& heap) {
-  for (const auto& [begin, end] : heap.pending_fillers) gc::write_filler(begin, end);
-  heap.pending_fillers.clear();
-}
-
-uint64_t cut_allocation(uffdgc_heap& heap) {
-  heap.threads.for_each_stopped([&](uffdgc_mutator* m) {
-    if (m->fast.tlab_limit > m->fast.tlab_cursor) {
-      heap.pending_fillers.emplace_back(m->fast.tlab_cursor, m->fast.tlab_limit);
-    }
-    m->fast.tlab_cursor = 0;
-    m->fast.tlab_limit = 0;
-  });
-  const uint64_t top = heap.moving.top();
-  const uint64_t cut = std::min(gc::align_up(top, gc::kPageSize), heap.moving.limit());
-  if (cut > top) heap.pending_fillers.emplace_back(top, cut);
-  heap.moving.set_top(cut);
-  return cut;
-}
-
-void retire_tlabs(uffdgc_heap& heap) {
-  heap.threads.for_each_stopped([](uffdgc_mutator* m) {
-    gc::write_filler(m->fast.tlab_cursor, m->fast.tlab_limit);
-    m->fast.tlab_cursor = 0;
-    m->fast.tlab_limit = 0;
-  });
-}
 
 namespace {
 
@@ -195,10 +163,6 @@ uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uin
   }
   *out = p;
   return UFFDGC_OK;
-}
-
-uint64_t collection_due_at(const uffdgc_heap& heap, uint64_t top) {
-  return std::min(top + heap.config.trigger_allocated, heap.moving.begin() + occupancy_limit(heap));
 }
 
 }  // namespace uffdgc::runtime

@@ -64,7 +64,7 @@ bool is_heap_object(uffdgc_heap& heap, uffdgc_ref ref) {
 bool moving_object_starts_at(uffdgc_heap& heap, uint64_t ref) {
   // Ranges the pauses owe a filler (retired TLAB tails, page padding) read as zeros until
   // written: write them before parsing, as every parse of the space does (heap lock held).
-  uffdgc::runtime::flush_pending_fillers(heap);
+  heap.flush_pending_fillers();
   const uint64_t top = heap.moving.top();
   uint64_t a = heap.starts.at_or_below(ref, heap.moving.begin());
   while (a < ref) {
@@ -127,10 +127,10 @@ uffdgc_result uffdgc_mutator_attach(uffdgc_heap* heap, void* vm_thread, uffdgc_m
     // Joining while a concurrent cycle runs: the barrier is on for everyone. No cycle can
     // start or end before this thread's next safepoint; a pin can change the flag from
     // another thread meanwhile (uffdgc_pin), so its flag is read again after the store.
-    if (heap->barrier_on()) {
-      uint32_t flag = uffdgc::runtime::barrier_flag_for(*heap);
+    if (heap->cycle.barrier_on()) {
+      uint32_t flag = heap->cycle.barrier_flag();
       __atomic_store_n(&m->fast.barrier_flag, flag, __ATOMIC_SEQ_CST);
-      if (flag != uffdgc::runtime::barrier_flag_for(*heap)) {
+      if (flag != heap->cycle.barrier_flag()) {
         __atomic_store_n(&m->fast.barrier_flag, UFFDGC_BARRIER_SLOW, __ATOMIC_SEQ_CST);
       }
     }
@@ -163,11 +163,12 @@ uffdgc_result uffdgc_mutator_detach(uffdgc_mutator* m) {
   // What the barrier logged must still reach the marker while a concurrent cycle marks;
   // outside marking the log means nothing and is dropped. A lost entry would free a live
   // object (or leave a slot unforwarded): no memory for it ends the process.
-  if (heap.barrier_on()) {
+  if (heap.cycle.barrier_on()) {
     or_abort("uffdgc_mutator_detach (barrier log)", [&] {
-      heap.orphan_snapshot.insert(heap.orphan_snapshot.end(), m->snapshot.begin(),
-                                  m->snapshot.end());
-      heap.orphan_slots.insert(heap.orphan_slots.end(), m->slot_log.begin(), m->slot_log.end());
+      auto& cycle = heap.cycle;
+      cycle.orphan_snapshot.insert(cycle.orphan_snapshot.end(), m->snapshot.begin(),
+                                   m->snapshot.end());
+      cycle.orphan_slots.insert(cycle.orphan_slots.end(), m->slot_log.begin(), m->slot_log.end());
     });
   }
   m->snapshot.clear();
@@ -266,7 +267,7 @@ void uffdgc_store_ref_slow(uffdgc_mutator* m, uffdgc_ref, uffdgc_ref* slot, uffd
   if (__atomic_load_n(&m->fast.barrier_flag, __ATOMIC_RELAXED) != 0) {
     or_abort("the write barrier (uffdgc_store_ref_slow)", [&] {
       uffdgc_heap& heap = *m->heap;
-      if (heap.phase.load(std::memory_order_acquire) == uffdgc::gc::CyclePhase::kMarking) {
+      if (heap.cycle.phase.load(std::memory_order_acquire) == uffdgc::gc::CyclePhase::kMarking) {
         if (m->snapshot.full()) uffdgc::runtime::hand_over_snapshot(heap, m);
         if (m->snapshot.full()) throw std::bad_alloc();  // no memory to hand it over
         const uffdgc_ref old = __atomic_load_n(slot, __ATOMIC_RELAXED);
@@ -278,7 +279,7 @@ void uffdgc_store_ref_slow(uffdgc_mutator* m, uffdgc_ref, uffdgc_ref* slot, uffd
       }
       const auto where = reinterpret_cast<uint64_t>(slot);
       if (!heap.moving.in_reservation(where) ||
-          heap.log_all_slots.load(std::memory_order_acquire)) {
+          heap.cycle.log_all_slots.load(std::memory_order_acquire)) {
         m->slot_log.push_back(slot);
       }
     });
@@ -312,16 +313,16 @@ uffdgc_ref uffdgc_load_weak(uffdgc_mutator* m, uffdgc_ref, const uffdgc_ref* slo
   if (v == 0 || __atomic_load_n(&m->fast.barrier_flag, __ATOMIC_RELAXED) == 0) return v;
   uffdgc_heap& heap = *m->heap;
   using uffdgc::gc::CyclePhase;
-  if (heap.phase.load(std::memory_order_acquire) == CyclePhase::kMarking) {
-    std::lock_guard<std::mutex> lock(heap.weak_lock);
-    if (heap.phase.load(std::memory_order_acquire) == CyclePhase::kMarking) {
+  if (heap.cycle.phase.load(std::memory_order_acquire) == CyclePhase::kMarking) {
+    std::lock_guard<std::mutex> lock(heap.cycle.weak_lock);
+    if (heap.cycle.phase.load(std::memory_order_acquire) == CyclePhase::kMarking) {
       // A referent handed out unrecorded could be freed while the caller holds it.
-      or_abort("uffdgc_load_weak", [&] { heap.weak_loaded.push_back(v); });
+      or_abort("uffdgc_load_weak", [&] { heap.cycle.weak_loaded.push_back(v); });
       return v;
     }
   }
-  if (heap.phase.load(std::memory_order_acquire) == CyclePhase::kReclaiming) {
-    const uffdgc::gc::Marker* marker = heap.cycle_marker.load(std::memory_order_acquire);
+  if (heap.cycle.phase.load(std::memory_order_acquire) == CyclePhase::kReclaiming) {
+    const uffdgc::gc::Marker* marker = heap.cycle.marker.load(std::memory_order_acquire);
     if (marker == nullptr) return v;
     if (heap.moving.in_reservation(v)) return marker->is_marked(v) ? v : 0;
     // An object-space referent may be swept (freed) meanwhile: decide under the heap lock,
@@ -404,8 +405,8 @@ uffdgc_result uffdgc_pin(uffdgc_mutator* m, uffdgc_ref ref) {
       // A concurrent cycle that already planned its compaction must plan again (the flip
       // checks the epoch), and stores into the new island must reach the flip.
       ++heap.pin_epoch;
-      if (heap.barrier_on()) {
-        heap.log_all_slots.store(true, std::memory_order_seq_cst);
+      if (heap.cycle.barrier_on()) {
+        heap.cycle.log_all_slots.store(true, std::memory_order_seq_cst);
         heap.threads.for_each_attached([](uffdgc_mutator* t) {
           __atomic_store_n(&t->fast.barrier_flag, UFFDGC_BARRIER_SLOW, __ATOMIC_SEQ_CST);
         });
@@ -451,8 +452,8 @@ uffdgc_result uffdgc_heap_walk(uffdgc_mutator* m,
   heap.threads.stop_the_world(m);
   {
     std::lock_guard<std::mutex> lock(heap.lock);
-    uffdgc::runtime::flush_pending_fillers(heap);
-    uffdgc::runtime::retire_tlabs(heap);
+    heap.flush_pending_fillers();
+    heap.retire_tlabs();
     bool stop = false;
     for (uint64_t a = heap.moving.begin(); a < heap.moving.top() && !stop;) {
       const uint64_t header = *reinterpret_cast<const uint64_t*>(a);

@@ -45,17 +45,8 @@ void reset_heap_in_child(uffdgc_heap& heap) {
   // Only the forking thread exists here; locks held by others at fork time are rebuilt. The
   // GC thread does not exist in the child, and the userfaultfd belongs to the parent's mm:
   // both are recreated on demand.
-  new (&heap.lock) std::mutex();
-  new (&heap.event_lock) std::mutex();
-  new (&heap.weak_lock) std::mutex();
-  new (&heap.handover_lock) std::mutex();
-  new (&heap.flip_lock) std::mutex();
-  // A cycle's requester may have been inside flip_cv.wait (woken, not yet returned) at fork:
-  // the child's copy of the condition variable would carry that waiter forever.
-  new (&heap.flip_cv) std::condition_variable();
-  heap.gc_thread.forget_in_child();
+  heap.reset_in_child();
   gc::forget_faults_in_child();
-  heap.uffd = uffd::Userfaultfd();
   or_abort("the fork child's heap reset (uffdgc_atfork_child)", [&] {
     for (uffdgc_mutator* gone : heap.threads.reset_in_child(pthread_self())) {
       gc::write_filler(gone->fast.tlab_cursor, gone->fast.tlab_limit);

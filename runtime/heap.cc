@@ -51,7 +51,7 @@ bool is_owner(const uffdgc_mutator* m) {
 uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out) {
   if (out == nullptr) return UFFDGC_EINVAL;
   *out = nullptr;
-  uffdgc_heap::Config c;
+  gc::HeapConfig c;
   if (options != nullptr) {
     if (options->struct_size < kHeapOptionsV1) return UFFDGC_ESTRUCTSIZE;
     if (options->mode > UFFDGC_MODE_STW || (options->flags & ~kKnownHeapFlags) != 0 ||
@@ -130,10 +130,10 @@ uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out)
 
 void hand_over_snapshot(uffdgc_heap& heap, uffdgc_mutator* m) {
   if (m->snapshot.empty()) return;
-  std::lock_guard<std::mutex> lock(heap.handover_lock);
+  std::lock_guard<std::mutex> lock(heap.cycle.handover_lock);
   try {
-    heap.handed_over.reserve(heap.handed_over.size() + 1);
-    heap.handed_over.push_back(m->snapshot.take());
+    heap.cycle.handed_over.reserve(heap.cycle.handed_over.size() + 1);
+    heap.cycle.handed_over.push_back(m->snapshot.take());
   } catch (const std::bad_alloc&) {
     // The log stays with the thread: the next hand-over or the mark-end pause takes it.
   }

@@ -6,7 +6,7 @@
 
 #include "gc/heap_geometry.h"
 #include "gc/verify.h"
-#include "runtime/heap.h"
+#include "gc/heap.h"
 
 namespace uffdgc::gc {
 
@@ -40,7 +40,7 @@ MarkTables::~MarkTables() {
   if (chunk_bytes != nullptr) munmap(chunk_bytes, chunk_map_bytes);
 }
 
-Marker::Marker(uffdgc_heap& heap, MarkTables& tables)
+Marker::Marker(Heap& heap, MarkTables& tables)
     : heap_(heap),
       tables_(tables),
       objects_(heap.objects),
@@ -192,7 +192,7 @@ void Marker::drain() {
     head = (head + 1) % kAhead;
     --queued;
     scan(obj);
-    if (marked_bytes_ - published_bytes_ >= runtime::AllocationPacer::kPublishBytes) {
+    if (marked_bytes_ - published_bytes_ >= AllocationPacer::kPublishBytes) {
       published_bytes_ = marked_bytes_;
       heap_.pacer.progress(marked_bytes_);
     }

@@ -26,9 +26,10 @@
 #include "gc/space/object_space.h"
 #include "uffdgc/uffdgc.h"
 
-struct uffdgc_heap;
 
 namespace uffdgc::gc {
+
+class Heap;
 
 struct MarkTables {
   SideBitmap mark;          // object starts of marked moving-space objects
@@ -51,7 +52,7 @@ class Marker {
  public:
   // Marks the moving space below its current top (the marking limit): the stop-the-world
   // collector's whole space, a concurrent cycle's space below the black block.
-  Marker(uffdgc_heap& heap, MarkTables& tables);
+  Marker(Heap& heap, MarkTables& tables);
 
   // Greys ref if it is white; 0 is ignored, and so is a value that is not a reference (see
   // above; checked marking aborts). `slot` is where ref was read, for that report; nullptr
@@ -122,7 +123,7 @@ class Marker {
   static constexpr size_t kKnownObjects = 1024;  // cache of object-space refs: 512 sets x 2
   static_assert(kKnownObjects == 2 * (size_t{1} << (64 - 55)), "known_set: top 9 bits, 2 ways");
 
-  uffdgc_heap& heap_;
+  Heap& heap_;
   MarkTables& tables_;
   const ObjectSpace& objects_;
   const uint64_t moving_begin_, moving_bytes_;  // the moving space's reservation

@@ -1,4 +1,4 @@
-// One bit per 8-byte word of the moving space (DESIGN.md §3 "Side tables"): used for the mark
+// One bit per 8-byte word of the moving space (design: .heap.side-tables): used for the mark
 // bitmap (object starts) and the live-words bitmap (every word of every live object). Backed
 // by an anonymous mapping that is released after each cycle, so it costs RSS only during a
 // collection. Reads are relaxed atomic loads (async-signal-safe): while a concurrent cycle

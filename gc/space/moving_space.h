@@ -1,5 +1,6 @@
-// The moving space and its from-space (DESIGN.md §3): two reservations of the same size, each
-// aligned to 1 GiB so that the flip's mremap moves whole PUD entries (DESIGN.md §4 step 4).
+// The moving space and its from-space (design: .heap.moving, .heap.from-space): two
+// reservations of the same size, each aligned to 1 GiB so that the flip's mremap moves whole
+// PUD entries (DESIGN.md §4 step 4).
 // Allocation is a bump pointer handing out TLABs. The from-space is empty between cycles.
 #pragma once
 

@@ -1,6 +1,6 @@
-// The non-moving and large-object spaces (DESIGN.md §3): objects that never move. Small
-// non-moving objects come from calloc, large ones are direct mappings (released to the kernel
-// the moment they die). Each object is preceded by a 16-byte side header holding its size and
+// The non-moving and large-object spaces (design: .heap.object-spaces): objects that never
+// move. Small non-moving objects come from calloc, large ones are direct mappings (released to
+// the kernel the moment they die). Each object is preceded by a 16-byte side header holding its size and
 // mark, so marking never needs a lookup. The registry (address -> header) serves sweeping,
 // heap walks, validation and the verifier. Guarded by the heap lock, except mark/is_marked and
 // contains(): the registry has a lock of its own (innermost: nothing is taken inside it), so

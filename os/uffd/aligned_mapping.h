@@ -1,5 +1,6 @@
 // Private anonymous mappings aligned to a power of two, the shape every userfaultfd range in
-// uffdgc has (DESIGN.md §3: reservations are aligned so mremap moves whole PMD/PUD entries).
+// uffdgc has (design: .heap.moving: reservations are aligned so mremap moves whole PMD/PUD
+// entries).
 // Async-signal-safe (mmap/munmap only), so child-process probes can use it after fork.
 #pragma once
 

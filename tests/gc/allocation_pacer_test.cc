@@ -1,4 +1,4 @@
-// Allocation pacing (runtime/allocation_pacer.h): while a concurrent cycle marks, a thread that
+// Allocation pacing (gc/allocation_pacer.h): while a concurrent cycle marks, a thread that
 // takes more than its budget of the free space waits for marking to progress instead of running
 // the space out. Marking is held before it reaches the live data (the root is TraceGate's
 // holder, whose trace waits before it visits its slot), so
@@ -11,7 +11,7 @@
 #include <chrono>
 #include <thread>
 
-#include "runtime/allocation_pacer.h"
+#include "gc/allocation_pacer.h"
 #include "runtime/heap.h"
 #include "runtime/mutator.h"
 #include "tests/support/collection_thread.h"
@@ -21,7 +21,7 @@
 
 namespace {
 
-using uffdgc::runtime::AllocationPacer;
+using uffdgc::gc::AllocationPacer;
 using uffdgc::test::array_element;
 using uffdgc::test::TraceGate;
 

@@ -80,7 +80,7 @@ TEST(SnapshotBarrier, SlotsOutsideTheMovingSpaceAreLoggedThroughTheSlowPath) {
   uffdgc_store_ref(m, 0, &slots[0], 0x1111);
   EXPECT_TRUE(m->snapshot.empty());
   // What a concurrent cycle's pause 1 turns on: the flag and the marking phase.
-  heap->phase.store(CyclePhase::kMarking);
+  heap->cycle.phase.store(CyclePhase::kMarking);
   __atomic_store_n(&m->fast.barrier_flag, UFFDGC_BARRIER_LOG, __ATOMIC_RELAXED);
   uffdgc_store_ref(m, 0, &slots[0], 0x2222);  // logs 0x1111
   uffdgc_store_ref(m, 0, &slots[1], 0x5555);  // overwrote null: nothing to log
@@ -91,7 +91,7 @@ TEST(SnapshotBarrier, SlotsOutsideTheMovingSpaceAreLoggedThroughTheSlowPath) {
   std::vector<uffdgc_ref*> slot_log = m->slot_log;
   std::sort(slot_log.begin(), slot_log.end());
   EXPECT_EQ(slot_log, (std::vector<uffdgc_ref*>{&slots[0], &slots[1], &slots[2], &slots[3]}));
-  heap->phase.store(CyclePhase::kIdle);
+  heap->cycle.phase.store(CyclePhase::kIdle);
   EXPECT_EQ(slots[0], 0x2222u);
   EXPECT_EQ(slots[1], 0x5555u);
   EXPECT_EQ(slots[2], 0x6666u);
@@ -112,7 +112,7 @@ TEST(SnapshotBarrier, MovingSpaceSlotsAreLoggedInlineAndAFullLogIsHandedOver) {
   ASSERT_EQ(uffdgc_mutator_attach(heap, nullptr, &m), UFFDGC_OK);
   uffdgc_ref array = 0;
   ASSERT_EQ(uffdgc_alloc(m, register_array(heap), 2, 0, &array), UFFDGC_OK);
-  heap->phase.store(CyclePhase::kMarking);
+  heap->cycle.phase.store(CyclePhase::kMarking);
   __atomic_store_n(&m->fast.barrier_flag, UFFDGC_BARRIER_LOG, __ATOMIC_RELAXED);
   for (size_t i = 1; i <= SatbLog::kEntries; ++i) uffdgc_store_ref(m, array, array_element(array, 0), i);
   EXPECT_EQ(m->snapshot.size(), SatbLog::kEntries - 1);  // the first store overwrote null
@@ -121,45 +121,45 @@ TEST(SnapshotBarrier, MovingSpaceSlotsAreLoggedInlineAndAFullLogIsHandedOver) {
   uffdgc_store_ref(m, array, array_element(array, 0), 1);  // logs 4096: the log is full
   EXPECT_TRUE(m->snapshot.full());
   {
-    std::lock_guard<std::mutex> lock(heap->handover_lock);
-    EXPECT_TRUE(heap->handed_over.empty());
+    std::lock_guard<std::mutex> lock(heap->cycle.handover_lock);
+    EXPECT_TRUE(heap->cycle.handed_over.empty());
   }
   uffdgc_store_ref(m, array, array_element(array, 0), 2);  // slow path: hand over, then log 1
   EXPECT_EQ(logged(m), std::vector<uffdgc_ref>{1});
   {
-    std::lock_guard<std::mutex> lock(heap->handover_lock);
-    ASSERT_EQ(heap->handed_over.size(), 1u);
+    std::lock_guard<std::mutex> lock(heap->cycle.handover_lock);
+    ASSERT_EQ(heap->cycle.handed_over.size(), 1u);
     std::vector<uffdgc_ref> expected(SatbLog::kEntries);
     for (size_t i = 0; i < SatbLog::kEntries; ++i) expected[i] = i + 1;
-    EXPECT_EQ(heap->handed_over[0], expected);
-    heap->handed_over.clear();
+    EXPECT_EQ(heap->cycle.handed_over[0], expected);
+    heap->cycle.handed_over.clear();
   }
   EXPECT_TRUE(m->slot_log.empty());
   // What uffdgc_pin does during a cycle.
-  heap->log_all_slots.store(true);
+  heap->cycle.log_all_slots.store(true);
   __atomic_store_n(&m->fast.barrier_flag, UFFDGC_BARRIER_SLOW, __ATOMIC_RELAXED);
   uffdgc_store_ref(m, array, array_element(array, 1), 8);  // logs 7, and the slot
   EXPECT_EQ(logged(m), (std::vector<uffdgc_ref>{1, 7}));
   EXPECT_EQ(m->slot_log, std::vector<uffdgc_ref*>{array_element(array, 1)});
   m->slot_log.clear();
   m->snapshot.clear();
-  heap->log_all_slots.store(false);
+  heap->cycle.log_all_slots.store(false);
   // Marking complete: the inline path keeps logging until the log is full, the slow path
   // then drops it (every object it names is marked).
-  heap->phase.store(CyclePhase::kReclaiming);
+  heap->cycle.phase.store(CyclePhase::kReclaiming);
   __atomic_store_n(&m->fast.barrier_flag, UFFDGC_BARRIER_LOG, __ATOMIC_RELAXED);
   for (size_t i = 0; i < SatbLog::kEntries; ++i) uffdgc_store_ref(m, array, array_element(array, 0), 3);
   EXPECT_TRUE(m->snapshot.full());
   uffdgc_store_ref(m, array, array_element(array, 0), 4);
   EXPECT_TRUE(m->snapshot.empty());
   {
-    std::lock_guard<std::mutex> lock(heap->handover_lock);
-    EXPECT_TRUE(heap->handed_over.empty());
+    std::lock_guard<std::mutex> lock(heap->cycle.handover_lock);
+    EXPECT_TRUE(heap->cycle.handed_over.empty());
   }
   EXPECT_EQ(*array_element(array, 0), 4u);
   EXPECT_EQ(*array_element(array, 1), 8u);
   __atomic_store_n(&m->fast.barrier_flag, 0u, __ATOMIC_RELAXED);
-  heap->phase.store(CyclePhase::kIdle);
+  heap->cycle.phase.store(CyclePhase::kIdle);
   *array_element(array, 0) = *array_element(array, 1) = 0;
   ASSERT_EQ(uffdgc_mutator_detach(m), UFFDGC_OK);
   ASSERT_EQ(uffdgc_heap_destroy(heap), UFFDGC_OK);

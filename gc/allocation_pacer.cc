@@ -1,4 +1,4 @@
-#include "runtime/allocation_pacer.h"
+#include "gc/allocation_pacer.h"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -7,7 +7,7 @@
 
 #include <climits>
 
-namespace uffdgc::runtime {
+namespace uffdgc::gc {
 
 void AllocationPacer::start(uint64_t top, uint64_t limit, uint64_t expected_live) {
   begin_.store(top, std::memory_order_relaxed);
@@ -61,4 +61,4 @@ void AllocationPacer::wake() {
   }
 }
 
-}  // namespace uffdgc::runtime
+}  // namespace uffdgc::gc

@@ -17,7 +17,7 @@
 #include <atomic>
 #include <cstdint>
 
-namespace uffdgc::runtime {
+namespace uffdgc::gc {
 
 class AllocationPacer {
  public:
@@ -47,4 +47,4 @@ class AllocationPacer {
   mutable std::atomic<uint32_t> sleepers_{0};  // threads in wait(), or about to be
 };
 
-}  // namespace uffdgc::runtime
+}  // namespace uffdgc::gc
