@@ -1,4 +1,4 @@
-// Allocation pacing (issue 12 §5, DESIGN.md §4 "Triggers and pacing"). A concurrent cycle frees
+// Allocation pacing (issue 12 §5, design: .heap.triggers). A concurrent cycle frees
 // space only at its flip; a thread that allocates faster than the cycle marks would run out
 // of space first and then wait for the whole rest of the cycle in one allocation. Instead,
 // while marking runs, a thread that takes a new buffer waits in short steps whenever the space

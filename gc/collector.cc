@@ -26,6 +26,40 @@ namespace uffdgc::gc {
 // Events are recorded during the pause and handed to the listener at its end, after the heap
 // lock is released but before the world resumes: a listener that takes locks of its own, which
 // it also holds while calling uffdgc, cannot deadlock with the collector.
+void Cycle::enter(Phase next) {
+  if (kCheckedBuild || heap_.verify()) check_phase_change(next);
+  phase_ = next;
+  if (phase_reported(next)) event(UFFDGC_EVENT_PHASE, phase_name(next));
+}
+
+// What mutators see changes at pause 1 (to kConcurrentMark), at the end of marking (kWeak) and
+// at the flip (kIdle): every phase of the cycle implies one of the three.
+void Cycle::check_phase_change(Phase next) const {
+  Phase shared = Phase::kIdle;
+  switch (next) {
+    case Phase::kConcurrentMark:
+    case Phase::kMarkEnd:
+      shared = Phase::kConcurrentMark;
+      break;
+    case Phase::kWeak:
+    case Phase::kPlan:
+      shared = heap_.concurrent() ? Phase::kWeak : Phase::kIdle;
+      break;
+    case Phase::kFlip:
+    case Phase::kFlipStw:
+      shared = Phase::kWeak;
+      break;
+    default:
+      break;
+  }
+  const Phase seen = heap_.cycle.phase.load(std::memory_order_seq_cst);
+  if (phase_may_follow(phase_, next) && seen == shared) return;
+  fprintf(stderr, "uffdgc: cycle %llu goes from phase %s to %s while mutators see %s\n",
+          static_cast<unsigned long long>(cycle_), phase_name(phase_), phase_name(next),
+          phase_name(seen));
+  abort();
+}
+
 void Cycle::event(uint32_t kind, const char* phase, uint64_t pause_ns) {
   if (events_count_ == kMaxEvents) return;
   uffdgc_event& e = events_[events_count_++];
@@ -356,7 +390,7 @@ std::deque<uint64_t> Cycle::forward_starts(const std::vector<uint64_t>& starts,
 // marking began, in the object spaces too), so the verifier checks the moving space only.
 uffdgc_result Cycle::compact_stop_the_world(const CompactionPlan& plan, const Marker& marker,
                                             bool allocated_meanwhile) {
-  event(UFFDGC_EVENT_PHASE, "compact");
+  enter(Phase::kCompact);
   if (const int err = flip(plan, /*may_give_up=*/!allocated_meanwhile); err != 0) {
     // The first mremap failed: nothing moved, the collection is abandoned with the heap as it
     // was (dead objects stay until the next collection).
@@ -372,12 +406,12 @@ uffdgc_result Cycle::compact_stop_the_world(const CompactionPlan& plan, const Ma
   std::deque<uint64_t> starts =
       forward_starts(heap_.starts.below(UINT64_MAX), plan, plan.block_src_begin());
   compact(plan);
-  event(UFFDGC_EVENT_PHASE, "update");
+  enter(Phase::kUpdate);
   update_references(plan, &marker);
   heap_.moving.set_top(plan.new_top());
   heap_.starts.replace(std::move(starts), UINT64_MAX, 0);
   if (heap_.verify()) {
-    event(UFFDGC_EVENT_PHASE, "verify");
+    enter(Phase::kVerify);
     VerifyExpectations expect;
     expect.plan = &plan;
     expect.marked_moving_bytes = marker.marked_moving_bytes();
@@ -468,24 +502,24 @@ void Cycle::reclaim(Marker& marker, bool lock_held) {
   heap_.objects.sweep(heap_.mark_epoch);
 }
 
-// The whole cycle in one pause (stw mode, DESIGN.md §4 "stop-the-world fallback").
+// The whole cycle in one pause (stw mode, design: .cycle.stw).
 uffdgc_result Cycle::collect_stop_the_world() {
   const uint64_t begin = heap_.moving.begin();
   const uint64_t top = heap_.moving.top();
   if (!tables_->allocate(begin, std::max<uint64_t>(top - begin, kPageSize))) return UFFDGC_ENOMEM;
   const uint64_t cpu_start = os::thread_cpu_ns();
   Marker marker(heap_, *tables_);
-  event(UFFDGC_EVENT_PHASE, "mark");
+  enter(Phase::kMark);
   heap_.flush_pending_fillers();
   marker.learn_object_starts();
   mark_roots(marker);
   marker.drain();
   const uint64_t cpu_marked = os::thread_cpu_ns();
   heap_.stats.gc_cpu_ns_mark += cpu_marked - cpu_start;
-  event(UFFDGC_EVENT_PHASE, "weak");
+  enter(Phase::kWeak);
   process_embedder_weak(marker);
   reclaim(marker, /*lock_held=*/true);
-  event(UFFDGC_EVENT_PHASE, "plan");
+  enter(Phase::kPlan);
   const std::vector<AddressRange> islands = pinned_islands(pinned_refs(), top);
   fill_dead_in_islands(islands, top);
   CompactionPlan plan(heap_.types, *tables_, begin, top, islands, heap_.moving.from_space_delta(),
@@ -565,6 +599,7 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
   heap_.stats.gc_cpu_ns_kernel += os::thread_kernel_ns() - kernel_start;
   heap_.stats.gc_minor_faults += os::thread_minor_faults() - faults_start;
   heap_.stats.rss_peak_last = heap_.stats.rss_after_last = os::resident_bytes();
+  enter(Phase::kIdle);
   end_pause(pause_start, tts, true, lock);
   return result;
 }

@@ -1,5 +1,5 @@
-// Collection (DESIGN.md §4): the stop-the-world cycle of the stw mode, or the concurrent cycle
-// of the move and copy modes (gc/cycle.h, gc/concurrent_cycle.cc).
+// Collection (design: .cycle.phases): the stop-the-world cycle of the stw mode, or the concurrent
+// cycle of the move and copy modes (gc/cycle.h, gc/concurrent_cycle.cc).
 #pragma once
 
 #include <cstdint>

@@ -1,9 +1,9 @@
-// The concurrent cycle of the move and copy modes (DESIGN.md §4): three pauses, none of which
-// reads or writes a heap page, and everything else on the GC thread while mutators run.
+// The concurrent cycle of the move and copy modes (design: .cycle.phases): three pauses, none of
+// which reads or writes a heap page, and everything else on the GC thread while mutators run.
 //
-//   pause 1 (mark start)  cut allocation (black block from here), snapshot the roots' values,
+//   pause 1 (mark start)  cut allocation (black block from here), record the roots' values,
 //                         barrier on. Fillers owed to retired buffers are recorded, not written.
-//   concurrent marking    trace from the root snapshot and the barrier logs threads hand over
+//   concurrent marking    trace from the roots' values and the barrier logs threads hand over
 //                         when full (in the barrier's slow path) and at a checkpoint the GC
 //                         thread runs before each mark-end pause.
 //   pause 2 (mark end)    take the threads' logs, cut allocation again; nothing else. If the
@@ -67,12 +67,12 @@ bool Cycle::map_cycle_tables() {
   return tables_->allocate(heap_.moving.begin(), heap_.moving.capacity());
 }
 
-// Pause 1 (DESIGN.md §4 step 1), on the requesting thread with the world stopped and the heap
+// Pause 1 (design: .cycle.mark-start), on the requesting thread with the world stopped and the heap
 // lock held. The requester then waits, parked, until the flip, so an allocation that asked for
 // the collection finds the space.
 uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
                                    std::unique_lock<std::mutex>& lock, bool wait_for_flip) {
-  event(UFFDGC_EVENT_PHASE, "mark-start");
+  enter(Phase::kMarkStart);
   black_begin_ = heap_.mutators.cut_allocation();
   indexed_to_ = parsable_to_ = black_begin_;
   marker_ = std::make_unique<Marker>(heap_, *tables_);
@@ -80,19 +80,19 @@ uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
   // The roots' values, not their objects: the GC thread greys them.
   for_each_root([&](uffdgc_ref* slot) {
     const uffdgc_ref v = __atomic_load_n(slot, __ATOMIC_RELAXED);
-    if (v != 0) root_snapshot_.push_back({v, slot});
+    if (v != 0) root_values_.push_back({v, slot});
   });
-  for (const auto& [ref, count] : heap_.pins) root_snapshot_.push_back({ref, nullptr});
+  for (const auto& [ref, count] : heap_.pins) root_values_.push_back({ref, nullptr});
   scan_embedder_roots(
       [](uffdgc_root_visitor* self, uffdgc_ref* slot) {
         if (*slot != 0) static_cast<std::vector<RootValue>*>(self->ctx)->push_back({*slot, slot});
       },
-      &root_snapshot_);
+      &root_values_);
   heap_.cycle.objects_black.store(true, std::memory_order_relaxed);
   heap_.cycle.log_all_slots.store(!heap_.pins.empty(), std::memory_order_seq_cst);
   heap_.cycle.marker.store(marker_.get(), std::memory_order_release);
   heap_.pacer.start(black_begin_, heap_.moving.limit(), heap_.stats.live_bytes_last);
-  heap_.cycle.phase.store(CyclePhase::kMarking, std::memory_order_seq_cst);
+  heap_.cycle.phase.store(Phase::kConcurrentMark, std::memory_order_seq_cst);
   heap_.mutators.set_barrier_flags(heap_.cycle.barrier_flag());
   const uint64_t my_cycle = cycle_;
   {
@@ -150,9 +150,10 @@ void Cycle::run_concurrent_phases() {
   heap_.stats.cycle_ns_last = os::monotonic_ns() - cycle_start_ns_;
   heap_.stats.rss_after_last = os::resident_bytes();
   heap_.stats.rss_peak_last = std::max(heap_.stats.rss_peak_last, heap_.stats.rss_after_last);
+  enter(Phase::kIdle);
 }
 
-// Concurrent marking and the mark-end pauses (DESIGN.md §4 steps 2-3).
+// Concurrent marking and the mark-end pauses (design: .cycle.marking).
 void Cycle::mark_concurrently() {
   Marker& marker = *marker_;
   {
@@ -160,15 +161,16 @@ void Cycle::mark_concurrently() {
     heap_.flush_pending_fillers();
   }
   marker.learn_object_starts();  // the space below the black block parses from here on
-  for (const RootValue& r : root_snapshot_) marker.mark(r.value, r.slot);
-  std::vector<RootValue>().swap(root_snapshot_);
+  for (const RootValue& r : root_values_) marker.mark(r.value, r.slot);
+  std::vector<RootValue>().swap(root_values_);
   marker.drain();
   for (;;) {
+    enter(Phase::kConcurrentMark);
     trace_handed_over_logs(marker);
     // Every thread hands its log over at its next safepoint (parked ones through this thread),
     // without stopping the others: what the mark-end pause then finds is what was logged
     // after that, usually nothing left to trace.
-    heap_.mutators.hand_over_snapshot_logs();
+    heap_.mutators.hand_over_satb_logs();
     trace_handed_over_logs(marker);
     const std::vector<std::vector<uffdgc_ref>> logs = mark_end_pause();
     {
@@ -202,7 +204,7 @@ void Cycle::trace_handed_over_logs(Marker& marker) {
   }
 }
 
-// Pause 2 (DESIGN.md §4 step 3): takes every barrier log (at most SatbLog::kEntries per
+// Pause 2 (design: .cycle.marking): takes every barrier log (at most SatbLog::kEntries per
 // thread, plus the orphaned and handed-over ones) and cuts allocation where the space stops
 // being parsable.
 std::vector<std::vector<uffdgc_ref>> Cycle::mark_end_pause() {
@@ -212,11 +214,11 @@ std::vector<std::vector<uffdgc_ref>> Cycle::mark_end_pause() {
   const uint64_t pause_start = os::monotonic_ns() - tts;
   std::unique_lock<std::mutex> lock(heap_.lock);
   event(UFFDGC_EVENT_PAUSE_BEGIN);
-  event(UFFDGC_EVENT_PHASE, "mark-end");
-  heap_.mutators.take_snapshot_logs(logs);  // slot logs emptied: the slot scan comes after
+  enter(Phase::kMarkEnd);
+  heap_.mutators.take_satb_logs(logs);  // slot logs emptied: the slot scan comes after
                                             // marking, it sees those stores
   logs.emplace_back();
-  logs.back().swap(heap_.cycle.orphan_snapshot);
+  logs.back().swap(heap_.cycle.orphan_satb);
   {
     std::lock_guard<std::mutex> handover(heap_.cycle.handover_lock);
     for (auto& log : heap_.cycle.handed_over) logs.emplace_back().swap(log);
@@ -248,7 +250,7 @@ bool Cycle::marking_finished(Marker& marker) {
   for (uffdgc_ref r : heap_.cycle.weak_loaded) marker.mark(r);
   heap_.cycle.weak_loaded.clear();
   if (marker.idle()) {
-    heap_.cycle.phase.store(CyclePhase::kReclaiming, std::memory_order_seq_cst);
+    heap_.cycle.phase.store(Phase::kWeak, std::memory_order_seq_cst);
     heap_.pacer.stop();
     return true;
   }
@@ -256,11 +258,11 @@ bool Cycle::marking_finished(Marker& marker) {
   return false;
 }
 
-// Weak references, finalization and the sweep, with mutators running (DESIGN.md §4 after
-// step 3). Weak loads see 0 for unmarked referents from the moment marking ended.
+// Weak references, finalization and the sweep, with mutators running (design: .cycle.reclaim).
+// Weak loads see 0 for unmarked referents from the moment marking ended.
 void Cycle::reclaim_concurrently() {
   Marker& marker = *marker_;
-  event(UFFDGC_EVENT_PHASE, "weak");
+  enter(Phase::kWeak);
   reclaim(marker, /*lock_held=*/false);
 }
 
@@ -279,7 +281,7 @@ std::vector<SlotUpdate> Cycle::scan_non_sliding_slots(const CompactionPlan& plan
   std::vector<uint64_t> objects;
   {
     std::lock_guard<std::mutex> lock(heap_.lock);
-    objects = heap_.objects.snapshot();
+    objects = heap_.objects.list();
   }
   for (uint64_t ref : objects) for_each_slot(ref, visit);
   for (const AddressRange& r : plan.islands()) {
@@ -299,7 +301,7 @@ std::vector<SlotUpdate> Cycle::scan_non_sliding_slots(const CompactionPlan& plan
 bool Cycle::plan_and_flip() {
   const uint64_t begin = heap_.moving.begin();
   for (int attempt = 0;; ++attempt) {
-    event(UFFDGC_EVENT_PHASE, "plan");
+    enter(Phase::kPlan);
     std::vector<uffdgc_ref> pins;
     {
       std::lock_guard<std::mutex> lock(heap_.lock);
@@ -357,13 +359,13 @@ bool Cycle::plan_and_flip() {
 
 // The barrier goes off and the cycle's mutator-visible state is reset. World stopped.
 void Cycle::end_barrier() {
-  heap_.cycle.phase.store(CyclePhase::kIdle, std::memory_order_seq_cst);
+  heap_.cycle.phase.store(Phase::kIdle, std::memory_order_seq_cst);
   heap_.pacer.stop();  // a cycle that ended in a pause
   heap_.cycle.marker.store(nullptr, std::memory_order_release);
   heap_.cycle.log_all_slots.store(false, std::memory_order_seq_cst);
   heap_.cycle.objects_black.store(false, std::memory_order_relaxed);
   heap_.mutators.set_barrier_flags(0);  // and the threads' logs emptied
-  heap_.cycle.orphan_snapshot.clear();
+  heap_.cycle.orphan_satb.clear();
   heap_.cycle.orphan_slots.clear();
   {
     std::lock_guard<std::mutex> handover(heap_.cycle.handover_lock);
@@ -376,7 +378,7 @@ void Cycle::end_barrier() {
 // The flip fallback: a pin in the black block or pins that kept the plan stale. The cycle
 // ends inside this pause, stop-the-world (it reads the heap; counted in the statistics).
 void Cycle::finish_in_flip_pause() {
-  event(UFFDGC_EVENT_PHASE, "flip-stw");
+  enter(Phase::kFlipStw);
   ++heap_.stats.flips_finished_in_pause;
   end_barrier();
   heap_.flush_pending_fillers();
@@ -471,11 +473,11 @@ void Cycle::prepare_compaction() {
   compaction_->set_locked(heap_.moving.locked());
 }
 
-// Pause 3 (DESIGN.md §4 step 4). World stopped, heap lock held. Reads and writes no heap page
+// Pause 3 (design: .cycle.flip). World stopped, heap lock held. Reads and writes no heap page
 // of the moving space; the only heap words it writes are the slots it was told about: those
 // of non-moving objects that refer into the sliding region.
 void Cycle::flip_pause() {
-  event(UFFDGC_EVENT_PHASE, "flip");
+  enter(Phase::kFlip);
   CompactionPlan& plan = *plan_;
   // No userfaultfd or no memory for the tables; or another SIGBUS handler was installed over
   // ours since the heap was created (every fault on the to-space would crash the process).
@@ -566,7 +568,7 @@ std::vector<AddressRange> Cycle::sliding_ranges(const CompactionPlan& plan, uint
 // mremaps the sliding ranges to the from-space. A last range that ends at flip_top (no island
 // above it) reaches up to the next 1 GiB boundary: nothing lives above flip_top, and mremap
 // then moves whole PUD entries there instead of one PMD per 2 MiB (measured: 70 us for a
-// 434 MiB black block, DESIGN.md §4 step 4). Should the kernel refuse the longer range (it
+// 434 MiB black block, design: .cycle.flip.order). Should the kernel refuse the longer range (it
 // must lie in one mapping), the exact one is flipped. `moved` gets the ends flipped.
 void Cycle::flip_sliding_ranges(std::vector<AddressRange>& moved, uint64_t flip_top) {
   for (size_t i = 0; i < moved.size(); ++i) {
@@ -621,7 +623,7 @@ void Cycle::produce_everything_in_flip_pause(CompactionPlan& plan, uint64_t flip
   finished_in_pause_ = true;
 }
 
-// Concurrent compaction (DESIGN.md §4 steps 5-6), on the GC thread: index the rest of the
+// Concurrent compaction (design: .cycle.compaction), on the GC thread: index the rest of the
 // black block, produce every page still missing, unregister, drain the fault handlers, then
 // (test builds) verify with the world stopped.
 // The GC thread's walk from the top (ConcurrentCompaction::run_gc_thread) and, with
@@ -657,6 +659,7 @@ uint64_t Cycle::produce_pages_in_parallel() {
 }
 
 void Cycle::compact_concurrently() {
+  enter(Phase::kConcurrentCompact);
   const uint64_t start = os::monotonic_ns();
   CompactionPlan& plan = *plan_;
   write_fillers(block_fillers_, heap_.moving.from_space_delta());
@@ -698,7 +701,7 @@ void Cycle::compact_concurrently() {
     }
   }
   if (heap_.verify()) {
-    event(UFFDGC_EVENT_PHASE, "verify");
+    enter(Phase::kVerify);
     heap_.mutators.stop_the_world(nullptr);
     {
       std::lock_guard<std::mutex> lock(heap_.lock);

@@ -1,4 +1,4 @@
-// One collection cycle (DESIGN.md §4), private to gc/. The parts every mode shares (roots,
+// One collection cycle (design: .cycle.phases), private to gc/. The parts every mode shares (roots,
 // weak references, finalization, islands, the stop-the-world compaction) are in collector.cc;
 // the three pauses and the concurrent phases of the move and copy modes in concurrent_cycle.cc.
 #pragma once
@@ -13,6 +13,7 @@
 #include "gc/compact/compaction_plan.h"
 #include "gc/embedder_callbacks.h"
 #include "gc/mark/marker.h"
+#include "gc/phase.h"
 #include "gc/heap.h"
 #include "os/resource_usage.h"
 
@@ -38,6 +39,11 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   // its unclaimed pages meanwhile (assist_compaction, gc/compact/fault_router.h), a run at a
   // time, polling between runs.
   void assist_previous_compaction();
+  // The cycle moves to `next` (design: .cycle.phases): reported as a phase event if it is one;
+  // in test builds (checked build or UFFDGC_HEAP_VERIFY) the transition and what mutators see
+  // of the phase (CycleState::phase) are checked first, and a violation aborts.
+  void enter(Phase next);
+  void check_phase_change(Phase next) const;
   void event(uint32_t kind, const char* phase = nullptr, uint64_t pause_ns = 0);
   void deliver_events();
   // fn(slot) for every root slot the library holds; global_fn for the globals, which threads
@@ -84,7 +90,7 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   void end_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle,
                  std::unique_lock<std::mutex>& lock);
   // Right after the world stopped: this thread's major faults, so that the pause's own can be
-  // counted (DESIGN.md §4: a pause touches no heap page, so it takes none).
+  // counted (design: .cycle.pauses: a pause touches no heap page, so it takes none).
   void begin_pause() { pause_faults_start_ = os::thread_major_faults(); }
 
   // ---- concurrent modes (concurrent_cycle.cc) ----
@@ -121,6 +127,7 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   std::unique_ptr<MarkTables> tables_ = std::make_unique<MarkTables>();
   std::unique_ptr<Marker> marker_;
   uint64_t cycle_ = 0;
+  Phase phase_ = Phase::kIdle;
   uint64_t bytes_before_ = 0;
   uint64_t weak_cleared_ = 0;
   static constexpr size_t kMaxEvents = 24;
@@ -136,7 +143,7 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
     uffdgc_ref value;
     const void* slot;  // where it was read (checked marking reports it); nullptr for pins
   };
-  std::vector<RootValue> root_snapshot_;
+  std::vector<RootValue> root_values_;
   // heap_.starts below the block as the plan moves them; after the flip, the old starts
   std::deque<uint64_t> forwarded_starts_;
   std::unique_ptr<CompactionPlan> plan_;

@@ -1,5 +1,5 @@
 // The heap's GC thread: runs the concurrent part of a cycle (today: concurrent compaction,
-// DESIGN.md §4 step 5-6) after the pause that started it. One job at a time; a new cycle, a
+// design: .cycle.compaction) after the pause that started it. One job at a time; a new cycle, a
 // fork or heap destruction first waits until the thread is idle. Built on pthreads rather than
 // std::thread so that a forked child (which has no GC thread) can simply forget it.
 #pragma once

@@ -25,6 +25,39 @@ void Heap::flush_pending_fillers() {
   pending_fillers.clear();
 }
 
+uffdgc_heap_stats Heap::read_stats() {
+  std::lock_guard<std::mutex> guard(lock);
+  uffdgc_heap_stats s = stats;
+  s.moving_bytes_used = moving.used();
+  s.nonmoving_bytes = objects.bytes(ObjectKind::kNonMoving);
+  s.large_bytes = objects.bytes(ObjectKind::kLarge);
+  const auto installed = uffd::read_counters(install_counters);
+  s.pages_moved = installed.pages_moved + installed.pages_moved_unreported;
+  s.pages_copied = installed.pages_copied;
+  s.pages_copied_on_ebusy = installed.pages_copied_on_ebusy;
+  s.pages_eexist = installed.pages_already_present;
+  s.install_eagain_retries = installed.eagain_retries;
+  s.install_partial = installed.move_partial;
+  s.install_ioctls = installed.move_ioctls + installed.copy_ioctls + installed.zeropage_ioctls;
+  s.folio_frames_moved_whole = installed.folio_frames_moved_whole;
+  s.folio_frames_moved_partly = installed.folio_frames_moved_partly;
+  return s;
+}
+
+bool Heap::pop_finalization_ready(uffdgc_ref* out) {
+  std::lock_guard<std::mutex> guard(lock);
+  if (finalization_ready.empty()) return false;
+  *out = finalization_ready.front();
+  finalization_ready.pop_front();
+  return true;
+}
+
+void Heap::set_event_listener(uffdgc_event_fn fn, void* arg) {
+  std::lock_guard<std::mutex> guard(event_lock);
+  event_fn = fn;
+  event_arg = fn != nullptr ? arg : nullptr;
+}
+
 void Heap::reset_in_child() {
   new (&lock) std::mutex();
   new (&event_lock) std::mutex();

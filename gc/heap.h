@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "gc/allocation_pacer.h"
-#include "gc/cycle_phase.h"
+#include "gc/phase.h"
 #include "gc/gc_thread.h"
 #include "gc/mutators.h"
 #include "gc/space/moving_space.h"
@@ -52,11 +52,11 @@ struct HeapConfig {
 // threads and with the threads that wait for its flip (design: .heap.cycle-state). The barrier
 // is on from pause 1 to pause 3; what its slow path does depends on the phase.
 struct CycleState {
-  std::atomic<CyclePhase> phase{CyclePhase::kIdle};
-  bool barrier_on() const { return phase.load(std::memory_order_seq_cst) != CyclePhase::kIdle; }
+  std::atomic<Phase> phase{Phase::kIdle};
+  bool barrier_on() const { return phase.load(std::memory_order_seq_cst) != Phase::kIdle; }
 
-  std::vector<uffdgc_ref> orphan_snapshot;  // snapshot logs of threads that detached meanwhile
-  // Snapshot logs handed over while marking runs (full logs from the barrier's slow path, all
+  std::vector<uffdgc_ref> orphan_satb;  // SATB logs of threads that detached meanwhile
+  // SATB logs handed over while marking runs (full logs from the barrier's slow path, all
   // logs at the GC thread's checkpoints): traced without a pause.
   std::mutex handover_lock;
   std::vector<std::vector<uffdgc_ref>> handed_over;
@@ -103,6 +103,13 @@ class Heap {
   uint64_t collection_due_at(uint64_t top) const;
   // Writes the fillers the pauses recorded. Heap lock held.
   void flush_pending_fillers();
+  // The statistics with the spaces' sizes and the install counters filled in. Takes the lock.
+  uffdgc_heap_stats read_stats();
+  // The next object finalization made ready, or false. Takes the heap lock.
+  bool pop_finalization_ready(uffdgc_ref* out);
+  // Sets (fn null: clears) the event listener. Events are delivered under event_lock, so a
+  // delivery in progress is waited for.
+  void set_event_listener(uffdgc_event_fn fn, void* arg);
   // The heap's locks and per-process resources, rebuilt in a fork child (the GC thread and the
   // userfaultfd belong to the parent; both are recreated on demand).
   void reset_in_child();

@@ -53,15 +53,15 @@ class Mutators {
   virtual void retire_tlabs() = 0;
   // Sets every thread's barrier_flag (include/uffdgc/inline.h); 0 also empties their logs.
   virtual void set_barrier_flags(uint32_t flag) = 0;
-  // Appends every thread's snapshot log (emptying it) to `logs` and empties their slot logs.
-  virtual void take_snapshot_logs(std::vector<std::vector<uffdgc_ref>>& logs) = 0;
+  // Appends every thread's SATB log (emptying it) to `logs` and empties their slot logs.
+  virtual void take_satb_logs(std::vector<std::vector<uffdgc_ref>>& logs) = 0;
   // Appends the slots every thread logged (its slot log, kept) to `slots`.
   virtual void append_logged_slots(std::vector<uffdgc_ref*>& slots) = 0;
 
   // ---- with the world running ----
-  // Every thread hands its snapshot log over to Heap::cycle.handed_over, at its next safepoint
+  // Every thread hands its SATB log over to Heap::cycle.handed_over, at its next safepoint
   // (parked threads through the caller); returns when all have.
-  virtual void hand_over_snapshot_logs() = 0;
+  virtual void hand_over_satb_logs() = 0;
 
  protected:
   ~Mutators() = default;

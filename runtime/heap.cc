@@ -128,15 +128,4 @@ uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out)
   return UFFDGC_OK;
 }
 
-void hand_over_snapshot(uffdgc_heap& heap, uffdgc_mutator* m) {
-  if (m->snapshot.empty()) return;
-  std::lock_guard<std::mutex> lock(heap.cycle.handover_lock);
-  try {
-    heap.cycle.handed_over.reserve(heap.cycle.handed_over.size() + 1);
-    heap.cycle.handed_over.push_back(m->snapshot.take());
-  } catch (const std::bad_alloc&) {
-    // The log stays with the thread: the next hand-over or the mark-end pause takes it.
-  }
-}
-
 }  // namespace uffdgc::runtime

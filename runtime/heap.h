@@ -34,18 +34,12 @@ struct uffdgc_heap final : uffdgc::gc::Heap, uffdgc::gc::Mutators {
   uint64_t cut_allocation() override;
   void retire_tlabs() override;
   void set_barrier_flags(uint32_t flag) override;
-  void take_snapshot_logs(std::vector<std::vector<uffdgc_ref>>& logs) override;
+  void take_satb_logs(std::vector<std::vector<uffdgc_ref>>& logs) override;
   void append_logged_slots(std::vector<uffdgc_ref*>& slots) override;
-  void hand_over_snapshot_logs() override;
+  void hand_over_satb_logs() override;
 };
 
 namespace uffdgc::runtime {
-
-// Moves m's barrier log to heap.cycle.handed_over, for the GC thread to trace without a pause
-// (DESIGN.md §4 step 2): from the barrier's slow path when the log is full, and at the GC
-// thread's checkpoint before each mark-end pause. On m's thread, or on the checkpoint
-// requester's while m is parked. Never throws: without memory the log stays with m.
-void hand_over_snapshot(uffdgc_heap& heap, uffdgc_mutator* m);
 
 // Validates options and builds a heap; the C entry point is a thin wrapper.
 uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out);

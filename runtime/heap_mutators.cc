@@ -50,30 +50,30 @@ void uffdgc_heap::set_barrier_flags(uint32_t flag) {
   threads.for_each_stopped([flag](uffdgc_mutator* m) {
     __atomic_store_n(&m->fast.barrier_flag, flag, __ATOMIC_SEQ_CST);
     if (flag == 0) {
-      m->snapshot.clear();
-      m->slot_log.clear();
+      m->logs.satb.clear();
+      m->logs.slots.clear();
     }
   });
 }
 
-void uffdgc_heap::take_snapshot_logs(std::vector<std::vector<uffdgc_ref>>& logs) {
+void uffdgc_heap::take_satb_logs(std::vector<std::vector<uffdgc_ref>>& logs) {
   threads.for_each_stopped([&](uffdgc_mutator* m) {
-    logs.push_back(m->snapshot.take());
-    m->slot_log.clear();
+    logs.push_back(m->logs.satb.take());
+    m->logs.slots.clear();
   });
 }
 
 void uffdgc_heap::append_logged_slots(std::vector<uffdgc_ref*>& slots) {
   threads.for_each_stopped([&](uffdgc_mutator* m) {
-    slots.insert(slots.end(), m->slot_log.begin(), m->slot_log.end());
+    slots.insert(slots.end(), m->logs.slots.begin(), m->logs.slots.end());
   });
 }
 
-void uffdgc_heap::hand_over_snapshot_logs() {
+void uffdgc_heap::hand_over_satb_logs() {
   threads.run_checkpoint(
       nullptr,
       [](uffdgc_mutator* m, void* heap) {
-        uffdgc::runtime::hand_over_snapshot(*static_cast<uffdgc_heap*>(heap), m);
+        uffdgc::gc::hand_over(*static_cast<uffdgc_heap*>(heap), m->logs.satb);
       },
       this);
 }

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "runtime/handles.h"
-#include "runtime/satb_log.h"
+#include "gc/barrier/barrier.h"
 #include "uffdgc/inline.h"
 
 struct uffdgc_heap;
@@ -43,8 +43,7 @@ struct uffdgc_mutator {
   uint64_t running_checkpoint = 0;      // generation being run for this thread (registry lock)
   // Owner thread only (or the collector while the owner is stopped).
   uffdgc::runtime::HandleStack handles{fast};
-  uffdgc::runtime::SatbLog snapshot{fast};  // overwritten references logged by the barrier
-  std::vector<uffdgc_ref*> slot_log;  // slots the flip must rewrite (store_ref_slow)
+  uffdgc::gc::ThreadLogs logs{fast};  // the barrier's logs (gc/barrier/barrier.h)
 };
 
 static_assert(offsetof(uffdgc_mutator, fast) == 0, "inline.h reads the mutator's first bytes");

@@ -1,4 +1,4 @@
-// The SIGBUS handler of concurrent compaction (DESIGN.md §4 step 5): a mutator that touches a
+// The SIGBUS handler of concurrent compaction (design: .cycle.compaction): a mutator that touches a
 // to-space page not installed yet gets SIGBUS (UFFD_FEATURE_SIGBUS); the handler gives the
 // address to the collector's fault router (gc/compact/fault_router.h), which produces or waits
 // for the page, then returns so the access is retried. Faults that are not ours go to the

@@ -399,7 +399,7 @@ void BM_Install(benchmark::State& state, InstallMode mode, SourceKind kind) {
   if (state.error_occurred() || pages == 0) return;
 
   using benchmark::Counter;
-  const uffdgc::uffd::InstallCounterSnapshot s = uffdgc::uffd::snapshot(counters);
+  const uffdgc::uffd::InstallCounterValues s = uffdgc::uffd::read_counters(counters);
   const double n = static_cast<double>(pages);
   state.SetItemsProcessed(static_cast<int64_t>(pages));
   state.counters["ns_per_page"] = static_cast<double>(timed_ns) / n;

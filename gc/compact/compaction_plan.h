@@ -1,4 +1,4 @@
-// Sliding compaction of the moving space, one to-space page at a time (DESIGN.md §4 step 5,
+// Sliding compaction of the moving space, one to-space page at a time (design: .cycle.compaction,
 // research/art-cmc.md §2, §4).
 //
 // Pinned pages are islands that stay where they are; the space between islands forms
@@ -35,7 +35,7 @@ struct Segment {
   uint64_t to_space_end() const { return align_up(live_end, kPageSize); }
 };
 
-// Objects allocated since a concurrent cycle's first pause (DESIGN.md §4 step 1): all live,
+// Objects allocated since a concurrent cycle's first pause (design: .cycle.mark-start): all live,
 // never marked, lying above every marked object. They slide as one block by whole pages onto
 // the end of the compacted segments, so their new addresses need no side table (pre - delta)
 // and the flip pause needs to read none of them. Producing a block page needs the object that

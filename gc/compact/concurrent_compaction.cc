@@ -245,7 +245,7 @@ bool ConcurrentCompaction::handle_fault(uint64_t addr, uffd::InstallResult* fail
 }
 
 // The same production as a fault's, without waiting: a page someone else claimed, or one of
-// the black block the GC thread has not indexed yet, is skipped (DESIGN.md §4 step 5).
+// the black block the GC thread has not indexed yet, is skipped (design: .cycle.compaction).
 bool ConcurrentCompaction::assist(uint8_t* buffer, bool* ok, uffd::InstallResult* failure) {
   *ok = true;
   const uint64_t pages = (end_ - begin_) / kPageSize;
@@ -284,7 +284,7 @@ bool ConcurrentCompaction::assist(uint8_t* buffer, bool* ok, uffd::InstallResult
   return true;
 }
 
-// From-space pages whose objects have all been compacted are free (DESIGN.md §4 step 5). The
+// From-space pages whose objects have all been compacted are free (design: .cycle.compaction). The
 // GC thread recycles them: it builds the next runs of to-space pages in them and MOVEs them
 // into place, so those pages are neither freshly faulted in nor freed and faulted again. It
 // keeps kRecycleWindow of them for its runs; the rest become free pages above the compacted
@@ -443,7 +443,7 @@ int64_t ConcurrentCompaction::install_in_frames(uint64_t lo, uint64_t hi, uint64
   return static_cast<int64_t>((move_hi - move_lo) / kPageSize);
 }
 
-// Free pages above the compacted end, zero-filled (DESIGN.md §4 step 5): in recycled
+// Free pages above the compacted end, zero-filled (design: .cycle.compaction): in recycled
 // from-space pages, up to 2 MiB per MOVE, when the pool holds them; otherwise (only ahead of
 // the allocation top) copied from the GC thread's buffer into freshly allocated pages.
 // Allocation then finds them present instead of faulting into the kernel (and, under a

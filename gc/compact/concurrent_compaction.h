@@ -1,14 +1,13 @@
-// Concurrent compaction (DESIGN.md §4 step 5, §5): after the flip the to-space range
-// [begin, end) is empty and registered with userfaultfd (MISSING + SIGBUS). Each page has one
+// Concurrent compaction (design: .cycle.compaction, .install.ops): after the flip the to-space
+// range [begin, end) is empty and registered with userfaultfd (MISSING + SIGBUS). Each page has one
 // atomic state word; whoever claims it first (CAS unprocessed -> producing) compacts it with
 // CompactionPlan::compact_page into a scratch buffer and installs it with the PageInstaller;
 // everyone else waits until it is installed. The GC thread walks the pages from high to low in
 // aligned runs of up to 64 pages (one ranged MOVE per run: the kernel flushes the TLB once per
-// ioctl, not per page), builds each run in from-space pages it has finished reading
-// (recycling), turns the free from-space it does not need for that into the zero-filled free
-// pages above the compacted end (up to where the next cycle is due), and gives back only the
-// rest. Mutators get here from the SIGBUS handler (runtime/sigbus_handler.h): handle_fault() is
-// async-signal-safe.
+// ioctl, not per page), builds each run in from-space pages it has finished reading (recycling),
+// turns the free from-space it does not need for that into the zero-filled free pages above the
+// compacted end (up to where the next cycle is due), and gives back only the rest. Mutators get
+// here from the SIGBUS handler (runtime/sigbus_handler.h): handle_fault() is async-signal-safe.
 #pragma once
 
 #include <atomic>
@@ -59,7 +58,7 @@ class ConcurrentCompaction {
   // allocation_top: the moving space's bump pointer. Up to recycle_target the GC thread also
   // fills them from free from-space it would otherwise give back (what the heap is expected
   // to allocate before the next flip: gc/concurrent_cycle.cc flip_pause), so allocation finds
-  // them resident and nothing is freed only to be faulted in again (DESIGN.md §4 step 5).
+  // them resident and nothing is freed only to be faulted in again (design: .cycle.compaction).
   void cover_tail(uint64_t tail_end, const std::atomic<uint64_t>* allocation_top,
                   uint64_t recycle_target);
   // Before the flip pause (mlock, issue #11 §4): whether the moving space, and so the

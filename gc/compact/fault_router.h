@@ -1,4 +1,4 @@
-// The fault router of concurrent compaction (DESIGN.md §4 step 5): which compaction covers a
+// The fault router of concurrent compaction (design: .cycle.compaction): which compaction covers a
 // faulting address. A mutator that touches a to-space page not installed yet gets SIGBUS
 // (UFFD_FEATURE_SIGBUS); the signal handler (runtime/sigbus_handler.h) hands the address to
 // route_fault(), which finds the compaction covering it and produces or waits for the page.

@@ -1,4 +1,4 @@
-// Marking (DESIGN.md §4 steps 1-3, run inside the pause in the stop-the-world collector):
+// Marking (design: .cycle.marking, run inside the pause in the stop-the-world collector):
 // a mark stack over the mark bitmap; while tracing it fills the liveness side tables that
 // compaction reads (live-words bitmap, live bytes per 512-byte chunk). Weak-container holders
 // are recorded, not traced through.
@@ -78,7 +78,7 @@ class Marker {
   void learn_object_starts();
   bool checked() const { return checked_; }
   // Concurrent marking: objects at or above `black` in the moving space were allocated after
-  // marking began and are live without being traced (DESIGN.md §4 step 1).
+  // marking began and are live without being traced (design: .cycle.mark-start).
   void set_black_begin(uint64_t black) { black_begin_ = black; }
   uint64_t black_begin() const { return black_begin_; }
   // Records every object of [from, to) (parsed, fillers skipped) as marked, live and counted,

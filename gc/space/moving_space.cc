@@ -17,7 +17,7 @@ constexpr uint64_t kGiB = uint64_t{1} << 30;
 // mapping, the part above the compacted end gets an anon_vma of its own at its first
 // allocation fault, the two never merge again, and that boundary at an arbitrary page makes
 // every later flip move PMD by PMD and PTE by PTE around it (measured at 576 MiB: 56-200 us
-// instead of ~50 us) (DESIGN.md §4 step 4).
+// instead of ~50 us) (design: .cycle.flip.order).
 constexpr uint64_t kGuard = uint64_t{2} << 20;
 
 // Maps `len` bytes aligned to `align`; returns the aligned start and the raw mapping.
@@ -98,7 +98,7 @@ uint64_t MovingSpace::pud_aligned_end(uint64_t end) const {
 
 // A fresh mapping rather than MADV_DONTNEED: it frees the page tables too. Empty page tables
 // left in the from-space make the next flip's mremap move page tables PTE by PTE instead of
-// whole PMDs (measured: 2-7.5 ms instead of 47 us for 576 MiB, DESIGN.md §4 step 4).
+// whole PMDs (measured: 2-7.5 ms instead of 47 us for 576 MiB, design: .cycle.flip.order).
 // PROT_NONE like the reservation (see reserve()).
 void MovingSpace::release_from_space(uint64_t start, uint64_t end) {
   if (end <= start) return;

@@ -1,6 +1,6 @@
 // The moving space and its from-space (design: .heap.moving, .heap.from-space): two
 // reservations of the same size, each aligned to 1 GiB so that the flip's mremap moves whole
-// PUD entries (DESIGN.md §4 step 4).
+// PUD entries (design: .cycle.flip.order).
 // Allocation is a bump pointer handing out TLABs. The from-space is empty between cycles.
 #pragma once
 
@@ -45,7 +45,7 @@ class MovingSpace {
   // mremap(MREMAP_DONTUNMAP): the moving range stays mapped and empty. Returns 0 or an errno.
   int flip(uint64_t start, uint64_t end);
   // The 1 GiB boundary at or above `end` (inside the reservation): a flip that extends over
-  // empty space up to it moves whole PUD entries (DESIGN.md §4 step 4).
+  // empty space up to it moves whole PUD entries (design: .cycle.flip.order).
   uint64_t pud_aligned_end(uint64_t end) const;
   // Frees the from-space pages of [start, end) and their page tables after compaction.
   void release_from_space(uint64_t start, uint64_t end);

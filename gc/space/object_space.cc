@@ -69,7 +69,7 @@ uint64_t ObjectSpace::sweep(uint32_t epoch) {
   return freed;
 }
 
-std::vector<uint64_t> ObjectSpace::snapshot() const {
+std::vector<uint64_t> ObjectSpace::list() const {
   std::vector<uint64_t> refs;
   refs.reserve(objects_.size());
   for (const auto& [ref, p] : objects_) refs.push_back(ref);

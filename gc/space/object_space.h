@@ -1,11 +1,11 @@
-// The non-moving and large-object spaces (design: .heap.object-spaces): objects that never
-// move. Small non-moving objects come from calloc, large ones are direct mappings (released to
-// the kernel the moment they die). Each object is preceded by a 16-byte side header holding its size and
-// mark, so marking never needs a lookup. The registry (address -> header) serves sweeping,
-// heap walks, validation and the verifier. Guarded by the heap lock, except mark/is_marked and
-// contains(): the registry has a lock of its own (innermost: nothing is taken inside it), so
-// that the marker can tell an object-space reference from a foreign address without the heap
-// lock while mutators allocate.
+// The non-moving and large-object spaces (design: .heap.object-spaces): objects that never move.
+// Small non-moving objects come from calloc, large ones are direct mappings (released to the kernel
+// the moment they die). Each object is preceded by a 16-byte side header holding its size and mark,
+// so marking never needs a lookup. The registry (address -> header) serves sweeping, heap walks,
+// validation and the verifier. Guarded by the heap lock, except mark/is_marked and contains(): the
+// registry has a lock of its own (innermost: nothing is taken inside it), so that the marker can
+// tell an object-space reference from a foreign address without the heap lock while mutators
+// allocate.
 //
 // A mark is the number of the cycle that found the object live (an epoch), not a bit: the
 // sweep never has to clear marks, and objects allocated between a concurrent cycle's sweep and
@@ -66,7 +66,7 @@ class ObjectSpace {
   // Frees the objects not marked in cycle `epoch`. Returns bytes freed.
   uint64_t sweep(uint32_t epoch);
   // Every object, for a scan without the lock (objects die only in sweep, on the GC thread).
-  std::vector<uint64_t> snapshot() const;
+  std::vector<uint64_t> list() const;
   uint64_t bytes(ObjectKind kind) const {
     return kind == ObjectKind::kLarge ? large_bytes_ : nonmoving_bytes_;
   }

@@ -52,7 +52,7 @@ UFFDGC_API const char *uffdgc_result_name(uffdgc_result result);
 /* Library version as MAJOR.MINOR.PATCH; never NULL. Any thread. */
 UFFDGC_API const char *uffdgc_version(void);
 
-/* ---- Collector modes (DESIGN.md §4, §5) ---- */
+/* ---- Collector modes (design: .cycle.phases, .install.ops) ---- */
 #define UFFDGC_MODE_AUTO 0 /* let the probe decide */
 #define UFFDGC_MODE_MOVE 1 /* concurrent compaction, pages installed with UFFDIO_MOVE */
 #define UFFDGC_MODE_COPY 2 /* concurrent compaction, pages installed with UFFDIO_COPY */

@@ -42,7 +42,7 @@ uint32_t seccomp_mode() {
   return mode;
 }
 
-// Tried the way the flip uses it (DESIGN.md §4 step 4): move the pages of one mapping onto a
+// Tried the way the flip uses it (design: .cycle.flip.order): move the pages of one mapping onto a
 // reserved target with MREMAP_FIXED, keeping the old range mapped and empty.
 bool mremap_dontunmap_works() {
   const int prot = PROT_READ | PROT_WRITE;

@@ -2,9 +2,9 @@
 
 namespace uffdgc::uffd {
 
-InstallCounterSnapshot snapshot(const InstallCounters& c) {
+InstallCounterValues read_counters(const InstallCounters& c) {
   auto l = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-  return InstallCounterSnapshot{
+  return InstallCounterValues{
       l(c.pages_moved),   l(c.pages_copied),   l(c.pages_copied_on_ebusy), l(c.pages_zero_filled),
       l(c.pages_already_present), l(c.pages_moved_unreported), l(c.move_partial),
       l(c.eagain_retries), l(c.move_eexist),   l(c.move_ebusy),  l(c.move_enoent),

@@ -60,7 +60,7 @@ struct InstallCounters {
 };
 
 // A plain copy for printing and comparing.
-struct InstallCounterSnapshot {
+struct InstallCounterValues {
   uint64_t pages_moved, pages_copied, pages_copied_on_ebusy, pages_zero_filled,
       pages_already_present, pages_moved_unreported, move_partial, eagain_retries, move_eexist,
       move_ebusy, move_enoent, range_gone, fatal_errors, move_ioctls, copy_ioctls,
@@ -69,7 +69,7 @@ struct InstallCounterSnapshot {
       folio_frames_moved_partly;
 };
 
-InstallCounterSnapshot snapshot(const InstallCounters& c);
+InstallCounterValues read_counters(const InstallCounters& c);
 
 inline constexpr uint64_t kFolioFrameBytes = 64ull << 10;
 

@@ -1,5 +1,5 @@
 // Owning wrapper for one userfaultfd: creation (syscall or /dev/userfaultfd), the UFFDIO_API
-// handshake, and range registration (DESIGN.md §4 step 4, §5).
+// handshake, and range registration (design: .cycle.flip.order, .install.ops).
 //
 // Creation always asks for UFFD_USER_MODE_ONLY: the collector only resolves faults taken by
 // user code, and a kernel access to a missing page fails with EFAULT instead (DESIGN.md §2,

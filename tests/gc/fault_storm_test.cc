@@ -475,7 +475,7 @@ TEST_P(FaultStorm, GraphSurvivesBackToBackCycles) {
   // uffdgc_collect returns after the flip: the compaction (and its installs) runs on.
   s.heap->gc_thread.wait_idle();
   const uffdgc_heap_stats st = Stats(s.heap);
-  const auto c = uffdgc::uffd::snapshot(s.heap->install_counters);
+  const auto c = uffdgc::uffd::read_counters(s.heap->install_counters);
 
   uint64_t ops = 0, verifications = 0;
   for (auto& w : workers) {

@@ -278,7 +278,7 @@ int LockedChild(uint32_t mode, LockWhen when, int fd) {
     say(e);
     return 10;
   }
-  const auto c = uffdgc::uffd::snapshot(heap->install_counters);
+  const auto c = uffdgc::uffd::read_counters(heap->install_counters);
   if (c.fatal_errors != 0 || c.foreign_fills != 0) {
     say("installer fatal errors: " + std::to_string(c.fatal_errors));
     return 11;

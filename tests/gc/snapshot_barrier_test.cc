@@ -19,13 +19,13 @@
 
 namespace {
 
-using uffdgc::gc::CyclePhase;
-using uffdgc::runtime::SatbLog;
+using uffdgc::gc::Phase;
+using uffdgc::gc::SatbLog;
 using uffdgc::test::array_element;
 using uffdgc::test::TraceGate;
 
 std::vector<uffdgc_ref> logged(const uffdgc_mutator* m) {
-  std::vector<uffdgc_ref> v(m->snapshot.begin(), m->snapshot.end());
+  std::vector<uffdgc_ref> v(m->logs.satb.begin(), m->logs.satb.end());
   std::sort(v.begin(), v.end());
   return v;
 }
@@ -78,9 +78,9 @@ TEST(SnapshotBarrier, SlotsOutsideTheMovingSpaceAreLoggedThroughTheSlowPath) {
   ASSERT_EQ(uffdgc_mutator_attach(heap, nullptr, &m), UFFDGC_OK);
   uffdgc_ref slots[4] = {0x1000, 0, 0x3000, 0x4000};
   uffdgc_store_ref(m, 0, &slots[0], 0x1111);
-  EXPECT_TRUE(m->snapshot.empty());
+  EXPECT_TRUE(m->logs.satb.empty());
   // What a concurrent cycle's pause 1 turns on: the flag and the marking phase.
-  heap->cycle.phase.store(CyclePhase::kMarking);
+  heap->cycle.phase.store(Phase::kConcurrentMark);
   __atomic_store_n(&m->fast.barrier_flag, UFFDGC_BARRIER_LOG, __ATOMIC_RELAXED);
   uffdgc_store_ref(m, 0, &slots[0], 0x2222);  // logs 0x1111
   uffdgc_store_ref(m, 0, &slots[1], 0x5555);  // overwrote null: nothing to log
@@ -88,16 +88,16 @@ TEST(SnapshotBarrier, SlotsOutsideTheMovingSpaceAreLoggedThroughTheSlowPath) {
   uffdgc_store_refs(m, 0, &slots[2], src, 2);  // logs 0x3000, 0x4000
   __atomic_store_n(&m->fast.barrier_flag, 0u, __ATOMIC_RELAXED);
   EXPECT_EQ(logged(m), (std::vector<uffdgc_ref>{0x1111, 0x3000, 0x4000}));
-  std::vector<uffdgc_ref*> slot_log = m->slot_log;
+  std::vector<uffdgc_ref*> slot_log = m->logs.slots;
   std::sort(slot_log.begin(), slot_log.end());
   EXPECT_EQ(slot_log, (std::vector<uffdgc_ref*>{&slots[0], &slots[1], &slots[2], &slots[3]}));
-  heap->cycle.phase.store(CyclePhase::kIdle);
+  heap->cycle.phase.store(Phase::kIdle);
   EXPECT_EQ(slots[0], 0x2222u);
   EXPECT_EQ(slots[1], 0x5555u);
   EXPECT_EQ(slots[2], 0x6666u);
   EXPECT_EQ(slots[3], 0x7777u);
-  m->snapshot.clear();
-  m->slot_log.clear();
+  m->logs.satb.clear();
+  m->logs.slots.clear();
   ASSERT_EQ(uffdgc_mutator_detach(m), UFFDGC_OK);
   ASSERT_EQ(uffdgc_heap_destroy(heap), UFFDGC_OK);
 }
@@ -112,14 +112,14 @@ TEST(SnapshotBarrier, MovingSpaceSlotsAreLoggedInlineAndAFullLogIsHandedOver) {
   ASSERT_EQ(uffdgc_mutator_attach(heap, nullptr, &m), UFFDGC_OK);
   uffdgc_ref array = 0;
   ASSERT_EQ(uffdgc_alloc(m, register_array(heap), 2, 0, &array), UFFDGC_OK);
-  heap->cycle.phase.store(CyclePhase::kMarking);
+  heap->cycle.phase.store(Phase::kConcurrentMark);
   __atomic_store_n(&m->fast.barrier_flag, UFFDGC_BARRIER_LOG, __ATOMIC_RELAXED);
   for (size_t i = 1; i <= SatbLog::kEntries; ++i) uffdgc_store_ref(m, array, array_element(array, 0), i);
-  EXPECT_EQ(m->snapshot.size(), SatbLog::kEntries - 1);  // the first store overwrote null
-  EXPECT_TRUE(m->slot_log.empty());
+  EXPECT_EQ(m->logs.satb.size(), SatbLog::kEntries - 1);  // the first store overwrote null
+  EXPECT_TRUE(m->logs.slots.empty());
   uffdgc_store_ref(m, array, array_element(array, 1), 7);  // null overwritten: nothing logged
   uffdgc_store_ref(m, array, array_element(array, 0), 1);  // logs 4096: the log is full
-  EXPECT_TRUE(m->snapshot.full());
+  EXPECT_TRUE(m->logs.satb.full());
   {
     std::lock_guard<std::mutex> lock(heap->cycle.handover_lock);
     EXPECT_TRUE(heap->cycle.handed_over.empty());
@@ -134,24 +134,24 @@ TEST(SnapshotBarrier, MovingSpaceSlotsAreLoggedInlineAndAFullLogIsHandedOver) {
     EXPECT_EQ(heap->cycle.handed_over[0], expected);
     heap->cycle.handed_over.clear();
   }
-  EXPECT_TRUE(m->slot_log.empty());
+  EXPECT_TRUE(m->logs.slots.empty());
   // What uffdgc_pin does during a cycle.
   heap->cycle.log_all_slots.store(true);
   __atomic_store_n(&m->fast.barrier_flag, UFFDGC_BARRIER_SLOW, __ATOMIC_RELAXED);
   uffdgc_store_ref(m, array, array_element(array, 1), 8);  // logs 7, and the slot
   EXPECT_EQ(logged(m), (std::vector<uffdgc_ref>{1, 7}));
-  EXPECT_EQ(m->slot_log, std::vector<uffdgc_ref*>{array_element(array, 1)});
-  m->slot_log.clear();
-  m->snapshot.clear();
+  EXPECT_EQ(m->logs.slots, std::vector<uffdgc_ref*>{array_element(array, 1)});
+  m->logs.slots.clear();
+  m->logs.satb.clear();
   heap->cycle.log_all_slots.store(false);
   // Marking complete: the inline path keeps logging until the log is full, the slow path
   // then drops it (every object it names is marked).
-  heap->cycle.phase.store(CyclePhase::kReclaiming);
+  heap->cycle.phase.store(Phase::kWeak);
   __atomic_store_n(&m->fast.barrier_flag, UFFDGC_BARRIER_LOG, __ATOMIC_RELAXED);
   for (size_t i = 0; i < SatbLog::kEntries; ++i) uffdgc_store_ref(m, array, array_element(array, 0), 3);
-  EXPECT_TRUE(m->snapshot.full());
+  EXPECT_TRUE(m->logs.satb.full());
   uffdgc_store_ref(m, array, array_element(array, 0), 4);
-  EXPECT_TRUE(m->snapshot.empty());
+  EXPECT_TRUE(m->logs.satb.empty());
   {
     std::lock_guard<std::mutex> lock(heap->cycle.handover_lock);
     EXPECT_TRUE(heap->cycle.handed_over.empty());
@@ -159,16 +159,16 @@ TEST(SnapshotBarrier, MovingSpaceSlotsAreLoggedInlineAndAFullLogIsHandedOver) {
   EXPECT_EQ(*array_element(array, 0), 4u);
   EXPECT_EQ(*array_element(array, 1), 8u);
   __atomic_store_n(&m->fast.barrier_flag, 0u, __ATOMIC_RELAXED);
-  heap->cycle.phase.store(CyclePhase::kIdle);
+  heap->cycle.phase.store(Phase::kIdle);
   *array_element(array, 0) = *array_element(array, 1) = 0;
   ASSERT_EQ(uffdgc_mutator_detach(m), UFFDGC_OK);
   ASSERT_EQ(uffdgc_heap_destroy(heap), UFFDGC_OK);
 }
 
-// A real cycle: root -> G -> A -> X, marking held inside G's trace (TraceGate's holder). The mutator moves X from A
-// into N (allocated during marking: black, never scanned) and clears A's slot. X is then
-// reachable only from N, and marking finds it only through the inline log of the store that
-// cleared A's slot; without it X is freed and N's slot dangles.
+// A real cycle: root -> G -> A -> X, marking held inside G's trace (TraceGate's holder). The
+// mutator moves X from A into N (allocated during marking: black, never scanned) and clears A's
+// slot. X is then reachable only from N, and marking finds it only through the inline log of the
+// store that cleared A's slot; without it X is freed and N's slot dangles.
 struct Payload {
   uint64_t header;
   uint64_t magic;
@@ -222,10 +222,10 @@ TEST_P(SnapshotBarrierCycle, AnObjectUnlinkedDuringMarkingSurvivesThroughTheInli
   x = uffdgc_load_ref(array_element(a, 0));
   ASSERT_EQ(uffdgc_alloc(m, array_t, 1, 0, n), UFFDGC_OK);
   uffdgc_store_ref(m, *n, array_element(*n, 0), x);  // overwrites null: nothing logged
-  const size_t before = m->snapshot.size();
+  const size_t before = m->logs.satb.size();
   uffdgc_store_ref(m, a, array_element(a, 0), 0);  // logs x, inline
-  EXPECT_EQ(m->snapshot.size(), before + 1);
-  EXPECT_TRUE(m->slot_log.empty());
+  EXPECT_EQ(m->logs.satb.size(), before + 1);
+  EXPECT_TRUE(m->logs.slots.empty());
   a = x = 0;
   TraceGate::released.store(true);
   collector.finish(m);

@@ -51,7 +51,7 @@ struct InstallSetup {
     }
   }
 
-  uffd::InstallCounterSnapshot counts() const { return uffd::snapshot(counters); }
+  uffd::InstallCounterValues counts() const { return uffd::read_counters(counters); }
 
   Region src;
   Region dst;

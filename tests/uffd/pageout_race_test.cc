@@ -85,7 +85,7 @@ TEST(PageoutRace, PingPongUnderPageoutKeepsEveryByte) {
   }
   stop = true;
   for (auto& p : pagers) p.join();
-  const auto c = uffd::snapshot(counters);
+  const auto c = uffd::read_counters(counters);
   printf("rounds %d: moved %llu, unreported-but-moved %llu, partial %llu, EEXIST %llu, "
          "EBUSY->COPY %llu, retries %llu\n",
          rounds, static_cast<unsigned long long>(c.pages_moved),

@@ -86,7 +86,7 @@ TEST(InstallRace, OneWinnerPerPageAcrossThreads) {
     for (auto& th : threads) th.join();
     ASSERT_EQ(failures.load(), 0);
     ASSERT_EQ(first_mismatch(dst.data(), kPages, seed + round), -1);
-    const auto c = uffd::snapshot(counters);
+    const auto c = uffd::read_counters(counters);
     const uint64_t winners =
         c.pages_moved + c.pages_moved_unreported + c.pages_copied + c.pages_copied_on_ebusy;
     EXPECT_EQ(winners, kPages) << "each page must be installed exactly once";

@@ -94,7 +94,7 @@ TEST_F(SigbusInstall, EveryFirstTouchInstallsItsPage) {
   t_scratch = nullptr;
   EXPECT_EQ(g_ctx.faults.load(), kPages);
   EXPECT_EQ(first_mismatch(dst.data(), kPages, 41), -1);
-  const auto c = uffd::snapshot(counters);
+  const auto c = uffd::read_counters(counters);
   EXPECT_EQ(c.pages_moved + c.pages_moved_unreported, kPages);
   EXPECT_EQ(c.fatal_errors, 0u);
 }
@@ -128,7 +128,7 @@ TEST_F(SigbusInstall, ThreadsFaultingOnTheSamePagesGetOneWinnerEach) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(first_mismatch(dst.data(), kPages, 42), -1);
-  const auto c = uffd::snapshot(counters);
+  const auto c = uffd::read_counters(counters);
   // Each page has exactly one installer; every other fault on it found it present (EEXIST) or
   // was resolved before the handler ran.
   EXPECT_EQ(c.pages_moved + c.pages_moved_unreported, kPages);

@@ -1,6 +1,6 @@
-#include "runtime/satb_log.h"
+#include "gc/barrier/satb_log.h"
 
-namespace uffdgc::runtime {
+namespace uffdgc::gc {
 
 SatbLog::SatbLog(uffdgc_mutator_fast& fast)
     : fast_(&fast), entries_(std::make_unique_for_overwrite<uffdgc_ref[]>(kEntries)) {
@@ -14,4 +14,4 @@ std::vector<uffdgc_ref> SatbLog::take() {
   return out;
 }
 
-}  // namespace uffdgc::runtime
+}  // namespace uffdgc::gc

@@ -1,4 +1,4 @@
-// A thread's snapshot-barrier log (DESIGN.md §2 "Barriers"): the references its stores
+// A thread's SATB log (design: .barrier.logs): the references its stores
 // overwrote while a concurrent cycle marks. A fixed buffer of kEntries words whose free part
 // is [fast.satb_cursor, fast.satb_limit), so the inline barrier (include/uffdgc/inline.h
 // uffdgc_store_ref) appends without calling in; the slow path appends when the inline one may
@@ -12,7 +12,7 @@
 
 #include "uffdgc/inline.h"
 
-namespace uffdgc::runtime {
+namespace uffdgc::gc {
 
 class SatbLog {
  public:
@@ -38,4 +38,4 @@ class SatbLog {
   std::unique_ptr<uffdgc_ref[]> entries_;
 };
 
-}  // namespace uffdgc::runtime
+}  // namespace uffdgc::gc
