@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -465,25 +466,35 @@ void Cycle::update_references(const CompactionPlan& plan, const Marker* marker) 
   heap_.objects.for_each([&](uint64_t ref, const ObjectPrefix&) { for_each_slot(ref, update); });
 }
 
-void Cycle::record_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle) {
-  const uint64_t pause = os::monotonic_ns() - pause_start;
-  heap_.stats.pause_major_faults += os::thread_major_faults() - pause_faults_start_;
-  heap_.stats.pause_ns_last = pause;
-  heap_.stats.pause_ns_total += pause;
-  heap_.stats.pause_ns_max = std::max(heap_.stats.pause_ns_max, pause);
-  ++heap_.stats.pauses;
-  heap_.stats.time_to_safepoint_ns_max = std::max(heap_.stats.time_to_safepoint_ns_max, tts);
-  if (ends_cycle) event(UFFDGC_EVENT_CYCLE_END);
-  event(UFFDGC_EVENT_PAUSE_END, nullptr, pause);
+Cycle::Pause::Pause(Cycle& cycle, uffdgc_mutator* requester)
+    : cycle_(cycle),
+      tts_ns_(cycle.heap_.mutators.stop_the_world(requester)),
+      start_ns_(os::monotonic_ns() - tts_ns_),
+      major_faults_start_(os::thread_major_faults()),
+      lock_(cycle.heap_.lock, std::defer_lock) {}
+
+void Cycle::Pause::begin() {
+  begun_ = true;
+  cycle_.event(UFFDGC_EVENT_PAUSE_BEGIN);
 }
 
 // Every pause ends the same way: statistics, the lock, the listener, then the world resumes.
-void Cycle::end_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle,
-                      std::unique_lock<std::mutex>& lock) {
-  record_pause(pause_start, tts, ends_cycle);
-  lock.unlock();
-  deliver_events();
-  heap_.mutators.resume_the_world();
+Cycle::Pause::~Pause() {
+  if (begun_) {
+    uffdgc_heap_stats& stats = cycle_.heap_.stats;
+    const uint64_t pause = os::monotonic_ns() - start_ns_;
+    stats.pause_major_faults += os::thread_major_faults() - major_faults_start_;
+    stats.pause_ns_last = pause;
+    stats.pause_ns_total += pause;
+    stats.pause_ns_max = std::max(stats.pause_ns_max, pause);
+    ++stats.pauses;
+    stats.time_to_safepoint_ns_max = std::max(stats.time_to_safepoint_ns_max, tts_ns_);
+    if (ends_cycle_) cycle_.event(UFFDGC_EVENT_CYCLE_END);
+    cycle_.event(UFFDGC_EVENT_PAUSE_END, nullptr, pause);
+  }
+  if (lock_.owns_lock()) lock_.unlock();
+  if (begun_) cycle_.deliver_events();
+  cycle_.heap_.mutators.resume_the_world();
 }
 
 // Weak slots, finalization and the sweep of the object spaces, once marking is complete: the
@@ -544,15 +555,33 @@ void Cycle::assist_previous_compaction() {
   }
 }
 
+// The cycle's spine (design: .cycle.phases): pause 1, then either the whole cycle in it (stw
+// mode) or the concurrent phases on the GC thread (concurrent_cycle.cc) while the requester
+// waits for the flip.
 uffdgc_result Cycle::run(uint64_t unless_after) {
-  uint64_t tts = 0;
   const bool triggered = unless_after != kAlwaysCollect;
   // A trigger while a concurrent cycle runs: that cycle is the collection it asks for.
   if (triggered && heap_.gc_thread.busy()) return UFFDGC_OK;
   if (heap_.concurrent() && !map_cycle_tables()) return UFFDGC_ENOMEM;
   const uint64_t rss_before = os::resident_bytes();
+  std::optional<Pause> pause;
+  if (!stop_for_first_pause(triggered, pause)) return UFFDGC_OK;
+  pause->lock_heap();
+  // Another thread completed a collection since the trigger: this one is not needed.
+  if (triggered && heap_.stats.collections != unless_after) return UFFDGC_OK;
+  begin_cycle(pause->start_ns(), rss_before);
+  pause->begin();
+  if (!heap_.concurrent()) return collect_in_one_pause(*pause);
+  const bool submitted = start_marking(*pause);
+  pause.reset();
+  return wait_for_flip(submitted, triggered);
+}
+
+// Stops the world once no earlier cycle's concurrent part runs; false (nothing stopped) when a
+// trigger finds one running.
+bool Cycle::stop_for_first_pause(bool triggered, std::optional<Pause>& pause) {
   for (;;) {
-    if (triggered && heap_.gc_thread.busy()) return UFFDGC_OK;
+    if (triggered && heap_.gc_thread.busy()) return false;
     if (heap_.gc_thread.busy()) {
       // A previous cycle is still running its concurrent phases: help its compaction while
       // it has pages left to take, then wait parked (its pauses need this thread stopped).
@@ -561,32 +590,29 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
       heap_.gc_thread.wait_idle();
       heap_.mutators.unpark(requester_);
     }
-    tts = heap_.mutators.stop_the_world(requester_);
-    begin_pause();
-    if (!heap_.gc_thread.busy()) break;
+    pause.emplace(*this, requester_);
+    if (!heap_.gc_thread.busy()) return true;
     // Another thread's cycle started its concurrent phase while we waited to stop the world:
     // let it finish first (only a stopper submits work, so this cannot repeat forever).
-    heap_.mutators.resume_the_world();
+    pause.reset();
   }
-  const uint64_t pause_start = os::monotonic_ns() - tts;
-  const uint64_t cpu_start = os::thread_cpu_ns();
-  const uint64_t kernel_start = os::thread_kernel_ns();
-  const uint64_t faults_start = os::thread_minor_faults();
-  std::unique_lock<std::mutex> lock(heap_.lock);
-  if (unless_after != kAlwaysCollect && heap_.stats.collections != unless_after) {
-    lock.unlock();
-    heap_.mutators.resume_the_world();
-    return UFFDGC_OK;
-  }
+}
+
+// The cycle's number and its starting figures. Pause 1, heap lock held.
+void Cycle::begin_cycle(uint64_t start_ns, uint64_t rss_before) {
   cycle_ = heap_.stats.collections + 1;
-  cycle_start_ns_ = pause_start;
+  cycle_start_ns_ = start_ns;
   heap_.stats.rss_before_last = heap_.stats.rss_peak_last = rss_before;
   ++heap_.mark_epoch;
   bytes_before_ = heap_.moving.used() + heap_.objects.bytes(ObjectKind::kNonMoving) +
                   heap_.objects.bytes(ObjectKind::kLarge);
-  event(UFFDGC_EVENT_PAUSE_BEGIN);
-  if (heap_.concurrent()) return start_marking(pause_start, tts, lock, /*wait_for_flip=*/!triggered);
+}
 
+// The stw mode's cycle, all inside pause 1.
+uffdgc_result Cycle::collect_in_one_pause(Pause& pause) {
+  const uint64_t cpu_start = os::thread_cpu_ns();
+  const uint64_t kernel_start = os::thread_kernel_ns();
+  const uint64_t faults_start = os::thread_minor_faults();
   heap_.mutators.retire_tlabs();
   const uffdgc_result result = collect_stop_the_world();
   heap_.bytes_since_gc = 0;
@@ -594,14 +620,30 @@ uffdgc_result Cycle::run(uint64_t unless_after) {
   heap_.stats.pause_mark_start_ns_last = heap_.stats.pause_mark_end_ns_last = 0;
   heap_.stats.pause_flip_ns_last = 0;
   heap_.stats.mark_end_rounds_last = 0;
-  heap_.stats.cycle_ns_last = os::monotonic_ns() - pause_start;
+  heap_.stats.cycle_ns_last = os::monotonic_ns() - pause.start_ns();
   heap_.stats.gc_cpu_ns_total += os::thread_cpu_ns() - cpu_start;
   heap_.stats.gc_cpu_ns_kernel += os::thread_kernel_ns() - kernel_start;
   heap_.stats.gc_minor_faults += os::thread_minor_faults() - faults_start;
   heap_.stats.rss_peak_last = heap_.stats.rss_after_last = os::resident_bytes();
   enter(Phase::kIdle);
-  end_pause(pause_start, tts, true, lock);
+  pause.end_cycle();
   return result;
+}
+
+// After pause 1 of a concurrent cycle: the requester waits, parked, until the flip, so an
+// allocation that asked for the collection finds the space; an allocation trigger goes on
+// allocating instead. Without a GC thread (pthread_create failed) the requester runs the
+// concurrent phases itself.
+uffdgc_result Cycle::wait_for_flip(bool submitted, bool triggered) {
+  if (submitted && triggered) return UFFDGC_OK;
+  heap_.mutators.park(requester_);
+  if (!submitted) concurrent_phases();
+  {
+    std::unique_lock<std::mutex> wait(heap_.cycle.flip_lock);
+    heap_.cycle.flip_cv.wait(wait, [&] { return heap_.cycle.flips >= cycle_; });
+  }
+  heap_.mutators.unpark(requester_);
+  return UFFDGC_OK;
 }
 
 bool wait_for_space(Heap* heap, uffdgc_mutator* requester) {

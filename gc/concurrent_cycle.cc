@@ -67,11 +67,9 @@ bool Cycle::map_cycle_tables() {
   return tables_->allocate(heap_.moving.begin(), heap_.moving.capacity());
 }
 
-// Pause 1 (design: .cycle.mark-start), on the requesting thread with the world stopped and the heap
-// lock held. The requester then waits, parked, until the flip, so an allocation that asked for
-// the collection finds the space.
-uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
-                                   std::unique_lock<std::mutex>& lock, bool wait_for_flip) {
+// Pause 1 (design: .cycle.mark-start), on the requesting thread with the world stopped and the
+// heap lock held. Returns whether the GC thread took the concurrent phases.
+bool Cycle::start_marking(const Pause& pause) {
   enter(Phase::kMarkStart);
   black_begin_ = heap_.mutators.cut_allocation();
   indexed_to_ = parsable_to_ = black_begin_;
@@ -94,24 +92,14 @@ uffdgc_result Cycle::start_marking(uint64_t pause_start, uint64_t tts,
   heap_.pacer.start(black_begin_, heap_.moving.limit(), heap_.stats.live_bytes_last);
   heap_.cycle.phase.store(Phase::kConcurrentMark, std::memory_order_seq_cst);
   heap_.mutators.set_barrier_flags(heap_.cycle.barrier_flag());
-  const uint64_t my_cycle = cycle_;
   {
     std::lock_guard<std::mutex> flips(heap_.cycle.flip_lock);
-    heap_.cycle.cycles_started = my_cycle;
+    heap_.cycle.cycles_started = cycle_;
   }
   auto self = shared_from_this();
   const bool submitted = heap_.gc_thread.submit([self] { self->concurrent_phases(); });
-  heap_.stats.pause_mark_start_ns_last = os::monotonic_ns() - pause_start;
-  end_pause(pause_start, tts, false, lock);
-  if (submitted && !wait_for_flip) return UFFDGC_OK;  // an allocation trigger: go on allocating
-  heap_.mutators.park(requester_);
-  if (!submitted) concurrent_phases();  // no GC thread (pthread_create failed): run it here
-  {
-    std::unique_lock<std::mutex> wait(heap_.cycle.flip_lock);
-    heap_.cycle.flip_cv.wait(wait, [&] { return heap_.cycle.flips >= my_cycle; });
-  }
-  heap_.mutators.unpark(requester_);
-  return UFFDGC_OK;
+  heap_.stats.pause_mark_start_ns_last = os::monotonic_ns() - pause.start_ns();
+  return submitted;
 }
 
 // The GC thread's part of the cycle.
@@ -209,11 +197,9 @@ void Cycle::trace_handed_over_logs(Marker& marker) {
 // being parsable.
 std::vector<std::vector<uffdgc_ref>> Cycle::mark_end_pause() {
   std::vector<std::vector<uffdgc_ref>> logs;
-  const uint64_t tts = heap_.mutators.stop_the_world(nullptr);
-  begin_pause();
-  const uint64_t pause_start = os::monotonic_ns() - tts;
-  std::unique_lock<std::mutex> lock(heap_.lock);
-  event(UFFDGC_EVENT_PAUSE_BEGIN);
+  Pause pause(*this, nullptr);
+  pause.lock_heap();
+  pause.begin();
   enter(Phase::kMarkEnd);
   heap_.mutators.take_satb_logs(logs);  // slot logs emptied: the slot scan comes after
                                             // marking, it sees those stores
@@ -226,8 +212,7 @@ std::vector<std::vector<uffdgc_ref>> Cycle::mark_end_pause() {
   }
   heap_.cycle.orphan_slots.clear();
   parsable_to_ = heap_.mutators.cut_allocation();
-  heap_.stats.pause_mark_end_ns_last = os::monotonic_ns() - pause_start;
-  end_pause(pause_start, tts, false, lock);
+  heap_.stats.pause_mark_end_ns_last = os::monotonic_ns() - pause.start_ns();
   return logs;
 }
 
@@ -329,31 +314,24 @@ bool Cycle::plan_and_flip() {
     prepare_compaction();
     if (auto* hook = heap_.before_flip_hook.load()) hook(heap_.before_flip_hook_arg.load());
 
-    const uint64_t tts = heap_.mutators.stop_the_world(nullptr);
-    begin_pause();
-    const uint64_t pause_start = os::monotonic_ns() - tts;
-    std::unique_lock<std::mutex> lock(heap_.lock);
+    Pause pause(*this, nullptr);
+    pause.lock_heap();
     bool pinned_in_block = false;
     for (const auto& [ref, count] : heap_.pins) {
       pinned_in_block |= heap_.moving.in_reservation(ref) && ref >= black_begin_;
     }
     if (heap_.pin_epoch != planned_pin_epoch_ && attempt < kMaxReplans && !pinned_in_block) {
-      lock.unlock();
-      heap_.mutators.resume_the_world();  // (not a pause of the cycle: nothing was done)
-      continue;
+      continue;  // not a pause of the cycle: nothing was done
     }
-    event(UFFDGC_EVENT_PAUSE_BEGIN);
+    pause.begin();
+    pause.end_cycle();
     if (heap_.pin_epoch != planned_pin_epoch_ || pinned_in_block) {
       finish_in_flip_pause();
-      heap_.stats.pause_flip_ns_last = os::monotonic_ns() - pause_start;
-      end_pause(pause_start, tts, true, lock);
-      return false;
+    } else {
+      flip_pause();
     }
-    flip_pause();
-    const bool concurrent = !finished_in_pause_;
-    heap_.stats.pause_flip_ns_last = os::monotonic_ns() - pause_start;
-    end_pause(pause_start, tts, true, lock);
-    return concurrent;
+    heap_.stats.pause_flip_ns_last = os::monotonic_ns() - pause.start_ns();
+    return !finished_in_pause_;
   }
 }
 
@@ -702,9 +680,9 @@ void Cycle::compact_concurrently() {
   }
   if (heap_.verify()) {
     enter(Phase::kVerify);
-    heap_.mutators.stop_the_world(nullptr);
     {
-      std::lock_guard<std::mutex> lock(heap_.lock);
+      Pause world_stopped(*this, nullptr);  // not a pause of the cycle: test builds only
+      world_stopped.lock_heap();
       heap_.flush_pending_fillers();
       heap_.mutators.retire_tlabs();
       VerifyExpectations expect;
@@ -713,7 +691,6 @@ void Cycle::compact_concurrently() {
       expect.concurrent = true;
       verify_heap(heap_, expect);
     }
-    heap_.mutators.resume_the_world();
   }
   compaction_.reset();
 }

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -86,17 +87,43 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   template <typename Fn>
   void for_each_slot(uint64_t obj, Fn&& fn);
   std::vector<uffdgc_ref> pinned_refs();
-  void record_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle);
-  void end_pause(uint64_t pause_start, uint64_t tts, bool ends_cycle,
-                 std::unique_lock<std::mutex>& lock);
-  // Right after the world stopped: this thread's major faults, so that the pause's own can be
-  // counted (design: .cycle.pauses: a pause touches no heap page, so it takes none).
-  void begin_pause() { pause_faults_start_ = os::thread_major_faults(); }
+
+  // A pause (design: .cycle.pauses). The constructor stops the world (first waiting at a
+  // safepoint if another thread is stopping it); lock_heap() takes the heap lock; begin()
+  // reports PAUSE_BEGIN, and from then on the pause is recorded when the scope closes
+  // (statistics, its major faults, PAUSE_END and CYCLE_END if it ends the cycle). Closing the
+  // scope releases the lock, delivers the events and resumes the world; a scope closed without
+  // begin() records and delivers nothing (a stop that did no work).
+  class Pause {
+   public:
+    Pause(Cycle& cycle, uffdgc_mutator* requester);
+    Pause(const Pause&) = delete;
+    Pause& operator=(const Pause&) = delete;
+    ~Pause();
+    void lock_heap() { lock_.lock(); }
+    void begin();
+    void end_cycle() { ends_cycle_ = true; }
+    // When the stop was requested: the pause includes the time to safepoint.
+    uint64_t start_ns() const { return start_ns_; }
+
+   private:
+    Cycle& cycle_;
+    const uint64_t tts_ns_;
+    const uint64_t start_ns_;
+    const uint64_t major_faults_start_;  // this thread's: a pause touches no heap page
+    std::unique_lock<std::mutex> lock_;
+    bool begun_ = false;
+    bool ends_cycle_ = false;
+  };
+  // run()'s steps.
+  bool stop_for_first_pause(bool triggered, std::optional<Pause>& pause);
+  void begin_cycle(uint64_t start_ns, uint64_t rss_before);
+  uffdgc_result collect_in_one_pause(Pause& pause);
+  uffdgc_result wait_for_flip(bool submitted, bool triggered);
 
   // ---- concurrent modes (concurrent_cycle.cc) ----
   bool map_cycle_tables();
-  uffdgc_result start_marking(uint64_t pause_start, uint64_t tts,
-                              std::unique_lock<std::mutex>& lock, bool wait_for_flip);
+  bool start_marking(const Pause& pause);
   void concurrent_phases();
   void run_concurrent_phases();
   void mark_concurrently();
@@ -156,7 +183,6 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   std::unique_ptr<ConcurrentCompaction> compaction_;
   bool finished_in_pause_ = false;
   uint64_t mark_end_rounds_ = 0;
-  uint64_t pause_faults_start_ = 0;
 
  public:
   ~Cycle();
