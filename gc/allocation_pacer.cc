@@ -1,12 +1,5 @@
 #include "gc/allocation_pacer.h"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <climits>
-
 namespace uffdgc::gc {
 
 void AllocationPacer::start(uint64_t top, uint64_t limit, uint64_t expected_live) {
@@ -38,27 +31,10 @@ bool AllocationPacer::over_budget(uint64_t top) const {
   return static_cast<double>(top - begin) > budget;
 }
 
-// As ConcurrentCompaction::wait_for_progress: the waiter counts itself among the sleepers
-// before it reads the epoch again, the publisher advances the epoch before it looks for
-// sleepers (both sequentially consistent), so a wake-up between the caller's check and its
-// sleep is never lost.
-void AllocationPacer::wait() const {
-  const uint32_t seen = epoch_.load(std::memory_order_seq_cst);
-  sleepers_.fetch_add(1, std::memory_order_seq_cst);
-  if (epoch_.load(std::memory_order_seq_cst) == seen) {
-    timespec timeout{0, static_cast<long>(kStepNs)};
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&epoch_), FUTEX_WAIT_PRIVATE, seen, &timeout,
-            nullptr, 0);
-  }
-  sleepers_.fetch_sub(1, std::memory_order_seq_cst);
-}
+// The epoch is read as the wait starts: a publication between the caller's budget check and
+// that read is slept through for at most kStepNs, after which the caller checks again.
+void AllocationPacer::wait() const { published_.wait(published_.epoch(), kStepNs); }
 
-void AllocationPacer::wake() {
-  epoch_.fetch_add(1, std::memory_order_seq_cst);
-  if (sleepers_.load(std::memory_order_seq_cst) != 0) {
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&epoch_), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
-            nullptr, 0);
-  }
-}
+void AllocationPacer::wake() { published_.notify(os::EventCount::kWakeAll); }
 
 }  // namespace uffdgc::gc

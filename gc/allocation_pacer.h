@@ -17,6 +17,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "os/event_count.h"
+
 namespace uffdgc::gc {
 
 class AllocationPacer {
@@ -43,8 +45,7 @@ class AllocationPacer {
   void wake();
 
   std::atomic<uint64_t> begin_{0}, headroom_{0}, expected_{0}, marked_{0};
-  mutable std::atomic<uint32_t> epoch_{0};     // a futex word: changes with every publication
-  mutable std::atomic<uint32_t> sleepers_{0};  // threads in wait(), or about to be
+  os::EventCount published_;  // notified with every publication
 };
 
 }  // namespace uffdgc::gc

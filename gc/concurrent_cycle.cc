@@ -31,6 +31,7 @@
 #include "gc/space/filler.h"
 #include "os/uffd/kernel_abi.h"
 #include "gc/verify.h"
+#include "os/anonymous_memory.h"
 #include "os/clock.h"
 #include "os/resource_usage.h"
 #include "gc/compact/fault_router.h"
@@ -53,17 +54,16 @@ void write_fillers(const std::vector<std::pair<uint64_t, uint64_t>>& fillers, in
 }  // namespace
 
 Cycle::~Cycle() {
-  if (block_index_ != nullptr) munmap(block_index_, block_index_bytes_);
+  os::unmap(block_index_, block_index_bytes_);
 }
 
 // Before pause 1, so the pause makes no system call for them: the side tables for the whole
 // moving space and the black block's first-object index (untouched pages cost nothing).
 bool Cycle::map_cycle_tables() {
-  block_index_bytes_ = align_up(heap_.moving.capacity() / kPageSize * sizeof(uint64_t) + 1, kPageSize);
-  void* index = mmap(nullptr, block_index_bytes_, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (index == MAP_FAILED) return false;
-  block_index_ = static_cast<uint64_t*>(index);
+  block_index_bytes_ =
+      align_up(heap_.moving.capacity() / kPageSize * sizeof(uint64_t) + 1, kPageSize);
+  block_index_ = static_cast<uint64_t*>(os::map_zeroed(block_index_bytes_));
+  if (block_index_ == nullptr) return false;
   return tables_->allocate(heap_.moving.begin(), heap_.moving.capacity());
 }
 

@@ -149,7 +149,8 @@ class Heap {
   uffd::Userfaultfd uffd;  // opened lazily per process (fork!)
   uffd::InstallCounters install_counters;
 
-  uffd::FaultInjector* fault_injector = nullptr;  // tests only: set before any cycle
+  // Tests only, set through runtime/test_access.h (design: .heap.test-hooks) before any cycle.
+  uffd::FaultInjector* fault_injector = nullptr;
   // Tests only (set before any cycle): called on the GC thread after a flip that leaves the
   // compaction concurrent, before it produces any page, so a test can hold the to-space empty
   // while mutators (and the kernel) meet it.

@@ -1,10 +1,8 @@
 #include "gc/compact/concurrent_compaction.h"
 
-#include <linux/futex.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -120,11 +118,10 @@ ConcurrentCompaction::~ConcurrentCompaction() {
 }
 
 // All kScratchSlots slots taken (that many threads faulting at once): a few spins, then a
-// futex wait on scratch_epoch_, which every returned slot advances (the same protocol as
-// wait_for_progress; the timeout is a safety net). Async-signal-safe.
+// wait on the event count every returned slot notifies (os/event_count.h). Async-signal-safe.
 uint8_t* ConcurrentCompaction::take_scratch() {
   for (unsigned round = 0;; ++round) {
-    const uint32_t epoch = scratch_epoch_.load(std::memory_order_seq_cst);
+    const uint32_t epoch = scratch_returned_.epoch();
     uint64_t free = scratch_free_.load(std::memory_order_acquire);
     while (free != 0) {
       const int slot = __builtin_ctzll(free);
@@ -137,24 +134,14 @@ uint8_t* ConcurrentCompaction::take_scratch() {
       __builtin_ia32_pause();
       continue;
     }
-    scratch_sleepers_.fetch_add(1, std::memory_order_seq_cst);
-    if (scratch_epoch_.load(std::memory_order_seq_cst) == epoch) {
-      timespec timeout{0, 10'000'000};
-      syscall(SYS_futex, reinterpret_cast<uint32_t*>(&scratch_epoch_), FUTEX_WAIT_PRIVATE, epoch,
-              &timeout, nullptr, 0);
-    }
-    scratch_sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+    scratch_returned_.wait(epoch, kSafetyNetNs);
   }
 }
 
 void ConcurrentCompaction::give_scratch(uint8_t* slot) {
   const uint64_t index = static_cast<uint64_t>(slot - scratch_) / kPageSize;
   scratch_free_.fetch_or(uint64_t{1} << index, std::memory_order_release);
-  scratch_epoch_.fetch_add(1, std::memory_order_seq_cst);
-  if (scratch_sleepers_.load(std::memory_order_seq_cst) != 0) {
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&scratch_epoch_), FUTEX_WAKE_PRIVATE, 1,
-            nullptr, nullptr, 0);
-  }
+  scratch_returned_.notify(1);
 }
 
 void ConcurrentCompaction::record_stall(uint64_t ns) {
@@ -171,32 +158,17 @@ void ConcurrentCompaction::wait_installed(uint64_t index) const {
   }
 }
 
-// The waiter counts itself among the sleepers before it checks the epoch once more, and the
-// publisher advances the epoch before it looks for sleepers (all sequentially consistent):
-// either the waiter sees the new epoch and does not sleep, or the publisher sees the sleeper
-// and wakes it (a futex wait whose word has changed returns at once). The timeout is a safety
-// net only: the caller looks at its page again either way.
+// A few spins, then the event count (os/event_count.h): a publication after epoch_seen was
+// read is never slept through; the caller looks at its page again either way.
 void ConcurrentCompaction::wait_for_progress(unsigned round, uint32_t epoch_seen) const {
   if (round < 64) {
     __builtin_ia32_pause();
     return;
   }
-  sleepers_.fetch_add(1, std::memory_order_seq_cst);
-  if (progress_epoch_.load(std::memory_order_seq_cst) == epoch_seen) {
-    timespec timeout{0, 10'000'000};
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&progress_epoch_), FUTEX_WAIT_PRIVATE,
-            epoch_seen, &timeout, nullptr, 0);
-  }
-  sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+  progress_.wait(epoch_seen, kSafetyNetNs);
 }
 
-void ConcurrentCompaction::announce_progress() {
-  progress_epoch_.fetch_add(1, std::memory_order_seq_cst);
-  if (sleepers_.load(std::memory_order_seq_cst) != 0) {
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&progress_epoch_), FUTEX_WAKE_PRIVATE,
-            INT32_MAX, nullptr, nullptr, 0);
-  }
-}
+void ConcurrentCompaction::announce_progress() { progress_.notify(os::EventCount::kWakeAll); }
 
 bool ConcurrentCompaction::handle_fault(uint64_t addr, uffd::InstallResult* failure) {
   const uint64_t start = os::monotonic_ns();

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gc/compact/compaction_plan.h"
+#include "os/event_count.h"
 #include "os/swap_prefetcher.h"
 #include "os/uffd/page_installer.h"
 
@@ -195,11 +196,11 @@ class ConcurrentCompaction {
   }
   void wait_installed(uint64_t index) const;
   // Waiting for a page someone else produces (or for the black block's index): a few spins,
-  // then a futex wait on progress_epoch_, which every publication of installed pages advances;
-  // a publisher makes the wake call only when someone sleeps. epoch_seen: progress_epoch_ as
-  // read before the state that made the caller wait. Async-signal-safe (futex is a syscall).
+  // then a wait on progress_, which every publication of installed pages notifies. epoch_seen:
+  // progress_epoch() as read before the state that made the caller wait. Async-signal-safe
+  // (os/event_count.h).
   void wait_for_progress(unsigned round, uint32_t epoch_seen) const;
-  uint32_t progress_epoch() const { return progress_epoch_.load(std::memory_order_seq_cst); }
+  uint32_t progress_epoch() const { return progress_.epoch(); }
 
   const CompactionPlan& plan_;
   uint64_t begin_, end_;
@@ -210,10 +211,9 @@ class ConcurrentCompaction {
   uint8_t* scratch_ = nullptr;   // kScratchSlots pages for faulting mutators
   uint8_t* gc_buffer_ = nullptr; // kRunPages pages, kRunBytes aligned, for the GC thread's runs
   std::atomic<uint64_t> scratch_free_{~uint64_t{0}};  // bit i: slot i is free
-  std::atomic<uint32_t> scratch_epoch_{0};     // a futex word: advances with every returned slot
-  std::atomic<uint32_t> scratch_sleepers_{0};  // threads waiting for a slot, or about to
-  mutable std::atomic<uint32_t> progress_epoch_{0};  // a futex word (wait_for_progress)
-  mutable std::atomic<uint32_t> sleepers_{0};        // threads in that futex wait, or about to be
+  static constexpr uint64_t kSafetyNetNs = 10'000'000;  // longest sleep of a wait: 10 ms
+  os::EventCount scratch_returned_;  // notified with every returned slot
+  os::EventCount progress_;          // notified with every publication (wait_for_progress)
   std::atomic<uint64_t> stalls_[kStallBuckets] = {};
   std::atomic<uint64_t> by_mutators_{0};
   std::atomic<uint64_t> assist_next_{0};  // index of the next page an assist looks at

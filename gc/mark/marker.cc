@@ -1,12 +1,11 @@
 #include "gc/mark/marker.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 
 #include "gc/heap_geometry.h"
 #include "gc/verify.h"
 #include "gc/heap.h"
+#include "os/anonymous_memory.h"
 
 namespace uffdgc::gc {
 
@@ -22,23 +21,15 @@ constexpr const char* kOutside = "an address outside every space of the heap";
 
 bool MarkTables::allocate(uint64_t begin, uint64_t bytes) {
   if (!mark.allocate(begin, bytes) || !live.allocate(begin, bytes)) return false;
-  if (chunk_bytes != nullptr) munmap(chunk_bytes, chunk_map_bytes);  // a second allocate
-  chunk_bytes = nullptr;
+  os::unmap(chunk_bytes, chunk_map_bytes);  // a second allocate
   chunks = align_up(bytes, kChunkSize) / kChunkSize + 1;
   chunk_map_bytes = align_up(chunks * sizeof(uint64_t), kPageSize);
-  void* p = mmap(nullptr, chunk_map_bytes, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) {
-    chunk_map_bytes = 0;
-    return false;
-  }
-  chunk_bytes = static_cast<uint64_t*>(p);
-  return true;
+  chunk_bytes = static_cast<uint64_t*>(os::map_zeroed(chunk_map_bytes));
+  if (chunk_bytes == nullptr) chunk_map_bytes = 0;
+  return chunk_bytes != nullptr;
 }
 
-MarkTables::~MarkTables() {
-  if (chunk_bytes != nullptr) munmap(chunk_bytes, chunk_map_bytes);
-}
+MarkTables::~MarkTables() { os::unmap(chunk_bytes, chunk_map_bytes); }
 
 Marker::Marker(Heap& heap, MarkTables& tables)
     : heap_(heap),

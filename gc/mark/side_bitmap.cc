@@ -1,8 +1,7 @@
 #include "gc/mark/side_bitmap.h"
 
-#include <sys/mman.h>
-
 #include "gc/heap_geometry.h"
+#include "os/anonymous_memory.h"
 
 namespace uffdgc::gc {
 
@@ -12,18 +11,13 @@ bool SideBitmap::allocate(uint64_t base, uint64_t bytes) {
   release();
   base_ = base;
   map_bytes_ = align_up(align_up(bytes, 64 * kWordSize) / (64 * kWordSize) * 8, kPageSize);
-  void* p = mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) {
-    map_bytes_ = 0;
-    return false;
-  }
-  words_ = static_cast<uint64_t*>(p);
-  return true;
+  words_ = static_cast<uint64_t*>(os::map_zeroed(map_bytes_));
+  if (words_ == nullptr) map_bytes_ = 0;
+  return words_ != nullptr;
 }
 
 void SideBitmap::release() {
-  if (words_ != nullptr) munmap(words_, map_bytes_);
+  os::unmap(words_, map_bytes_);
   words_ = nullptr;
   map_bytes_ = 0;
 }

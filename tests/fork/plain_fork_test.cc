@@ -9,6 +9,7 @@
 
 #include "../heap/heap_test_support.h"
 #include "runtime/heap.h"
+#include "runtime/test_access.h"
 #include "tests/support/flip_gate.h"
 
 namespace heaptest {
@@ -70,7 +71,7 @@ class PlainFork : public HeapFixture, public ::testing::WithParamInterface<uint3
     if (pid == 0) WalkAndExit();
     releaser.join();
     gate.wait_left();
-    heap_->after_flip_hook = nullptr;
+    uffdgc::test_access::set_after_flip_hook(heap_, nullptr, nullptr);
     int status = 0;
     EXPECT_EQ(waitpid(pid, &status, 0), pid);
     EXPECT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status);

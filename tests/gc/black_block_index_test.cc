@@ -1,9 +1,9 @@
 // A mutator that touches a page of the black block right after the flip waits only until the
 // block's index has passed that page's source (CompactionPlan::block_page_indexed), not for the
-// whole block's index: objects allocated while marking ran, before the mark-end pause, were
-// indexed before the flip and are readable while the GC thread is held before it indexes the
-// rest (runtime/heap.h after_flip_hook). Without the watermark the reads below wait for the GC
-// thread, which the gate holds: the watchdog then releases it after 10 s and the test fails.
+// whole block's index: objects allocated while marking ran, before the mark-end pause, were indexed
+// before the flip and are readable while the GC thread is held before it indexes the rest
+// (runtime/test_access.h set_after_flip_hook). Without the watermark the reads below wait for the
+// GC thread, which the gate holds: the watchdog then releases it after 10 s and the test fails.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "runtime/heap.h"
+#include "runtime/test_access.h"
 #include "tests/support/flip_gate.h"
 #include "tests/support/require.h"
 #include "tests/support/trace_gate.h"
@@ -104,7 +105,7 @@ TEST_P(BlackBlockIndex, PagesIndexedBeforeTheFlipAreReadableWhileTheRestIsIndexe
   flip.release.store(true);
   flip.wait_left();
   ASSERT_EQ(uffdgc_collect(m), UFFDGC_OK);  // after the held cycle's compaction
-  heap->after_flip_hook = nullptr;
+  uffdgc::test_access::set_after_flip_hook(heap, nullptr, nullptr);
   for (uint64_t i = 0; i < kObjects; ++i) {
     const uffdgc_ref r = *reinterpret_cast<uffdgc_ref*>(*objects + 24 + 8 * i);
     ASSERT_EQ(reinterpret_cast<const Small*>(r)->id, i);

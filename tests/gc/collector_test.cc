@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/test_access.h"
 #include "tests/support/flip_gate.h"
 #include "tests/support/require.h"
 #include "tests/support/sanitizers.h"
@@ -218,7 +219,7 @@ TEST_P(Collector, AnAllocationThatWaitsForTheFlipIsAStall) {
   collector.join();
   ASSERT_EQ(uffdgc_mutator_unpark(m_), UFFDGC_OK);
   gate.wait_left();
-  heap_->before_flip_hook = nullptr;
+  uffdgc::test_access::set_before_flip_hook(heap_, nullptr, nullptr);
   uffdgc_heap_stats st{};
   st.struct_size = sizeof(st);
   ASSERT_EQ(uffdgc_heap_get_stats(heap_, &st), UFFDGC_OK);
@@ -467,7 +468,7 @@ TEST_P(Collector, PinAboveAnIslandEdgeBeforeTheFlip) {
   collector.join();
   ASSERT_EQ(uffdgc_mutator_unpark(m_), UFFDGC_OK);
   gate.wait_left();
-  heap_->before_flip_hook = nullptr;
+  uffdgc::test_access::set_before_flip_hook(heap_, nullptr, nullptr);
   ASSERT_EQ(uffdgc_collect(m_), UFFDGC_OK);  // after the held cycle's compaction
   EXPECT_EQ(*a_root, a_addr);
   EXPECT_TRUE(intact(reinterpret_cast<Node*>(*a_root), 1));

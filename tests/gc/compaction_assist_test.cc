@@ -12,6 +12,7 @@
 
 #include "runtime/heap.h"
 #include "runtime/mutator.h"
+#include "runtime/test_access.h"
 #include "tests/support/collection_thread.h"
 #include "tests/support/flip_gate.h"
 #include "tests/support/require.h"
@@ -81,7 +82,7 @@ TEST_P(CompactionAssist, AThreadWaitingForTheCompactionProducesItsPages) {
   ASSERT_EQ(uffdgc_collect(m), UFFDGC_OK);
   releaser.join();
   flip.wait_left();
-  heap->after_flip_hook = nullptr;
+  uffdgc::test_access::set_after_flip_hook(heap, nullptr, nullptr);
   uffdgc_heap_stats st{};
   st.struct_size = sizeof st;
   ASSERT_EQ(uffdgc_heap_get_stats(heap, &st), UFFDGC_OK);

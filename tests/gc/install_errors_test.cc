@@ -41,6 +41,7 @@
 #include "os/uffd/fault_injection.h"
 #include "os/uffd/install_counters.h"
 #include "runtime/heap.h"
+#include "runtime/test_access.h"
 #include "tests/support/require.h"
 #include "tests/support/trace_gate.h"
 #include "tests/support/sanitizers.h"
@@ -71,7 +72,7 @@ uffdgc_result CreateHeap(uint32_t mode, uffdgc::uffd::FaultInjector* injector, u
   o.heap_limit = heap_limit;
   o.trigger_allocated = 1ull << 40;  // collections only when asked
   const uffdgc_result rc = uffdgc_heap_create(&o, heap);
-  if (rc == UFFDGC_OK) (*heap)->fault_injector = injector;  // before any cycle
+  if (rc == UFFDGC_OK) uffdgc::test_access::set_fault_injector(*heap, injector);  // before any cycle
   return rc;
 }
 

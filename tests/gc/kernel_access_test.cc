@@ -1,7 +1,7 @@
 // The kernel touching heap memory (issue 11 §2, uffdgc_prepare_kernel_access): with
 // UFFD_FEATURE_SIGBUS a syscall that reads or writes a to-space page not produced yet fails with
-// EFAULT and no signal, and an object can move under a blocking call. Each test holds the GC
-// thread right after the flip (runtime/heap.h, after_flip_hook), so the to-space is empty when
+// EFAULT and no signal, and an object can move under a blocking call. Each test holds the GC thread
+// right after the flip (runtime/test_access.h, set_after_flip_hook), so the to-space is empty when
 // the kernel meets it, then prepares the buffer and checks the bytes. In move, copy and
 // stop-the-world.
 #include <fcntl.h>
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "runtime/heap.h"
+#include "runtime/test_access.h"
 #include "tests/support/flip_gate.h"
 #include "tests/support/require.h"
 #include "uffdgc/uffdgc.h"
@@ -86,7 +87,7 @@ class KernelAccess : public ::testing::TestWithParam<uint32_t> {
     if (gate_ == nullptr) return;
     gate_->release.store(true);
     gate_->wait_left();
-    heap_->after_flip_hook = nullptr;
+    uffdgc::test_access::set_after_flip_hook(heap_, nullptr, nullptr);
     gate_.reset();
   }
 

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "runtime/heap.h"
+#include "runtime/test_access.h"
 #include "tests/support/flip_gate.h"
 #include "tests/support/require.h"
 #include "uffdgc/uffdgc.h"
@@ -267,7 +268,7 @@ TEST_F(SigbusOwnership, ExternalSignalsRuntimeCallsHandleSigbusWhichKeepsErrno) 
     gate.release.store(true);
     gate.wait_left();
     ASSERT_EQ(uffdgc_collect(h.m), UFFDGC_OK);
-    h.heap->after_flip_hook = nullptr;
+    uffdgc::test_access::set_after_flip_hook(h.heap, nullptr, nullptr);
     EXPECT_TRUE(h.intact(20000));
     EXPECT_GT(h.stats().pages_by_mutators, 0u);
   }

@@ -11,6 +11,7 @@
 
 #include "runtime/heap.h"
 #include "runtime/mutator.h"
+#include "runtime/test_access.h"
 #include "tests/support/collection_thread.h"
 #include "tests/support/require.h"
 #include "tests/support/trace_gate.h"
@@ -21,6 +22,8 @@ namespace {
 
 using uffdgc::gc::Phase;
 using uffdgc::gc::SatbLog;
+using uffdgc::test_access::set_barrier_phase;
+using uffdgc::test_access::take_handed_over_logs;
 using uffdgc::test::array_element;
 using uffdgc::test::TraceGate;
 
@@ -80,7 +83,7 @@ TEST(SnapshotBarrier, SlotsOutsideTheMovingSpaceAreLoggedThroughTheSlowPath) {
   uffdgc_store_ref(m, 0, &slots[0], 0x1111);
   EXPECT_TRUE(m->logs.satb.empty());
   // What a concurrent cycle's pause 1 turns on: the flag and the marking phase.
-  heap->cycle.phase.store(Phase::kConcurrentMark);
+  set_barrier_phase(heap, Phase::kConcurrentMark, false);
   __atomic_store_n(&m->fast.barrier_flag, UFFDGC_BARRIER_LOG, __ATOMIC_RELAXED);
   uffdgc_store_ref(m, 0, &slots[0], 0x2222);  // logs 0x1111
   uffdgc_store_ref(m, 0, &slots[1], 0x5555);  // overwrote null: nothing to log
@@ -91,13 +94,11 @@ TEST(SnapshotBarrier, SlotsOutsideTheMovingSpaceAreLoggedThroughTheSlowPath) {
   std::vector<uffdgc_ref*> slot_log = m->logs.slots;
   std::sort(slot_log.begin(), slot_log.end());
   EXPECT_EQ(slot_log, (std::vector<uffdgc_ref*>{&slots[0], &slots[1], &slots[2], &slots[3]}));
-  heap->cycle.phase.store(Phase::kIdle);
+  set_barrier_phase(heap, Phase::kIdle, false);  // detach drops the logs
   EXPECT_EQ(slots[0], 0x2222u);
   EXPECT_EQ(slots[1], 0x5555u);
   EXPECT_EQ(slots[2], 0x6666u);
   EXPECT_EQ(slots[3], 0x7777u);
-  m->logs.satb.clear();
-  m->logs.slots.clear();
   ASSERT_EQ(uffdgc_mutator_detach(m), UFFDGC_OK);
   ASSERT_EQ(uffdgc_heap_destroy(heap), UFFDGC_OK);
 }
@@ -112,7 +113,7 @@ TEST(SnapshotBarrier, MovingSpaceSlotsAreLoggedInlineAndAFullLogIsHandedOver) {
   ASSERT_EQ(uffdgc_mutator_attach(heap, nullptr, &m), UFFDGC_OK);
   uffdgc_ref array = 0;
   ASSERT_EQ(uffdgc_alloc(m, register_array(heap), 2, 0, &array), UFFDGC_OK);
-  heap->cycle.phase.store(Phase::kConcurrentMark);
+  set_barrier_phase(heap, Phase::kConcurrentMark, false);
   __atomic_store_n(&m->fast.barrier_flag, UFFDGC_BARRIER_LOG, __ATOMIC_RELAXED);
   for (size_t i = 1; i <= SatbLog::kEntries; ++i) uffdgc_store_ref(m, array, array_element(array, 0), i);
   EXPECT_EQ(m->logs.satb.size(), SatbLog::kEntries - 1);  // the first store overwrote null
@@ -120,46 +121,38 @@ TEST(SnapshotBarrier, MovingSpaceSlotsAreLoggedInlineAndAFullLogIsHandedOver) {
   uffdgc_store_ref(m, array, array_element(array, 1), 7);  // null overwritten: nothing logged
   uffdgc_store_ref(m, array, array_element(array, 0), 1);  // logs 4096: the log is full
   EXPECT_TRUE(m->logs.satb.full());
-  {
-    std::lock_guard<std::mutex> lock(heap->cycle.handover_lock);
-    EXPECT_TRUE(heap->cycle.handed_over.empty());
-  }
+  EXPECT_TRUE(take_handed_over_logs(heap).empty());
   uffdgc_store_ref(m, array, array_element(array, 0), 2);  // slow path: hand over, then log 1
   EXPECT_EQ(logged(m), std::vector<uffdgc_ref>{1});
   {
-    std::lock_guard<std::mutex> lock(heap->cycle.handover_lock);
-    ASSERT_EQ(heap->cycle.handed_over.size(), 1u);
+    const std::vector<std::vector<uffdgc_ref>> handed = take_handed_over_logs(heap);
+    ASSERT_EQ(handed.size(), 1u);
     std::vector<uffdgc_ref> expected(SatbLog::kEntries);
     for (size_t i = 0; i < SatbLog::kEntries; ++i) expected[i] = i + 1;
-    EXPECT_EQ(heap->cycle.handed_over[0], expected);
-    heap->cycle.handed_over.clear();
+    EXPECT_EQ(handed[0], expected);
   }
   EXPECT_TRUE(m->logs.slots.empty());
   // What uffdgc_pin does during a cycle.
-  heap->cycle.log_all_slots.store(true);
+  set_barrier_phase(heap, Phase::kConcurrentMark, true);
   __atomic_store_n(&m->fast.barrier_flag, UFFDGC_BARRIER_SLOW, __ATOMIC_RELAXED);
   uffdgc_store_ref(m, array, array_element(array, 1), 8);  // logs 7, and the slot
   EXPECT_EQ(logged(m), (std::vector<uffdgc_ref>{1, 7}));
   EXPECT_EQ(m->logs.slots, std::vector<uffdgc_ref*>{array_element(array, 1)});
-  m->logs.slots.clear();
+  m->logs.slots.clear();  // the thread's own logs, emptied as a mark-end pause would
   m->logs.satb.clear();
-  heap->cycle.log_all_slots.store(false);
   // Marking complete: the inline path keeps logging until the log is full, the slow path
   // then drops it (every object it names is marked).
-  heap->cycle.phase.store(Phase::kWeak);
+  set_barrier_phase(heap, Phase::kWeak, false);
   __atomic_store_n(&m->fast.barrier_flag, UFFDGC_BARRIER_LOG, __ATOMIC_RELAXED);
   for (size_t i = 0; i < SatbLog::kEntries; ++i) uffdgc_store_ref(m, array, array_element(array, 0), 3);
   EXPECT_TRUE(m->logs.satb.full());
   uffdgc_store_ref(m, array, array_element(array, 0), 4);
   EXPECT_TRUE(m->logs.satb.empty());
-  {
-    std::lock_guard<std::mutex> lock(heap->cycle.handover_lock);
-    EXPECT_TRUE(heap->cycle.handed_over.empty());
-  }
+  EXPECT_TRUE(take_handed_over_logs(heap).empty());
   EXPECT_EQ(*array_element(array, 0), 4u);
   EXPECT_EQ(*array_element(array, 1), 8u);
   __atomic_store_n(&m->fast.barrier_flag, 0u, __ATOMIC_RELAXED);
-  heap->cycle.phase.store(Phase::kIdle);
+  set_barrier_phase(heap, Phase::kIdle, false);  // detach drops the logs
   *array_element(array, 0) = *array_element(array, 1) = 0;
   ASSERT_EQ(uffdgc_mutator_detach(m), UFFDGC_OK);
   ASSERT_EQ(uffdgc_heap_destroy(heap), UFFDGC_OK);

@@ -1,8 +1,8 @@
-// Holds a heap's GC thread between a flip and its compaction (runtime/heap.h, after_flip_hook),
-// so a test meets an empty to-space: mutators, the kernel and fork() see pages no one has
-// produced yet; or (install_before_flip) between planning the compaction and the flip pause.
-// Set the hook while the GC thread is idle (before the cycle), release, then wait_left()
-// before the gate goes out of scope.
+// Holds a heap's GC thread between a flip and its compaction (runtime/test_access.h,
+// set_after_flip_hook), so a test meets an empty to-space: mutators, the kernel and fork() see
+// pages no one has produced yet; or (install_before_flip) between planning the compaction and the
+// flip pause. Set the hook while the GC thread is idle (before the cycle), release, then
+// wait_left() before the gate goes out of scope.
 #pragma once
 
 #include <atomic>
@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "runtime/heap.h"
+#include "runtime/test_access.h"
 
 namespace uffdgc::test {
 
@@ -17,12 +18,10 @@ struct FlipGate {
   std::atomic<bool> held{false}, release{false}, left{false};
 
   void install(uffdgc_heap* heap) {
-    heap->after_flip_hook_arg = this;
-    heap->after_flip_hook = &FlipGate::hook;
+    test_access::set_after_flip_hook(heap, &FlipGate::hook, this);
   }
   void install_before_flip(uffdgc_heap* heap) {
-    heap->before_flip_hook_arg = this;
-    heap->before_flip_hook = &FlipGate::hook;
+    test_access::set_before_flip_hook(heap, &FlipGate::hook, this);
   }
   static void hook(void* arg) {
     auto* gate = static_cast<FlipGate*>(arg);
