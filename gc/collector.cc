@@ -128,8 +128,8 @@ void Cycle::process_embedder_weak(Marker& marker) {
   }
 }
 
-// Weak containers: a slot whose referent was not marked is cleared (DESIGN.md §2 "Weak
-// references"). Holders recorded from `from_holder` on. In a concurrent cycle mutators run
+// Weak containers: a slot whose referent was not marked is cleared (design: .embedder.weak).
+// Holders recorded from `from_holder` on. In a concurrent cycle mutators run
 // meanwhile: the slot is cleared only if it still holds the dead referent (a mutator can only
 // store live references, and its weak loads already see 0 for a dead one).
 void Cycle::clear_dead_weak_slots(Marker& marker, size_t from_holder) {
@@ -172,11 +172,10 @@ void Cycle::process_finalization(Marker& marker, bool lock_held) {
   heap_.stats.objects_finalizable_queued += ready.size();
 }
 
-// Pinned moving-space objects below `top` stay where they are (DESIGN.md §2 "pinned
-// objects"): each one's pages become an island, widened until no live object straddles its
-// edges, so that only the pinned pages stay in place and everything between islands still
-// slides. Dead objects may be cut at an island edge: the part inside becomes filler, the part
-// outside is never copied.
+// Pinned moving-space objects below `top` stay where they are (design: .embedder.roots): each one's
+// pages become an island, widened until no live object straddles its edges, so that only the pinned
+// pages stay in place and everything between islands still slides. Dead objects may be cut at an
+// island edge: the part inside becomes filler, the part outside is never copied.
 std::vector<AddressRange> Cycle::pinned_islands(const std::vector<uffdgc_ref>& pins,
                                                 uint64_t top) {
   const uint64_t begin = heap_.moving.begin();
@@ -264,16 +263,16 @@ void Cycle::fill_dead_in_islands(const std::vector<AddressRange>& islands, uint6
   }
 }
 
-int Cycle::flip_range(uint64_t begin, uint64_t end) {
+int Cycle::remap_range(uint64_t begin, uint64_t end) {
   int err = 0;
   if (heap_.fault_injector != nullptr && end > begin && heap_.fault_injector->intercept_mremap(&err)) {
     return err;
   }
-  return heap_.moving.flip(begin, end);
+  return heap_.moving.remap_to_from_space(begin, end);
 }
 
-void Cycle::abort_on_flip_failure(const char* which, uint64_t begin, uint64_t end, int err,
-                                  size_t flipped, size_t ranges, const char* consequence) {
+void Cycle::abort_on_remap_failure(const char* which, uint64_t begin, uint64_t end, int err,
+                                   size_t remapped, size_t ranges, const char* consequence) {
   SignalSafeMessage()
       .text("uffdgc: the ")
       .text(which)
@@ -284,7 +283,7 @@ void Cycle::abort_on_flip_failure(const char* which, uint64_t begin, uint64_t en
       .text(") returned ")
       .errno_name(err)
       .text(" with ")
-      .dec(static_cast<int64_t>(flipped))
+      .dec(static_cast<int64_t>(remapped))
       .text(" of ")
       .dec(static_cast<int64_t>(ranges))
       .text(" ranges flipped: ")
@@ -293,19 +292,19 @@ void Cycle::abort_on_flip_failure(const char* which, uint64_t begin, uint64_t en
   abort();
 }
 
-// Moves every segment's pages to the from-space; islands stay. The segments are flipped one
+// Moves every segment's pages to the from-space; islands stay. The segments are remapped one
 // mremap each: once one has moved, a failure leaves the heap half in the from-space with no
 // way back that could not fail the same way (an mremap back), so it aborts, saying where. In
 // a process that locked its memory (mlockall) the moving space is locked again:
 // MREMAP_DONTUNMAP clears VM_LOCKED on it (MovingSpace::relock).
-int Cycle::flip(const CompactionPlan& plan, bool may_give_up) {
+int Cycle::remap_to_from_space(const CompactionPlan& plan, bool may_give_up) {
   const bool locked = heap_.moving.locked();
   const std::vector<Segment>& segments = plan.segments();
   for (size_t i = 0; i < segments.size(); ++i) {
     const uint64_t begin = segments[i].start, end = align_up(segments[i].end, kPageSize);
-    if (const int err = flip_range(begin, end); err != 0) {
+    if (const int err = remap_range(begin, end); err != 0) {
       if (i == 0 && may_give_up) return err;
-      abort_on_flip_failure("stop-the-world flip", begin, end, err, i, segments.size(),
+      abort_on_remap_failure("stop-the-world flip", begin, end, err, i, segments.size(),
                             i == 0 ? "the cycle cannot be left unfinished, aborting"
                                    : "the heap is half flipped, aborting");
     }
@@ -392,7 +391,8 @@ std::deque<uint64_t> Cycle::forward_starts(const std::vector<uint64_t>& starts,
 uffdgc_result Cycle::compact_stop_the_world(const CompactionPlan& plan, const Marker& marker,
                                             bool allocated_meanwhile) {
   enter(Phase::kCompact);
-  if (const int err = flip(plan, /*may_give_up=*/!allocated_meanwhile); err != 0) {
+  heap_.stats.pages_compacted_last = plan.pages();
+  if (const int err = remap_to_from_space(plan, /*may_give_up=*/!allocated_meanwhile); err != 0) {
     // The first mremap failed: nothing moved, the collection is abandoned with the heap as it
     // was (dead objects stay until the next collection).
     SignalSafeMessage()
@@ -514,6 +514,15 @@ void Cycle::reclaim(Marker& marker, bool lock_held) {
 }
 
 // The whole cycle in one pause (stw mode, design: .cycle.stw).
+// The plan for sliding all of the moving space below `top` in this pause, pinned islands kept:
+// the stop-the-world cycle's and the flip pause's when it finishes the cycle itself.
+CompactionPlan Cycle::plan_whole_space(uint64_t top) {
+  const std::vector<AddressRange> islands = pinned_islands(pinned_refs(), top);
+  fill_dead_in_islands(islands, top);
+  return CompactionPlan(heap_.types, *tables_, heap_.moving.begin(), top, islands,
+                        heap_.moving.from_space_delta(), /*pad_last=*/false);
+}
+
 uffdgc_result Cycle::collect_stop_the_world() {
   const uint64_t begin = heap_.moving.begin();
   const uint64_t top = heap_.moving.top();
@@ -531,11 +540,7 @@ uffdgc_result Cycle::collect_stop_the_world() {
   process_embedder_weak(marker);
   reclaim(marker, /*lock_held=*/true);
   enter(Phase::kPlan);
-  const std::vector<AddressRange> islands = pinned_islands(pinned_refs(), top);
-  fill_dead_in_islands(islands, top);
-  CompactionPlan plan(heap_.types, *tables_, begin, top, islands, heap_.moving.from_space_delta(),
-                      /*pad_last=*/false);
-  heap_.stats.pages_compacted_last = plan.pages();
+  const CompactionPlan plan = plan_whole_space(top);
   const uint64_t cpu_planned = os::thread_cpu_ns();
   heap_.stats.gc_cpu_ns_reclaim += cpu_planned - cpu_marked;
   const uffdgc_result result = compact_stop_the_world(plan, marker);

@@ -361,15 +361,10 @@ void Cycle::finish_in_flip_pause() {
   end_barrier();
   heap_.flush_pending_fillers();
   heap_.mutators.retire_tlabs();
-  const uint64_t begin = heap_.moving.begin();
   const uint64_t top = heap_.moving.top();
   marker_->recount_chunks();
   marker_->blacken(black_begin_, top);
-  const std::vector<AddressRange> islands = pinned_islands(pinned_refs(), top);
-  fill_dead_in_islands(islands, top);
-  CompactionPlan plan(heap_.types, *tables_, begin, top, islands, heap_.moving.from_space_delta(),
-                      /*pad_last=*/false);
-  heap_.stats.pages_compacted_last = plan.pages();
+  const CompactionPlan plan = plan_whole_space(top);
   compact_stop_the_world(plan, *marker_, /*allocated_meanwhile=*/true);  // aborts if mremap fails
   heap_.bytes_since_gc = 0;
   ++heap_.stats.collections;
@@ -477,8 +472,8 @@ void Cycle::flip_pause() {
   end_barrier();
 
   std::vector<AddressRange> moved = sliding_ranges(plan, flip_top);
-  const uint64_t flip_start = os::monotonic_ns();
-  flip_sliding_ranges(moved, flip_top);
+  const uint64_t remap_start = os::monotonic_ns();
+  remap_sliding_ranges(moved, flip_top);
   // The moving space lost VM_LOCKED to the from-space: locked again, on fault
   // (prepare_compaction, MovingSpace::relock). Should that fail, this cycle copies (COPY does
   // not compare VM_LOCKED).
@@ -489,7 +484,7 @@ void Cycle::flip_pause() {
     abort();  // roots already point to post-compaction addresses
   }
   const bool registered = register_to_space(plan);
-  heap_.stats.flip_ns_last = os::monotonic_ns() - flip_start;
+  heap_.stats.flip_ns_last = os::monotonic_ns() - remap_start;
   // Tails of segments that end below an island: fillers on empty, unregistered pages.
   for (const Segment& seg : plan.segments()) {
     if (seg.tail_end > seg.to_space_end()) {
@@ -548,18 +543,18 @@ std::vector<AddressRange> Cycle::sliding_ranges(const CompactionPlan& plan, uint
 // then moves whole PUD entries there instead of one PMD per 2 MiB (measured: 70 us for a
 // 434 MiB black block, design: .cycle.flip.order). Should the kernel refuse the longer range (it
 // must lie in one mapping), the exact one is flipped. `moved` gets the ends flipped.
-void Cycle::flip_sliding_ranges(std::vector<AddressRange>& moved, uint64_t flip_top) {
+void Cycle::remap_sliding_ranges(std::vector<AddressRange>& moved, uint64_t flip_top) {
   for (size_t i = 0; i < moved.size(); ++i) {
     AddressRange& r = moved[i];
     const uint64_t exact_end = r.end;
     if (i + 1 == moved.size() && r.end >= flip_top) r.end = heap_.moving.pud_aligned_end(r.end);
-    int err = flip_range(r.begin, r.end);
+    int err = remap_range(r.begin, r.end);
     if (err != 0 && r.end != exact_end) {
       r.end = exact_end;
-      err = flip_range(r.begin, r.end);
+      err = remap_range(r.begin, r.end);
     }
     if (err != 0) {
-      abort_on_flip_failure("flip", r.begin, r.end, err, i, moved.size(),
+      abort_on_remap_failure("flip", r.begin, r.end, err, i, moved.size(),
                             "roots already point to the compacted heap, aborting");
     }
   }
@@ -657,7 +652,7 @@ void Cycle::compact_concurrently() {
     heap_.uffd.unregister(reinterpret_cast<void*>(r.begin), r.end - r.begin);
   }
   withdraw_compaction(compaction_.get());
-  for (const AddressRange& r : compaction_->flipped()) heap_.moving.release_from_space(r.begin, r.end);
+  for (const AddressRange& r : compaction_->remapped()) heap_.moving.release_from_space(r.begin, r.end);
   const uint64_t elapsed = os::monotonic_ns() - start;
   {
     std::lock_guard<std::mutex> lock(heap_.lock);

@@ -65,15 +65,18 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   std::vector<AddressRange> pinned_islands(const std::vector<uffdgc_ref>& pins, uint64_t top);
   uint64_t object_containing(uint64_t addr) const;
   void fill_dead_in_islands(const std::vector<AddressRange>& islands, uint64_t top);
-  // Moves every segment's pages to the from-space (stop-the-world flip). A failing mremap
-  // aborts with a message once anything has been flipped (the heap would be half flipped);
-  // when the first one fails nothing has moved, and with may_give_up its errno is returned.
-  int flip(const CompactionPlan& plan, bool may_give_up);
-  // One mremap(MREMAP_DONTUNMAP) of a flip: 0 or an errno (the fault injector's "mremap:"
+  // Moves every segment's pages to the from-space (the stop-the-world cycle's remap). A
+  // failing mremap aborts with a message once anything has been remapped (the heap would be
+  // half moved); when the first one fails nothing has moved, and with may_give_up its errno is
+  // returned.
+  int remap_to_from_space(const CompactionPlan& plan, bool may_give_up);
+  // One mremap(MREMAP_DONTUNMAP) of a range to the from-space: 0 or an errno (the fault injector's "mremap:"
   // rules fail it before the kernel is asked).
-  int flip_range(uint64_t begin, uint64_t end);
-  [[noreturn]] void abort_on_flip_failure(const char* which, uint64_t begin, uint64_t end, int err,
-                                          size_t flipped, size_t ranges, const char* consequence);
+  int remap_range(uint64_t begin, uint64_t end);
+  [[noreturn]] void abort_on_remap_failure(const char* which, uint64_t begin, uint64_t end,
+                                           int err, size_t remapped, size_t ranges,
+                                           const char* consequence);
+  CompactionPlan plan_whole_space(uint64_t top);
   void fill_segment_tails(const CompactionPlan& plan);
   void compact(const CompactionPlan& plan);
   // allocated_meanwhile: the flip-stw fallback of a concurrent cycle, which cannot give up.
@@ -139,7 +142,7 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   // The flip pause's steps, in order.
   void forward_slots_at_flip(const CompactionPlan& plan);
   std::vector<AddressRange> sliding_ranges(const CompactionPlan& plan, uint64_t flip_top) const;
-  void flip_sliding_ranges(std::vector<AddressRange>& moved, uint64_t flip_top);
+  void remap_sliding_ranges(std::vector<AddressRange>& moved, uint64_t flip_top);
   void give_compaction_the_free_space(const CompactionPlan& plan, std::vector<AddressRange> moved,
                                       uint64_t flip_top);
   void produce_everything_in_flip_pause(CompactionPlan& plan, uint64_t flip_top);

@@ -1,7 +1,8 @@
-// The heap's GC thread: runs the concurrent part of a cycle (today: concurrent compaction,
-// design: .cycle.compaction) after the pause that started it. One job at a time; a new cycle, a
-// fork or heap destruction first waits until the thread is idle. Built on pthreads rather than
-// std::thread so that a forked child (which has no GC thread) can simply forget it.
+// The heap's GC thread: runs the concurrent part of a cycle (marking, reclaim, planning, the
+// flip's pauses and compaction; design: .cycle.phases) after the pause that started it. One job
+// at a time; a new cycle, a fork or heap destruction first waits until the thread is idle.
+// Built on pthreads rather than std::thread so that a forked child (which has no GC thread) can
+// simply forget it.
 #pragma once
 
 #include <pthread.h>

@@ -1,4 +1,4 @@
-// Type descriptors (DESIGN.md §2 "Objects are described by data"). Registered once, never
+// Type descriptors (design: .embedder.types). Registered once, never
 // moved or freed while the heap lives, readable without locks: object_size() and
 // for_each_ref_offset() run during compaction, possibly in a SIGBUS handler, so they only read
 // descriptors and the object's own bytes. Async-signal-safe.

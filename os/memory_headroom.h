@@ -1,11 +1,11 @@
 // OS layer (design: .os.contract). Contract: cannot fail (no cgroup, or files that cannot be
 // read: unlimited); not async-signal-safe (it opens and reads files).
-// How far the process's memory cgroup is from its limit (DESIGN.md §6). The swap prefetch
-// reads from-space pages in from io-wq workers, and each page it reads is charged to the
-// cgroup there: a charge that finds nothing to reclaim OOM-kills the process at once (seen
-// with cgroup v1: 256 MiB live under a 192 MiB limit, the OOM report naming iou-wrk in
-// madvise(MADV_WILLNEED)). The compaction therefore prefetches only while the cgroup has room.
-// refresh_stats() serves runtime/reclaim_stats_watcher.h. Not async-signal-safe.
+// How far the process's memory cgroup is from its limit (design: .memory.swap,
+// .memory.reclaim-stats). The swap prefetch reads from-space pages in from io-wq workers, and
+// each page it reads is charged to the cgroup there: a charge that finds nothing to reclaim
+// OOM-kills the process at once (seen with cgroup v1: 256 MiB live under a 192 MiB limit, the
+// OOM report naming iou-wrk in madvise(MADV_WILLNEED)). The compaction therefore prefetches only
+// while the cgroup has room. refresh_stats() serves runtime/reclaim_stats_watcher.h.
 #pragma once
 
 #include <cstdint>

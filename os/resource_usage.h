@@ -1,5 +1,5 @@
 // OS layer (design: .os.contract): what the kernel counts for the calling thread and the
-// process, for the per-cycle statistics (DESIGN.md §7).
+// process, for the per-cycle statistics (design: .measure.cpu).
 // Contract: the functions cannot fail (an unreadable figure is 0); none is async-signal-safe
 // (getrusage is not on POSIX's list; resident_bytes opens a /proc file). The collector calls
 // them outside the SIGBUS path.

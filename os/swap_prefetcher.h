@@ -1,13 +1,13 @@
 // OS layer (design: .os.contract). Contract: init() reports why prefetch is unavailable
 // (unavailable_reason()); not async-signal-safe (io_uring, allocation). Asynchronous prefetch of
-// swapped-out from-space pages ahead of the compaction cursor (design: .cycle.compaction; DESIGN.md
-// §6). The GC thread compacts to-space pages from high to low addresses and reads the from-space
-// below a falling cursor; when that from-space sits in swap (zram), every read is a major fault
-// taken synchronously. SwapPrefetcher queues MADV_WILLNEED for the from-space just below the cursor
-// as IORING_OP_MADVISE requests on an io_uring: the kernel runs them on io-wq worker threads
-// (MADVISE is always punted to io-wq), which swap the pages in to the swap cache in parallel with
-// the GC thread; the GC thread's later read is then a minor fault that only maps the page. Measured
-// effect: benchmarks/micro/swap_prefetch_bench.cc.
+// swapped-out from-space pages ahead of the compaction cursor (design: .cycle.compaction,
+// .memory.swap). The GC thread compacts to-space pages from high to low addresses and reads the
+// from-space below a falling cursor; when that from-space sits in swap (zram), every read is a
+// major fault taken synchronously. SwapPrefetcher queues MADV_WILLNEED for the from-space just
+// below the cursor as IORING_OP_MADVISE requests on an io_uring: the kernel runs them on io-wq
+// worker threads (MADVISE is always punted to io-wq), which swap the pages in to the swap cache in
+// parallel with the GC thread; the GC thread's later read is then a minor fault that only maps the
+// page. Measured effect: benchmarks/micro/swap_prefetch_bench.cc.
 //
 // Threading: single owner. One thread (the GC thread) calls init(), advise(), reap(),
 // wait_idle() and destroys the object (or destroys it after that thread has stopped using it).
@@ -25,7 +25,7 @@
 // kernel drops swap entries it finds freed), it only wastes the prefetch.
 //
 // Fork: the ring fd is O_CLOEXEC and the child must not use the inherited object (its io-wq
-// belongs to the parent). The collector finishes a cycle around fork (DESIGN.md §2 "Fork").
+// belongs to the parent). The collector finishes a cycle around fork (design: .embedder.fork).
 #pragma once
 
 #include <atomic>

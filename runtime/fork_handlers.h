@@ -1,4 +1,4 @@
-// Fork safety (DESIGN.md §2 "Fork"). A child forked during a concurrent compaction would lose
+// Fork safety (design: .embedder.fork). A child forked during a concurrent compaction would lose
 // the userfaultfd registration of the to-space and read its missing pages as zeros, so fork
 // waits for the phase to end: prepare parks the forking mutator if it must, waits for the GC
 // thread to be idle, and holds the heap lock and the thread registry across fork(); the parent

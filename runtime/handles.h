@@ -1,4 +1,4 @@
-// Root slots owned by the library (DESIGN.md §2 "Roots are precise"): per-thread handle
+// Root slots owned by the library (design: .embedder.roots): per-thread handle
 // stacks organised in scopes, and heap-wide global roots. Slots never move, so embedders hold
 // uffdgc_ref* pointers to them; the collector marks through them and rewrites them.
 #pragma once

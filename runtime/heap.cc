@@ -87,8 +87,8 @@ uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out)
   }
   if (c.trigger_allocated == 0) c.trigger_allocated = c.heap_limit / 4;
   // The kernel decides what is possible: auto takes the probe's verdict; move and copy are
-  // honoured when they work here (an explicit request overrides the quirk table, DESIGN.md
-  // §5), and refused otherwise.
+  // honoured when they work here (an explicit request overrides the quirk table, design:
+  // .install.quirks), and refused otherwise.
   const uffdgc_probe_report& probe = kernel_probe();
   const uint32_t mode = c.requested_mode == UFFDGC_MODE_AUTO ? probe.mode : c.requested_mode;
   if (!uffd::mode_works(probe, mode, /*override_quirks=*/true)) return UFFDGC_EUNSUPPORTED;

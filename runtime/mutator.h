@@ -1,4 +1,4 @@
-// The per-thread mutator state (DESIGN.md §2 "Threads"). Its first member is the ABI prefix
+// The per-thread mutator state (design: .embedder.threads). Its first member is the ABI prefix
 // read by the inline fast paths (include/uffdgc/inline.h).
 #pragma once
 

@@ -1,5 +1,5 @@
 // Keeps the reclaim statistics of the process's memory cgroup fresh while the cgroup is near
-// its limit (DESIGN.md §6), on a thread of its own.
+// its limit (design: .memory.reclaim-stats), on a thread of its own.
 //
 // Why: with the classic LRU (no MGLRU), reclaim moves anonymous pages from the active to the
 // inactive list only when the cgroup's statistics say the inactive list is small (or that
@@ -55,9 +55,9 @@ inline constexpr uint64_t kReclaimCgroupLookInterval = 100'000'000;  // ns
 inline constexpr uint64_t kReclaimStatsMargin = 32ull << 20;
 
 // A heap holds the watcher from its creation to its destruction: a hold starts the thread as
-// ensure_reclaim_stats_watcher() does, the last release stops it. False (nothing held) when the fork handlers could not be
-// installed; a thread that cannot be created is not an error. Without it the heap works as
-// before, only less safe near a cgroup limit.
+// ensure_reclaim_stats_watcher() does, the last release stops it. False (nothing held) when the
+// fork handlers could not be installed; a thread that cannot be created is not an error. Without it
+// the heap works as before, only less safe near a cgroup limit.
 bool hold_reclaim_stats_watcher();
 void release_reclaim_stats_watcher();
 // Starts the thread if a heap holds the watcher, none runs and the process is in a memory

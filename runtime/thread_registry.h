@@ -1,6 +1,6 @@
-// Attached threads, safepoints, stop-the-world and checkpoints (DESIGN.md §2 "Threads", §7
-// "Pause"). A stop request raises every thread's poll flag and waits until each one is
-// suspended or parked; parked threads are never waited for. Time-to-safepoint is measured and
+// Attached threads, safepoints, stop-the-world and checkpoints (design: .embedder.threads,
+// .measure.pause). A stop request raises every thread's poll flag and waits until each one
+// is suspended or parked; parked threads are never waited for. Time-to-safepoint is measured and
 // belongs to the pause.
 //
 // Parking and unparking are lock-free when nothing is going on (one atomic store or CAS on the

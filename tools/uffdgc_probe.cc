@@ -1,5 +1,6 @@
-// uffdgc-probe: tells a user whether this machine can run uffdgc's concurrent collector, in
-// which mode, with which mTHP policy, and why (DESIGN.md §4-§6). Uses only the public C ABI.
+// uffdgc-probe: tells a user whether this machine can run uffdgc's concurrent collector, in which
+// mode, with which mTHP policy, and why (design: .cycle.flip-in-pause, .install.quirks,
+// .memory.mthp). Uses only the public C ABI.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>

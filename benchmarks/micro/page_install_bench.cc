@@ -1,6 +1,6 @@
-// Micro benchmark of the page installer (os/uffd/page_installer.h): ns per page to install pages
-// at a userfaultfd-registered destination with UFFDIO_MOVE (InstallMode::kMoveOnly) vs
-// UFFDIO_COPY (InstallMode::kCopyOnly), DESIGN.md §5-§7, research/kernel.md §1.3-§1.6.
+// Micro benchmark of the page installer (os/uffd/page_installer.h): ns per page to install pages at
+// a userfaultfd-registered destination with UFFDIO_MOVE (InstallMode::kMoveOnly) vs UFFDIO_COPY
+// (InstallMode::kCopyOnly), design: .install.ops, .memory.recycling; research/kernel.md §1.3-§1.6.
 //
 // HOW TO RUN (Release build; root is needed for the mTHP and zram cases, the 4K case runs
 // unprivileged wherever userfaultfd does):

@@ -1,4 +1,4 @@
-// Micro benchmark of the swap prefetcher (os/swap_prefetcher.h, DESIGN.md §6): what
+// Micro benchmark of the swap prefetcher (os/swap_prefetcher.h, design: .memory.swap): what
 // io_uring MADV_WILLNEED ahead of a top-down cursor buys when the from-space is in zram swap.
 //
 // HOW TO RUN (Release build, root: the zram cases need swap, set up by SystemState):

@@ -10,12 +10,14 @@
 // here from the SIGBUS handler (runtime/sigbus_handler.h): handle_fault() is async-signal-safe.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <vector>
 
 #include "gc/compact/compaction_plan.h"
-#include "os/event_count.h"
+#include "gc/compact/page_states.h"
+#include "gc/compact/scratch_pool.h"
 #include "os/swap_prefetcher.h"
 #include "os/uffd/page_installer.h"
 
@@ -23,13 +25,12 @@ namespace uffdgc::gc {
 
 class ConcurrentCompaction {
  public:
-  enum PageState : uint8_t { kUnprocessed = 0, kProducing = 1, kInstalled = 2 };
-  static constexpr int kScratchSlots = 64;   // concurrent faulting threads served at once
   // A compaction run: 64 pages (256 KiB). Measured on this machine's 6.18 kernel
   // (uffdgc_bench_page_install, 4K sources): MOVE costs 194 ns a page in runs of 16, 51 ns in
   // runs of 64 and 42 ns in runs of 512; a run longer than 64 pages gains little and makes a
   // mutator that faults on one of its pages wait for all of them.
   static constexpr uint64_t kRunPages = 64;
+  static constexpr uint64_t kRunBytes = kRunPages * kPageSize;
   // Recycled sources keep their offset inside a 64K frame (a multiple of every mTHP size the
   // installer moves whole), so a run that covers whole folios moves them whole.
   static constexpr uint64_t kFolioBytes = 64ull << 10;
@@ -49,10 +50,10 @@ class ConcurrentCompaction {
   // Built before the flip pause (mappings, /proc/self/pagemap): covers the segments' pages.
   ConcurrentCompaction(const CompactionPlan& plan, const uffd::InstallerConfig& installer,
                        int64_t from_space_delta, uint64_t space_limit);
-  // In the flip pause, once the plan's black block is set: covers its pages too. flipped: the
+  // In the flip pause, once the plan's black block is set: covers its pages too. remapped: the
   // pre-compaction ranges the flip moved to the from-space.
-  void cover_block(std::vector<AddressRange> flipped);
-  const std::vector<AddressRange>& flipped() const { return flipped_; }
+  void cover_block(std::vector<AddressRange> remapped);
+  const std::vector<AddressRange>& remapped() const { return remapped_; }
   // In the flip pause, after cover_block: the free pages from the compacted end up to
   // tail_end, registered with the to-space, are handed out zero-filled: ahead of the
   // allocation top by the GC thread, or by whichever mutator touches one first.
@@ -73,14 +74,14 @@ class ConcurrentCompaction {
   uint64_t compacted_end() const { return end_; }
   uint64_t tail_end() const { return tail_end_; }
   ~ConcurrentCompaction();
-  bool ok() const { return states_ != nullptr && scratch_ != nullptr && gc_buffer_ != nullptr; }
+  bool ok() const { return states_.mapped() && scratch_.mapped() && gc_buffer_ != nullptr; }
 
   bool covers(uint64_t addr) const { return addr >= begin_ && addr < tail_end_; }
   // Whether this compaction's pages lie in [lo, hi) (a heap's moving-space reservation).
   bool within(uint64_t lo, uint64_t hi) const { return begin_ >= lo && tail_end_ <= hi; }
   // Wakes the threads waiting for a page (wait_for_progress): after pages are installed, and
   // as the GC thread indexes the black block (CompactionPlan::index_block). Async-signal-safe.
-  void announce_progress();
+  void announce_progress() { states_.announce_progress(); }
   // Mutator fault on `addr` (inside the range): produce or wait. Async-signal-safe. Returns
   // false only when installing failed fatally (the caller aborts with a message).
   bool handle_fault(uint64_t addr, uffd::InstallResult* failure);
@@ -134,17 +135,6 @@ class ConcurrentCompaction {
   static constexpr uint32_t kEnomemRounds = 1000;
 
  private:
-  uint8_t load_state(uint64_t index) const {
-    return __atomic_load_n(&states_[index], __ATOMIC_ACQUIRE);
-  }
-  bool claim(uint64_t index) {
-    uint8_t expected = kUnprocessed;
-    return __atomic_compare_exchange_n(&states_[index], &expected, kProducing, false,
-                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
-  }
-  void publish(uint64_t index) { __atomic_store_n(&states_[index], kInstalled, __ATOMIC_RELEASE); }
-  uint8_t* take_scratch();
-  void give_scratch(uint8_t* slot);
   void record_stall(uint64_t ns);
   // The cursor no longer reads the from-space at or above `from`: it joins the free pool, and
   // what the compaction's runs will not need fills free pages or goes back to the kernel.
@@ -194,26 +184,14 @@ class ConcurrentCompaction {
   uint64_t allocation_top() const {
     return allocation_top_ != nullptr ? allocation_top_->load(std::memory_order_acquire) : end_;
   }
-  void wait_installed(uint64_t index) const;
-  // Waiting for a page someone else produces (or for the black block's index): a few spins,
-  // then a wait on progress_, which every publication of installed pages notifies. epoch_seen:
-  // progress_epoch() as read before the state that made the caller wait. Async-signal-safe
-  // (os/event_count.h).
-  void wait_for_progress(unsigned round, uint32_t epoch_seen) const;
-  uint32_t progress_epoch() const { return progress_.epoch(); }
 
   const CompactionPlan& plan_;
   uint64_t begin_, end_;
   uffd::PageInstaller installer_;
   int64_t delta_;
-  uint8_t* states_ = nullptr;    // one byte per to-space page
-  size_t states_bytes_ = 0;
-  uint8_t* scratch_ = nullptr;   // kScratchSlots pages for faulting mutators
+  PageStates states_;    // one per to-space page, from begin_ to the end of the space
+  ScratchPool scratch_;  // pages faulting mutators build theirs in
   uint8_t* gc_buffer_ = nullptr; // kRunPages pages, kRunBytes aligned, for the GC thread's runs
-  std::atomic<uint64_t> scratch_free_{~uint64_t{0}};  // bit i: slot i is free
-  static constexpr uint64_t kSafetyNetNs = 10'000'000;  // longest sleep of a wait: 10 ms
-  os::EventCount scratch_returned_;  // notified with every returned slot
-  os::EventCount progress_;          // notified with every publication (wait_for_progress)
   std::atomic<uint64_t> stalls_[kStallBuckets] = {};
   std::atomic<uint64_t> by_mutators_{0};
   std::atomic<uint64_t> assist_next_{0};  // index of the next page an assist looks at
@@ -233,8 +211,8 @@ class ConcurrentCompaction {
   uint64_t released_floor_;
   uint64_t recycle_top_;
   uint64_t recycled_pages_ = 0;
-  std::vector<AddressRange> flipped_;
-  // The mappings (VMAs) of the from-space inside flipped_ (in moving-space addresses) and of
+  std::vector<AddressRange> remapped_;
+  // The mappings (VMAs) of the from-space inside remapped_ (in moving-space addresses) and of
   // the to-space, read from /proc/self/maps when the GC thread starts. A MOVE's source and
   // destination must each lie inside one mapping, and neither follows from our own ranges:
   // the kernel (6.17+) moves a range spanning several VMAs as several, and registering a range
@@ -249,5 +227,46 @@ class ConcurrentCompaction {
   uint64_t runs_ = 0, peak_rss_ = 0;
   uint64_t prefetch_paused_ = 0;
 };
+
+// Defined here: the GC thread (compaction_gc_thread.cc) and the free pages
+// (compaction_free_pages.cc) both install through it.
+template <typename Build>
+int64_t ConcurrentCompaction::install_in_frames(uint64_t lo, uint64_t hi, uint64_t min_move,
+                                                Build build, uffd::InstallResult* failure) {
+  const uint64_t move_lo = std::min(align_up(lo, kFolioBytes), hi);
+  const uint64_t move_hi = std::max(align_down(hi, kFolioBytes), move_lo);
+  // Moved only where the pool can place the source at the frames' offset (run_buffer keeps
+  // it when it holds a frame more than the run): a source at another offset splits every
+  // large folio it covers.
+  bool recycled = false;
+  uint8_t* middle = nullptr;
+  if (move_hi > move_lo && (move_hi - move_lo) / kPageSize >= min_move && recycling() &&
+      recycle_top_ - pool_floor() >= move_hi - move_lo + kFolioBytes) {
+    middle = run_buffer(move_lo, (move_hi - move_lo) / kPageSize, &recycled);
+  }
+  auto install = [&](uint64_t from, uint64_t to, uint8_t* buffer, bool moved) {
+    for (uint64_t page = from; page < to; page += kPageSize) build(page, buffer + (page - from));
+    const uffd::InstallResult r = install_run(from, buffer, (to - from) / kPageSize, moved);
+    if (r.status == uffd::InstallStatus::kDone) return true;
+    *failure = r;
+    return false;
+  };
+  if (!recycled) {
+    // All copied from the GC thread's buffer, a kRunBytes frame at a time (usually one).
+    for (uint64_t from = lo; from < hi;) {
+      const uint64_t to = std::min(hi, align_down(from, kRunBytes) + kRunBytes);
+      if (!install(from, to, own_buffer(from), false)) return -1;
+      from = to;
+    }
+    return 0;
+  }
+  // The ragged ends copied (each inside one frame), the whole frames moved.
+  if ((hi > move_hi && !install(move_hi, hi, own_buffer(move_hi), false)) ||
+      !install(move_lo, move_hi, middle, true) ||
+      (move_lo > lo && !install(lo, move_lo, own_buffer(lo), false))) {
+    return -1;
+  }
+  return static_cast<int64_t>((move_hi - move_lo) / kPageSize);
+}
 
 }  // namespace uffdgc::gc

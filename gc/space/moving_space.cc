@@ -83,7 +83,7 @@ uint64_t MovingSpace::bump(uint64_t bytes) {
   return p;
 }
 
-int MovingSpace::flip(uint64_t start, uint64_t end) {
+int MovingSpace::remap_to_from_space(uint64_t start, uint64_t end) {
   if (end <= start) return 0;
   void* target = reinterpret_cast<void*>(start + from_space_delta());
   void* moved = mremap(reinterpret_cast<void*>(start), end - start, end - start,

@@ -43,8 +43,8 @@ class MovingSpace {
 
   // Moves the pages of [start, end) (page-aligned) to the same offsets of the from-space with
   // mremap(MREMAP_DONTUNMAP): the moving range stays mapped and empty. Returns 0 or an errno.
-  int flip(uint64_t start, uint64_t end);
-  // The 1 GiB boundary at or above `end` (inside the reservation): a flip that extends over
+  int remap_to_from_space(uint64_t start, uint64_t end);
+  // The 1 GiB boundary at or above `end` (inside the reservation): a remap that extends over
   // empty space up to it moves whole PUD entries (design: .cycle.flip.order).
   uint64_t pud_aligned_end(uint64_t end) const;
   // Frees the from-space pages of [start, end) and their page tables after compaction.

@@ -1,6 +1,6 @@
 /*
- * uffdgc: inline fast paths (DESIGN.md §2, api-style §A.9). C11 and C++ compatible; includes
- * only uffdgc.h. Each path is a handful of instructions and falls back to an exported slow
+ * uffdgc: inline fast paths (design: .embedder.barrier, .embedder.roots). C11 and C++
+ * compatible; includes only uffdgc.h. Each path is a handful of instructions and falls back to an exported slow
  * path. The same offsets are published in uffdgc_attrs for JITs that emit this code.
  */
 #ifndef UFFDGC_INLINE_H
@@ -114,7 +114,7 @@ static inline uffdgc_ref uffdgc_load_ref(const uffdgc_ref *slot) {
 }
 
 /*
- * Handle scopes and handles, inline (DESIGN.md §2 "Roots are precise"): the thread's handle
+ * Handle scopes and handles, inline (design: .embedder.roots): the thread's handle
  * stack is blocks of slots that never move; handle_top and handle_limit in the mutator say
  * where the next slot is. Opening a scope saves them in the caller's record, closing restores
  * them (the handles made since die), a handle is a store and a bump; a new block (every

@@ -1,7 +1,7 @@
 /*
  * uffdgc: the stable C ABI.
  *
- * Conventions (design: .overview.abi; DESIGN.md §2): opaque handles; every function returns
+ * Conventions (design: .overview.abi, .embedder.threads): opaque handles; every function returns
  * an int result code (UFFDGC_OK or a negative UFFDGC_E* value) and never throws or aborts on
  * bad arguments;
  * every struct passed across the boundary starts with `uint32_t struct_size`, set by the
@@ -133,7 +133,7 @@ UFFDGC_API uffdgc_result uffdgc_probe_kernel(const uffdgc_probe_options *options
                                   uffdgc_probe_report *report);
 
 /* ========================================================================================
- * The heap (DESIGN.md §2, §3).
+ * The heap (design: .embedder.types, .heap.state).
  *
  * Threads: every function names who may call it. "Mutator" means the calling thread must be
  * attached (uffdgc_mutator_attach) and pass its own uffdgc_mutator; "running" means it must
@@ -332,7 +332,7 @@ UFFDGC_API uffdgc_result uffdgc_heap_destroy(uffdgc_heap *heap);
 UFFDGC_API uffdgc_result uffdgc_type_register(uffdgc_heap *heap, const uffdgc_type_info *info,
                                               uint32_t *out_index);
 
-/* ---- Threads and safepoints (DESIGN.md §2 "Threads") ---- */
+/* ---- Threads and safepoints (design: .embedder.threads) ---- */
 
 /* Attaches the calling thread; it starts running. One mutator per thread per heap. */
 UFFDGC_API uffdgc_result uffdgc_mutator_attach(uffdgc_heap *heap, void *vm_thread,
@@ -379,8 +379,8 @@ UFFDGC_API size_t uffdgc_object_size(uffdgc_mutator *mutator, uffdgc_ref ref);
 
 /* ---- Barriers (fast paths in inline.h) ----
  * Every store of a reference into a heap object goes through uffdgc_store_ref (inline) so the
- * collector sees the value it overwrites (DESIGN.md §2). The slow paths below store nothing
- * when called with a null, foreign, detached or parked mutator. */
+ * collector sees the value it overwrites (design: .embedder.barrier). The slow paths below store
+ * nothing when called with a null, foreign, detached or parked mutator. */
 UFFDGC_API void uffdgc_store_ref_slow(uffdgc_mutator *mutator, uffdgc_ref holder,
                                       uffdgc_ref *slot, uffdgc_ref value);
 /* Array copy: count references from src to dst (both inside holder's object or anywhere
@@ -589,7 +589,7 @@ UFFDGC_API uffdgc_result uffdgc_set_event_listener(uffdgc_heap *heap, uffdgc_eve
  * is retried), 0 otherwise. Async-signal-safe. siginfo/ucontext are the handler's arguments. */
 UFFDGC_API int uffdgc_handle_sigbus(int sig, void *siginfo, void *ucontext);
 
-/* ---- fork (DESIGN.md §2 "Fork") ----
+/* ---- fork (design: .embedder.fork) ----
  * Heaps created with UFFDGC_HEAP_NO_FORK_HANDLERS only (others are handled automatically and
  * these calls do nothing for them): install with pthread_atfork or call around fork(): prepare
  * waits for a concurrent phase in progress to end and blocks collections, parent resumes them,

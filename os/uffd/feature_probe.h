@@ -1,4 +1,4 @@
-// The kernel feature probe (design: .cycle.flip-in-pause, .install.quirks; DESIGN.md §6): what
+// The kernel feature probe (design: .cycle.flip-in-pause, .install.quirks; .memory.swap): what
 // this kernel offers, what actually works when tried, which collector mode to run and with which
 // mTHP policy, and why. Fills the public uffdgc_probe_report so the library, the uffdgc-probe tool
 // and embedders all see one verdict.

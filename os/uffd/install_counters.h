@@ -1,4 +1,4 @@
-// Counters of the page installer (design: .install.tested; DESIGN.md §7). Shared by every
+// Counters of the page installer (design: .install.tested; .measure.stall). Shared by every
 // thread that installs pages, including SIGBUS handlers, so they are lock-free atomics updated
 // with relaxed order: they are statistics, never used for synchronisation.
 #pragma once

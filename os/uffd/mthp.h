@@ -1,6 +1,6 @@
 // Large anonymous folios (mTHP): which sizes the kernel may allocate, their sysfs statistics,
 // and the test that tells whether UFFDIO_MOVE keeps a covered, aligned folio whole (patched
-// kernel, kernel-patches/) or splits it (stock kernels). DESIGN.md §6 "mTHP",
+// kernel, kernel-patches/) or splits it (stock kernels). design: .memory.mthp,
 // research/kernel.md §1.3, §2.
 #pragma once
 

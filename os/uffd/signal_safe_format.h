@@ -1,6 +1,6 @@
 // Message formatting for code that may run in a signal handler: printf, strerror and iostreams
 // are not async-signal-safe, so fatal paths of the SIGBUS handler format into a fixed buffer
-// and write(2) it (DESIGN.md §2).
+// and write(2) it (design: .embedder.signal-safe).
 #pragma once
 
 #include <cstddef>

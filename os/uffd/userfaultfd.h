@@ -1,10 +1,10 @@
 // Owning wrapper for one userfaultfd: creation (syscall or /dev/userfaultfd), the UFFDIO_API
 // handshake, and range registration (design: .cycle.flip.order, .install.ops).
 //
-// Creation always asks for UFFD_USER_MODE_ONLY: the collector only resolves faults taken by
-// user code, and a kernel access to a missing page fails with EFAULT instead (DESIGN.md §2,
-// "Kernel accesses"). That flag is also what lets an unprivileged process use the syscall when
-// vm.unprivileged_userfaultfd is 0.
+// Creation always asks for UFFD_USER_MODE_ONLY: the collector only resolves faults taken by user
+// code, and a kernel access to a missing page fails with EFAULT instead (design:
+// .embedder.kernel-access). That flag is also what lets an unprivileged process use the syscall
+// when vm.unprivileged_userfaultfd is 0.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,4 @@
-// fork() while a concurrent cycle runs (uffdgc.h "fork", DESIGN.md §2 "Fork"), in MOVE and
+// fork() while a concurrent cycle runs (uffdgc.h "fork", design: .embedder.fork), in MOVE and
 // COPY mode, with a collector thread running cycles back to back and a second mutator thread
 // mutating its own structure meanwhile:
 //

@@ -273,7 +273,7 @@ TEST_P(Collector, FreePagesAboveTheCompactedEndAreZeroFilled) {
   EXPECT_EQ(expect, 0u);
 }
 
-// What a cycle frees is the next allocation space (DESIGN.md §4 step 5): in move mode the GC
+// What a cycle frees is the next allocation space (design: .memory.recycling): in move mode the GC
 // thread zero-fills the free pages above the compacted end in free from-space pages it moves
 // there in long runs, instead of giving them back and faulting fresh ones in. Counted, not
 // timed: most of those pages are recycled, each install ioctl carries many pages, and the

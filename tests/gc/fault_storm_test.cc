@@ -1,13 +1,13 @@
-// Fault-injection storms during concurrent compaction (DESIGN.md §5): the page installer that the
-// GC thread and the mutators' SIGBUS handlers share (runtime/test_access.h set_fault_injector) is
-// hit by rules that fire again and again (os/uffd/fault_injection.h: every=K, p=F, from/count
-// windows): EBUSY (COPY fallback), EAGAIN with nothing done (retry), partial MOVEs (a real partial
-// move, then EAGAIN), the 6.18 unreported moves, ENOMEM (a memory cgroup at its limit: backoff, the
-// GC thread gives back its recycling window first) and EINVAL with the range still registered (MOVE
-// refusing the mappings: the rest of the run is copied), in MOVE mode, and EAGAIN/partial/ENOMEM
-// storms in COPY mode. Raced installs (EEXIST after a "racer" filled the page) are not among them:
-// the collector's page states admit one installer per page, so for it that is a foreign fill and
-// fatal (tests/gc/install_errors_test.cc).
+// Fault-injection storms during concurrent compaction (design: .install.ops): the page installer
+// that the GC thread and the mutators' SIGBUS handlers share (runtime/test_access.h
+// set_fault_injector) is hit by rules that fire again and again (os/uffd/fault_injection.h:
+// every=K, p=F, from/count windows): EBUSY (COPY fallback), EAGAIN with nothing done (retry),
+// partial MOVEs (a real partial move, then EAGAIN), the 6.18 unreported moves, ENOMEM (a memory
+// cgroup at its limit: backoff, the GC thread gives back its recycling window first) and EINVAL
+// with the range still registered (MOVE refusing the mappings: the rest of the run is copied), in
+// MOVE mode, and EAGAIN/partial/ENOMEM storms in COPY mode. Raced installs (EEXIST after a "racer"
+// filled the page) are not among them: the collector's page states admit one installer per page, so
+// for it that is a foreign fill and fatal (tests/gc/install_errors_test.cc).
 //
 // Meanwhile 3 mutator threads build and mutate a graph (chains of nodes with byte payloads
 // and leaves, hanging off a table per thread; pins; parking across cycles) and compare it with

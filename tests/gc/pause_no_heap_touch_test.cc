@@ -1,13 +1,13 @@
-// None of a concurrent cycle's three pauses reads or writes a heap page (DESIGN.md §4).
+// None of a concurrent cycle's three pauses reads or writes a heap page (design: .cycle.pauses).
 //
-// The proof: right before each cycle the whole heap (the moving space and every large object)
-// is pushed out to zram with MADV_PAGEOUT, and the collector counts the major faults the
-// thread running each pause takes inside it (uffdgc_heap_stats.pause_major_faults, getrusage
-// RUSAGE_THREAD sampled as each pause starts and ends; the stopped mutators cannot fault, and
-// threads a pause does not stop, such as TSan's background thread, are not the pause). A pause
-// that read one swapped-out heap word would take a major fault. The test also checks that the heap really was in swap (the cycle as a
-// whole takes thousands of major faults: the concurrent phases read it back) and that the
-// three pauses happened, then the whole graph, content included.
+// The proof: right before each cycle the whole heap (the moving space and every large object) is
+// pushed out to zram with MADV_PAGEOUT, and the collector counts the major faults the thread
+// running each pause takes inside it (uffdgc_heap_stats.pause_major_faults, getrusage RUSAGE_THREAD
+// sampled as each pause starts and ends; the stopped mutators cannot fault, and threads a pause
+// does not stop, such as TSan's background thread, are not the pause). A pause that read one
+// swapped-out heap word would take a major fault. The test also checks that the heap really was in
+// swap (the cycle as a whole takes thousands of major faults: the concurrent phases read it back)
+// and that the three pauses happened, then the whole graph, content included.
 //
 // Small non-moving objects live in malloc pages shared with other data of the process (handle
 // stacks, logs): those pages are left alone, so a fault there cannot be blamed on the heap.

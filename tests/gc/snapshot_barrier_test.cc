@@ -1,4 +1,4 @@
-// The snapshot-at-the-beginning barrier (DESIGN.md §2 "Barriers"; include/uffdgc/inline.h
+// The snapshot-at-the-beginning barrier (design: .barrier.slow-path; include/uffdgc/inline.h
 // uffdgc_store_ref): while a concurrent cycle marks, every store logs the non-null value it
 // overwrites; a slot in the moving space is logged inline into the thread's SatbLog, a slot
 // elsewhere (its object does not slide) or any slot while pins exist through the slow path,

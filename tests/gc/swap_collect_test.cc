@@ -1,16 +1,16 @@
-// The concurrent collector with the heap in swap (DESIGN.md §6), in MOVE and COPY mode: a child
-// process in a memory cgroup whose limit (64 MiB) is two thirds of its live heap (96 MiB), with zram swap
-// (tests/support/system_state.h), builds a graph with checkable contents and runs 10 cycles.
-// Before every cycle the whole moving space is pushed out with MADV_PAGEOUT (marking then reads
-// swapped pages); right after the flip the from-space is pushed out too (compaction reads its
-// sources back from swap while mutators fault on the to-space). Each cycle replaces a share of
-// the graph (so there is garbage and everything slides) and is followed by a full check of
-// every object's id, payload bytes and references; the heap verifier runs after every cycle.
-// Skips (with the reason) without root, without zram/swap, without a memory cgroup, or where
-// the mode is unsupported. UFFDGC_SWAP_LIMIT_MIB=<n> changes the cgroup limit. A child killed by
-// the OOM killer fails the test: the library keeps the cgroup's reclaim statistics fresh near
-// the limit (runtime/reclaim_stats_watcher.h); without that, every run of either mode was
-// OOM-killed at this limit on 6.18.
+// The concurrent collector with the heap in swap (design: .memory.swap), in MOVE and COPY mode: a
+// child process in a memory cgroup whose limit (64 MiB) is two thirds of its live heap (96 MiB),
+// with zram swap (tests/support/system_state.h), builds a graph with checkable contents and runs 10
+// cycles. Before every cycle the whole moving space is pushed out with MADV_PAGEOUT (marking then
+// reads swapped pages); right after the flip the from-space is pushed out too (compaction reads its
+// sources back from swap while mutators fault on the to-space). Each cycle replaces a share of the
+// graph (so there is garbage and everything slides) and is followed by a full check of every
+// object's id, payload bytes and references; the heap verifier runs after every cycle. Skips (with
+// the reason) without root, without zram/swap, without a memory cgroup, or where the mode is
+// unsupported. UFFDGC_SWAP_LIMIT_MIB=<n> changes the cgroup limit. A child killed by the OOM killer
+// fails the test: the library keeps the cgroup's reclaim statistics fresh near the limit
+// (runtime/reclaim_stats_watcher.h); without that, every run of either mode was OOM-killed at this
+// limit on 6.18.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>

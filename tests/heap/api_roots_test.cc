@@ -188,8 +188,8 @@ TEST_F(RootsTest, PinnedObjectKeepsAddressAndStaysAlive) {
   ExpectIntact(*live, 2);
 }
 
-// Issue 3 and DESIGN.md §2: "pinned pages left in place" / "their page is not moved". Live
-// objects on other pages, also below the pinned one, still compact.
+// Issue 3 and design: .embedder.roots: "pinned pages left in place" / "their page is not moved".
+// Live objects on other pages, also below the pinned one, still compact.
 TEST_F(RootsTest, OnlyThePinnedPageStaysInPlace) {
   Garbage(400000);
   uffdgc_ref* below = H(AllocId(types_.leaf, 1));  // ~100 pages below the pinned object

@@ -1,5 +1,5 @@
 // The installer against the real kernel: every outcome provoked for real, content checked byte
-// for byte (DESIGN.md §5).
+// for byte (design: .install.ops).
 #include <gtest/gtest.h>
 
 #include <sys/mman.h>

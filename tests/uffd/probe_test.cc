@@ -1,6 +1,6 @@
 // The feature probe against the real kernel, including kernels made hostile on purpose with
 // seccomp filters: a blocked userfaultfd must come back as "unsupported" with a reason and a
-// safe mode, never as a crash (DESIGN.md §4, §5).
+// safe mode, never as a crash (design: .cycle.flip-in-pause, .install.quirks).
 #include <gtest/gtest.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>

@@ -1,5 +1,5 @@
 // The installer called from a SIGBUS handler, as the concurrent collector's mutators will
-// (DESIGN.md §5): a thread touches a missing page of a range registered with
+// (design: .install.ops): a thread touches a missing page of a range registered with
 // UFFD_FEATURE_SIGBUS, its handler produces the page into a thread-private scratch page and
 // installs it, and the access is retried.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// The io_uring swap prefetcher (os/swap_prefetcher.h, DESIGN.md §6): MADV_WILLNEED
+// The io_uring swap prefetcher (os/swap_prefetcher.h, design: .memory.swap): MADV_WILLNEED
 // through IORING_OP_MADVISE really brings zram-swapped pages back (the later reads are not
 // major faults), unmapped ranges come back as ENOMEM per chunk, an unusable io_uring (seccomp,
 // kernel.io_uring_disabled) makes it a no-op that says why, the ring never blocks the caller,

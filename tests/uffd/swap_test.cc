@@ -1,6 +1,6 @@
 // Sources that live in zram swap: MOVE moves the swap entries without reading them, COPY has to
 // swap them in; both must deliver the exact content. And a real memory cgroup limit that forces
-// the source out while it is being written (DESIGN.md §6).
+// the source out while it is being written (design: .memory.swap).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>

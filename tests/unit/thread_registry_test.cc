@@ -1,5 +1,5 @@
 // ThreadRegistry checkpoints requested by a thread that is not a mutator (the GC thread hands
-// the barrier logs over this way before each mark-end pause, DESIGN.md §4 step 2): every
+// the barrier logs over this way before each mark-end pause, design: .barrier.hand-over): every
 // attached thread runs the function once, running ones on their own thread at a safepoint,
 // parked ones on the requester's, and the requester returns only when all have.
 #include <gtest/gtest.h>
