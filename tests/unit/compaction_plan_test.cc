@@ -5,8 +5,8 @@
 // for each to-space page: the live words in address order, every reference slot on the page
 // rewritten to the new address of its object (on the same page or another, in an object that
 // straddles the page edge too), zeros past the slid objects or a filler up to the segment's
-// tail, and pinned islands that stay in place. The black block of concurrent cycles
-// (set_block, index_block) is not covered here.
+// tail, pinned islands that stay in place, and the black block of concurrent cycles
+// (set_block, index_block, its pages' references forwarded).
 //
 // The plan's addresses are those of a "to-space" mapping filled with 0xAB bytes; the objects
 // are written into a separate "from-space" mapping at the same offsets, and the plan is given
@@ -414,6 +414,68 @@ TEST_F(CompactionPlanTest, IslandStaysAndSplitsTheSpaceIntoSegments) {
   EXPECT_EQ(word_at(page2, 24), 0x5A5A0000u + 8448);
   for (uint64_t off = 32; off < kPageSize; off += 8) {
     ASSERT_EQ(word_at(page2, off), 0u) << "offset " << off;
+  }
+}
+
+// The black block (concurrent cycles): objects allocated since pause 1, above the marking
+// limit, slide as one block by whole pages onto the end of the compacted segment. Indexing
+// records each source page's first object; a block page is produced by copying its source page
+// and forwarding the reference slots on it (into the segment, or into the block itself).
+//
+//   pre-compaction                          after
+//   D0    bytes   [0, 4992)
+//   A     node    [4992, 5024)     live     0
+//   D1    bytes   [5024, 8192)
+//   --- the block (top 8192), delta 4096: everything moves down one page ---
+//   B1    node    [8192, 8224)              4096      refers to A and B3
+//   L     bytes   [8224, 12488)             4128      crosses the source page edge at 12288
+//   B3    node    [12488, 12520)            8392      refers to B1 and itself
+//   T     bytes   [12520, 16384)            8424
+TEST_F(CompactionPlanTest, BlackBlockSlidesByWholePagesWithItsReferencesForwarded) {
+  constexpr uint64_t kBlock = 2 * kPageSize, kBlockEnd = 4 * kPageSize;
+  const uint64_t A = at(4992), B1 = at(8192), B3 = at(12488);
+  bytes(0, 4992);
+  mark_live(node(4992, 0, 0));
+  bytes(5024, kBlock - 5024);
+  node(8192, A, B3);
+  bytes(8224, 12488 - 8224);
+  node(12488, B1, B3);
+  bytes(12520, kBlockEnd - 12520);
+
+  CompactionPlan plan = make_plan(kBlock, {}, /*pad_last=*/true);
+  EXPECT_EQ(plan.block_src_begin(), at(kBlock));
+  EXPECT_EQ(plan.block_dst_begin(), at(kPageSize));  // after the segment's one page
+  std::vector<uint64_t> first_objects(2, 0);
+  plan.set_block(at(kBlockEnd), first_objects.data());
+  EXPECT_EQ(plan.block().delta(), kPageSize);
+  EXPECT_EQ(plan.forward(A), at(0));
+  EXPECT_EQ(plan.forward(B3), at(12488 - kPageSize));
+  EXPECT_TRUE(plan.moves(B1));
+
+  // Indexed up to where the heap parses (here: up to B3, as before a flip): the first page can
+  // be produced, the second not yet.
+  plan.index_block(at(kBlock), at(3 * kPageSize), delta(), first_objects.data());
+  EXPECT_EQ(first_objects[0], B1);
+  EXPECT_EQ(first_objects[1], at(8224));  // L covers the start of the second source page
+  EXPECT_TRUE(plan.block_page_indexed(at(kPageSize)));
+  EXPECT_FALSE(plan.block_page_indexed(at(2 * kPageSize)));
+  plan.index_block(at(12488), at(kBlockEnd), delta(), first_objects.data());
+  EXPECT_TRUE(plan.block_page_indexed(at(2 * kPageSize)));
+  EXPECT_EQ(first_objects[1], at(8224));
+
+  for (uint64_t page = 0; page < 2; ++page) {
+    const uint64_t dst = at(kPageSize * (1 + page));
+    const std::vector<uint8_t> out = produce(plan, dst);
+    std::vector<uint8_t> expected(copy_of(dst + kPageSize), copy_of(dst + kPageSize) + kPageSize);
+    auto set = [&](uint64_t offset, uint64_t v) { std::memcpy(expected.data() + offset, &v, 8); };
+    if (page == 0) {
+      set(8, at(0));                      // B1 -> A
+      set(16, at(12488 - kPageSize));     // B1 -> B3
+    } else {
+      set(12488 + 8 - 3 * kPageSize, at(8192 - kPageSize));   // B3 -> B1
+      set(12488 + 16 - 3 * kPageSize, at(12488 - kPageSize));  // B3 -> B3
+    }
+    EXPECT_EQ(first_difference(out, expected), -1) << "block page " << page;
   }
 }
 
