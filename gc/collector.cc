@@ -78,6 +78,7 @@ void Cycle::event(uint32_t kind, const char* phase, uint64_t pause_ns) {
                     heap_.objects.bytes(ObjectKind::kLarge);
   }
   e.pause_ns = pause_ns;
+  e.cycle_kind = young_ ? UFFDGC_CYCLE_YOUNG : UFFDGC_CYCLE_FULL;
 }
 
 void Cycle::deliver_events() {
@@ -178,7 +179,7 @@ void Cycle::process_finalization(Marker& marker, bool lock_held) {
 // island edge: the part inside becomes filler, the part outside is never copied.
 std::vector<AddressRange> Cycle::pinned_islands(const std::vector<uffdgc_ref>& pins,
                                                 uint64_t top) {
-  const uint64_t begin = heap_.moving.begin();
+  const uint64_t begin = region_begin_;
   auto size_of = [&](uint64_t obj) {
     return heap_.types.object_size(reinterpret_cast<const void*>(obj));
   };
@@ -225,7 +226,7 @@ std::vector<AddressRange> Cycle::pinned_islands(const std::vector<uffdgc_ref>& p
 // nearest point known to start an object (a live object, or a recorded parse point,
 // gc/space/object_starts.h).
 uint64_t Cycle::object_containing(uint64_t addr) const {
-  const uint64_t begin = heap_.moving.begin();
+  const uint64_t begin = region_begin_;
   uint64_t a = heap_.starts.at_or_below(addr, begin);
   const uint64_t live = tables_->mark.prev_set(addr, begin);
   if (live != UINT64_MAX && live > a) a = live;
@@ -245,7 +246,7 @@ uint64_t Cycle::object_containing(uint64_t addr) const {
 void Cycle::fill_dead_in_islands(const std::vector<AddressRange>& islands, uint64_t top) {
   for (const AddressRange& r : islands) {
     const uint64_t end = std::min(r.end, top);
-    uint64_t a = r.begin > heap_.moving.begin() ? object_containing(r.begin) : r.begin;
+    uint64_t a = r.begin > region_begin_ ? object_containing(r.begin) : r.begin;
     while (a < end) {
       const uint64_t next = a + heap_.types.object_size(reinterpret_cast<const void*>(a));
       if (!tables_->mark.test(a)) {
@@ -404,13 +405,20 @@ uffdgc_result Cycle::compact_stop_the_world(const CompactionPlan& plan, const Ma
     return UFFDGC_EINTERNAL;
   }
   fill_segment_tails(plan);
-  std::deque<uint64_t> starts =
-      forward_starts(heap_.starts.below(UINT64_MAX), plan, plan.block_src_begin());
+  // Parse points below the region (the old generation's, in a young cycle) stay.
+  std::vector<uint64_t> all_starts = heap_.starts.below(UINT64_MAX);
+  const auto region = std::lower_bound(all_starts.begin(), all_starts.end(), region_begin_);
+  std::deque<uint64_t> starts(all_starts.begin(), region);
+  for (const uint64_t start :
+       forward_starts({region, all_starts.end()}, plan, plan.block_src_begin())) {
+    starts.push_back(start);
+  }
   compact(plan);
   enter(Phase::kUpdate);
   update_references(plan, &marker);
   heap_.moving.set_top(plan.new_top());
   heap_.starts.replace(std::move(starts), UINT64_MAX, 0);
+  if (heap_.generational) promote(plan.new_top());
   if (heap_.verify()) {
     enter(Phase::kVerify);
     VerifyExpectations expect;
@@ -418,6 +426,7 @@ uffdgc_result Cycle::compact_stop_the_world(const CompactionPlan& plan, const Ma
     expect.marked_moving_bytes = marker.marked_moving_bytes();
     expect.marked_bytes = marker.marked_bytes();
     expect.concurrent = allocated_meanwhile;
+    expect.young_begin = young_ ? region_begin_ : 0;
     verify_heap(heap_, expect);
   }
   return UFFDGC_OK;
@@ -452,7 +461,8 @@ void Cycle::update_roots(const CompactionPlan& plan, const Marker* marker) {
   }
 }
 
-// Stop-the-world: the roots and every object that does not slide (islands, object spaces).
+// Stop-the-world: the roots and every object that does not slide (islands, object spaces; in a
+// young cycle, instead of the object spaces and the old generation, the remembered slots).
 void Cycle::update_references(const CompactionPlan& plan, const Marker* marker) {
   update_roots(plan, marker);
   auto update = [&](uffdgc_ref* slot) { *slot = plan.forward(*slot); };
@@ -463,7 +473,11 @@ void Cycle::update_references(const CompactionPlan& plan, const Marker* marker) 
       for_each_slot(a, update);
     }
   }
-  heap_.objects.for_each([&](uint64_t ref, const ObjectPrefix&) { for_each_slot(ref, update); });
+  if (young_) {
+    update_remembered(plan);
+  } else {
+    heap_.objects.for_each([&](uint64_t ref, const ObjectPrefix&) { for_each_slot(ref, update); });
+  }
 }
 
 Cycle::Pause::Pause(Cycle& cycle, uffdgc_mutator* requester)
@@ -510,29 +524,33 @@ void Cycle::reclaim(Marker& marker, bool lock_held) {
   if (!lock_held) lock.lock();
   heap_.stats.weak_slots_cleared += weak_cleared_;
   heap_.stats.live_bytes_last = marker.marked_bytes();
-  heap_.objects.sweep(heap_.mark_epoch);
+  // A young cycle marks no object-space object: they are old (design: .cycle.young).
+  if (!young_) heap_.objects.sweep(heap_.mark_epoch);
 }
 
 // The whole cycle in one pause (stw mode, design: .cycle.stw).
 // The plan for sliding all of the moving space below `top` in this pause, pinned islands kept:
 // the stop-the-world cycle's and the flip pause's when it finishes the cycle itself.
+// A generational heap's plan ends on a page boundary: the young generation starts on one.
 CompactionPlan Cycle::plan_whole_space(uint64_t top) {
   const std::vector<AddressRange> islands = pinned_islands(pinned_refs(), top);
   fill_dead_in_islands(islands, top);
-  return CompactionPlan(heap_.types, *tables_, heap_.moving.begin(), top, islands,
-                        heap_.moving.from_space_delta(), /*pad_last=*/false);
+  return CompactionPlan(heap_.types, *tables_, region_begin_, top, islands,
+                        heap_.moving.from_space_delta(), /*pad_last=*/heap_.generational);
 }
 
 uffdgc_result Cycle::collect_stop_the_world() {
-  const uint64_t begin = heap_.moving.begin();
+  const uint64_t begin = region_begin_;
   const uint64_t top = heap_.moving.top();
   if (!tables_->allocate(begin, std::max<uint64_t>(top - begin, kPageSize))) return UFFDGC_ENOMEM;
   const uint64_t cpu_start = os::thread_cpu_ns();
-  Marker marker(heap_, *tables_);
+  Marker marker(heap_, *tables_, young_);
   enter(Phase::kMark);
   heap_.flush_pending_fillers();
+  if (heap_.generational) gather_remembered();
   marker.learn_object_starts();
   mark_roots(marker);
+  if (young_) mark_remembered(marker, top);
   marker.drain();
   const uint64_t cpu_marked = os::thread_cpu_ns();
   heap_.stats.gc_cpu_ns_mark += cpu_marked - cpu_start;
@@ -607,6 +625,8 @@ bool Cycle::stop_for_first_pause(bool triggered, std::optional<Pause>& pause) {
 void Cycle::begin_cycle(uint64_t start_ns, uint64_t rss_before) {
   cycle_ = heap_.stats.collections + 1;
   cycle_start_ns_ = start_ns;
+  young_ = choose_young();
+  region_begin_ = young_ ? heap_.old_end.load(std::memory_order_relaxed) : heap_.moving.begin();
   heap_.stats.rss_before_last = heap_.stats.rss_peak_last = rss_before;
   ++heap_.mark_epoch;
   bytes_before_ = heap_.moving.used() + heap_.objects.bytes(ObjectKind::kNonMoving) +
@@ -622,6 +642,8 @@ uffdgc_result Cycle::collect_in_one_pause(Pause& pause) {
   const uffdgc_result result = collect_stop_the_world();
   heap_.bytes_since_gc = 0;
   ++heap_.stats.collections;
+  heap_.stats.young_collections += young_ ? 1 : 0;
+  heap_.stats.last_cycle_young = young_ ? 1 : 0;
   heap_.stats.pause_mark_start_ns_last = heap_.stats.pause_mark_end_ns_last = 0;
   heap_.stats.pause_flip_ns_last = 0;
   heap_.stats.mark_end_rounds_last = 0;
@@ -667,8 +689,9 @@ bool wait_for_space(Heap* heap, uffdgc_mutator* requester) {
   return true;
 }
 
-uffdgc_result collect(Heap* heap, uffdgc_mutator* requester, uint64_t unless_after) {
-  auto cycle = std::make_shared<Cycle>(*heap, requester);  // std::bad_alloc: nothing started
+uffdgc_result collect(Heap* heap, uffdgc_mutator* requester, uint64_t unless_after,
+                      CycleKind kind) {
+  auto cycle = std::make_shared<Cycle>(*heap, requester, kind);  // std::bad_alloc: nothing started
   // Once the world is stopped a cycle cannot stop half-way (runtime/c_boundary.h).
   return or_abort("a collection", [&] { return cycle->run(unless_after); });
 }

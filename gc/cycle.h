@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "gc/collector.h"
 #include "gc/compact/compaction_plan.h"
 #include "gc/embedder_callbacks.h"
 #include "gc/mark/marker.h"
@@ -31,7 +32,8 @@ struct SlotUpdate {
 
 class Cycle : public std::enable_shared_from_this<Cycle> {
  public:
-  Cycle(Heap& heap, uffdgc_mutator* requester) : heap_(heap), requester_(requester) {}
+  Cycle(Heap& heap, uffdgc_mutator* requester, CycleKind kind = CycleKind::kFull)
+      : heap_(heap), requester_(requester), kind_(kind) {}
   uffdgc_result run(uint64_t unless_after);
 
  private:
@@ -58,6 +60,21 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   }
   void scan_embedder_roots(void (*fn)(uffdgc_root_visitor*, uffdgc_ref*), void* ctx);
   void mark_roots(Marker& marker);
+  // ---- young cycles (young_cycle.cc; design: .cycle.young) ----
+  // Whether this cycle is young; decided in pause 1 (heap lock held).
+  bool choose_young() const;
+  // Greys the young objects the remembered slots refer to; a weak container's slots make it a
+  // weak holder instead. Records the remembered set's figures.
+  void mark_remembered(Marker& marker, uint64_t top);
+  bool holder_is_weak(uffdgc_ref holder, const uffdgc_ref* slot) const;
+  // Every remembered slot rewritten with where its referent went (each slot once).
+  void update_remembered(const CompactionPlan& plan);
+  // The survivors are old: the young generation starts at the new top (page-aligned), the
+  // remembered set empties, every thread learns the new range.
+  void promote(uint64_t new_top);
+  // Generational heaps, at the start of a collection: the threads' remembered logs join the
+  // heap's set; test builds check that every old slot referring to a young object is in it.
+  void gather_remembered();
   void process_embedder_weak(Marker& marker);
   void clear_dead_weak_slots(Marker& marker, size_t from_holder);
   void process_finalization(Marker& marker, bool lock_held);
@@ -154,6 +171,9 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
 
   Heap& heap_;
   uffdgc_mutator* requester_;
+  const CycleKind kind_;
+  bool young_ = false;           // a young cycle (stw mode so far)
+  uint64_t region_begin_ = 0;    // what the cycle marks and moves starts here: old_end if young
   std::unique_ptr<MarkTables> tables_ = std::make_unique<MarkTables>();
   std::unique_ptr<Marker> marker_;
   uint64_t cycle_ = 0;

@@ -31,6 +31,11 @@ uffdgc_heap_stats Heap::read_stats() {
   s.moving_bytes_used = moving.used();
   s.nonmoving_bytes = objects.bytes(ObjectKind::kNonMoving);
   s.large_bytes = objects.bytes(ObjectKind::kLarge);
+  s.old_bytes = generational ? old_end.load(std::memory_order_relaxed) - moving.begin() : 0;
+  {
+    std::lock_guard<std::mutex> remembered_guard(remembered.lock);
+    s.remembered_handovers = remembered.handovers;
+  }
   const auto installed = uffd::read_counters(install_counters);
   s.pages_moved = installed.pages_moved + installed.pages_moved_unreported;
   s.pages_copied = installed.pages_copied;
@@ -58,8 +63,24 @@ void Heap::set_event_listener(uffdgc_event_fn fn, void* arg) {
   event_arg = fn != nullptr ? arg : nullptr;
 }
 
+bool Heap::enable_generations() {
+  if (!remembered.allocate(moving.begin(), moving.limit() - moving.begin())) return false;
+  generational = true;
+  old_end.store(moving.begin(), std::memory_order_relaxed);
+  stats.generational = 1;
+  return true;
+}
+
+bool Heap::young_collection_fits() const {
+  return generational &&
+         old_end.load(std::memory_order_relaxed) - moving.begin() <
+             moving.capacity() / 100 * config.old_generation_pct;
+}
+
 void Heap::reset_in_child() {
   new (&lock) std::mutex();
+  new (&remembered.lock) std::mutex();
+  full_collection_due = generational;
   new (&event_lock) std::mutex();
   cycle.reset_in_child();
   gc_thread.forget_in_child();

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "gc/allocation_pacer.h"
+#include "gc/barrier/remembered_set.h"
 #include "gc/phase.h"
 #include "gc/gc_thread.h"
 #include "gc/mutators.h"
@@ -44,6 +45,7 @@ struct HeapConfig {
   uint32_t trigger_occupancy_pct = 80;
   uint32_t tlab_size = 32 * 1024;
   uint64_t large_object_threshold = 64 * 1024;
+  uint32_t old_generation_pct = 50;
   bool has_embedder = false;
   uffdgc_embedder embedder{};
 };
@@ -110,6 +112,15 @@ class Heap {
   // Sets (fn null: clears) the event listener. Events are delivered under event_lock, so a
   // delivery in progress is waited for.
   void set_event_listener(uffdgc_event_fn fn, void* arg);
+  // Generational collection (design: .cycle.young): maps the remembered set's tables and
+  // makes every collection until now old. At creation, before any thread attaches.
+  bool enable_generations();
+  // The young generation's size as the barrier sees it (inline.h young_size): from old_end to
+  // the end of the moving space's reservation; 0 in other heaps.
+  uint64_t young_size() const { return generational ? moving.limit() - old_end : 0; }
+  // Whether a collection a trigger asks for may be young: the old generation is below
+  // old_generation_pct of the capacity.
+  bool young_collection_fits() const;
   // The heap's locks and per-process resources, rebuilt in a fork child (the GC thread and the
   // userfaultfd belong to the parent; both are recreated on demand).
   void reset_in_child();
@@ -142,6 +153,15 @@ class Heap {
   std::mutex event_lock;  // the listener and its calls (never held with `lock`)
   uffdgc_event_fn event_fn = nullptr;
   void* event_arg = nullptr;
+
+  // Generational heaps (design: .cycle.young). The old generation is [moving.begin(), old_end):
+  // page-aligned, moved only at a collection (world stopped).
+  bool generational = false;
+  std::atomic<uint64_t> old_end{0};
+  RememberedSet remembered;
+  // A fork child's next collection is full: the threads that did not survive the fork took
+  // their remembered-set logs with them.
+  bool full_collection_due = false;
 
   CycleState cycle;        // concurrent modes only
   AllocationPacer pacer;   // allocation against marking progress

@@ -57,6 +57,10 @@ class Mutators {
   virtual void take_satb_logs(std::vector<std::vector<uffdgc_ref>>& logs) = 0;
   // Appends the slots every thread logged (its slot log, kept) to `slots`.
   virtual void append_logged_slots(std::vector<uffdgc_ref*>& slots) = 0;
+  // Generational heaps: adds every thread's remembered-set log to Heap::remembered, emptying
+  // it (throws std::bad_alloc), and publishes the young generation's range to every thread.
+  virtual void take_remembered_logs() = 0;
+  virtual void set_young_range(uint64_t begin, uint64_t size) = 0;
 
   // ---- with the world running ----
   // Every thread hands its SATB log over to Heap::cycle.handed_over, at its next safepoint

@@ -66,7 +66,7 @@ class HeapVerifier {
       if (type >= kFirstUserType) {
         starts_.set(a);
         ++objects_;
-        if (a < survivors_end) survivor_bytes_ += size;
+        if (a < survivors_end && a >= expect_.young_begin) survivor_bytes_ += size;
         if (slid) slid_bytes_ += size;
       } else if (slid) {
         fail("filler inside a compacted region", a, header);
@@ -88,7 +88,7 @@ class HeapVerifier {
       fail("the moving-space bytes that survive differ from the bytes marked live",
            survivor_bytes_, expect_.marked_moving_bytes);
     }
-    if (!expect_.concurrent) {
+    if (!expect_.concurrent && expect_.young_begin == 0) {
       uint64_t object_space_bytes = 0;
       heap_.objects.for_each([&](uint64_t, const ObjectPrefix& p) { object_space_bytes += p.size; });
       if (survivor_bytes_ + object_space_bytes != expect_.marked_bytes) {
@@ -157,6 +157,40 @@ class HeapVerifier {
 };
 
 }  // namespace
+
+uint64_t verify_remembered_set(Heap& heap) {
+  const uint64_t young = heap.old_end.load(std::memory_order_relaxed);
+  const uint64_t top = heap.moving.top();
+  uint64_t found = 0;
+  auto check_object = [&](uint64_t obj) {
+    const auto* p = reinterpret_cast<const uint8_t*>(obj);
+    uint64_t header;
+    __builtin_memcpy(&header, p, sizeof(header));
+    const TypeDesc* t = heap.types.of_header(header);
+    if (t == nullptr) fail("object with an unregistered type", obj, header);
+    heap.types.for_each_ref_offset(p, *t, [&](size_t off) {
+      uint64_t v;
+      __builtin_memcpy(&v, p + off, sizeof(v));
+      if (v < young || v >= top) return;
+      ++found;
+      if (!heap.remembered.contains(reinterpret_cast<const uffdgc_ref*>(p + off))) {
+        fail("an old object refers to a young one through a slot the remembered set lacks (a "
+             "store that bypassed uffdgc_store_ref?)",
+             obj + off, v);
+      }
+    });
+  };
+  for (uint64_t a = heap.moving.begin(); a < young;) {
+    uint64_t header;
+    __builtin_memcpy(&header, reinterpret_cast<const void*>(a), sizeof(header));
+    const uint64_t size = heap.types.object_size(reinterpret_cast<const void*>(a));
+    if (size == 0 || a + size > young) fail("the old generation does not parse", a, header);
+    if ((header & UFFDGC_HEADER_TYPE_MASK) >= kFirstUserType) check_object(a);
+    a += size;
+  }
+  heap.objects.for_each([&](uint64_t ref, const ObjectPrefix&) { check_object(ref); });
+  return found;
+}
 
 uint64_t verify_heap(Heap& heap, const VerifyExpectations& expect) {
   HeapVerifier verifier(heap, expect);

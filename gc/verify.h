@@ -24,10 +24,21 @@ struct VerifyExpectations {
   // Verified after a concurrent phase: mutators allocated meanwhile, so objects above the
   // slid region and new non-moving objects are expected.
   bool concurrent = false;
+  // A young cycle (design: .cycle.young): survivors are counted from here, and the object
+  // spaces, which it does not mark, are not compared with marking. 0: a full cycle.
+  uint64_t young_begin = 0;
 };
 
 // World stopped, heap lock held. Returns the number of objects checked.
 uint64_t verify_heap(Heap& heap, const VerifyExpectations& expect);
+
+// A generational heap at the start of a collection, world stopped, threads' remembered logs
+// gathered, fillers written: every slot of an old moving-space object or an object-space
+// object that refers into the young generation [heap.old_end, top) must be in the remembered
+// set (a store that bypassed the barrier would let a young collection free or move its
+// referent without the slot). Reads the whole heap: test builds only. Returns the number of
+// old-to-young slots found.
+uint64_t verify_remembered_set(Heap& heap);
 
 // "uffdgc: heap verification failed: <what> (at <where>, value <value>)", then abort.
 [[noreturn]] void report_verification_failure(const char* what, uint64_t where, uint64_t value);

@@ -101,6 +101,11 @@ void pace(uffdgc_heap& heap, uffdgc_mutator* m) {
   heap.stats.alloc_paced_ns += waited;
 }
 
+bool last_collection_young(uffdgc_heap& heap) {
+  std::lock_guard<std::mutex> lock(heap.lock);
+  return heap.stats.last_cycle_young != 0;
+}
+
 }  // namespace
 
 uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uint64_t length,
@@ -123,12 +128,20 @@ uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uin
     // A trigger fired or the space is full: collect (unless another thread just did), then
     // try once more without triggers.
     ensure_reclaim_stats_watcher();  // a forked child's first collection starts it
-    if (const uffdgc_result r = gc::collect(&heap, m, seen);
+    if (const uffdgc_result r = gc::collect(&heap, m, seen, gc::CycleKind::kByPolicy);
         r != UFFDGC_OK && r != UFFDGC_ENOMEM) {
       return r;
     }
     p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false, &seen, type_index, t,
                         length);
+    // A young collection did not free enough: a full one (design: .cycle.young).
+    if (p == 0 && heap.generational && last_collection_young(heap)) {
+      if (const uffdgc_result r = gc::collect(&heap, m); r != UFFDGC_OK && r != UFFDGC_ENOMEM) {
+        return r;
+      }
+      p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false, &seen, type_index, t,
+                        length);
+    }
     // No space while a concurrent cycle runs: wait for its flip, which frees the space, and
     // if that is not enough, for a whole cycle of our own. The wait is an allocation stall.
     const uint64_t stall_start = p == 0 && heap.concurrent() ? os::monotonic_ns() : 0;

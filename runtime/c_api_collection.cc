@@ -30,6 +30,15 @@ uffdgc_result uffdgc_collect(uffdgc_mutator* m) {
   return guard([&] { return uffdgc::gc::collect(m->heap, m); });
 }
 
+uffdgc_result uffdgc_collect_young(uffdgc_mutator* m) {
+  if (const uffdgc_result r = check_mutator(m, true); r != UFFDGC_OK) return r;
+  uffdgc::runtime::ensure_reclaim_stats_watcher();
+  return guard([&] {
+    return uffdgc::gc::collect(m->heap, m, uffdgc::gc::kAlwaysCollect,
+                               uffdgc::gc::CycleKind::kYoung);
+  });
+}
+
 uffdgc_result uffdgc_heap_walk(uffdgc_mutator* m,
                                int (*fn)(uffdgc_ref, uint32_t, size_t, void*), void* arg) {
   if (fn == nullptr) return UFFDGC_EINVAL;

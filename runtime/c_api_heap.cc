@@ -59,6 +59,10 @@ uffdgc_result uffdgc_get_attrs(uffdgc_heap* heap, uffdgc_attrs* out) {
   a.satb_limit_offset = UFFDGC_MUTATOR_SATB_LIMIT_OFFSET;
   a.moving_begin_offset = UFFDGC_MUTATOR_MOVING_BEGIN_OFFSET;
   a.moving_size_offset = UFFDGC_MUTATOR_MOVING_SIZE_OFFSET;
+  a.young_begin_offset = UFFDGC_MUTATOR_YOUNG_BEGIN_OFFSET;
+  a.young_size_offset = UFFDGC_MUTATOR_YOUNG_SIZE_OFFSET;
+  a.remembered_cursor_offset = UFFDGC_MUTATOR_REMEMBERED_CURSOR_OFFSET;
+  a.remembered_limit_offset = UFFDGC_MUTATOR_REMEMBERED_LIMIT_OFFSET;
   std::memcpy(out, &a, std::min<size_t>(out->struct_size, sizeof(a)));
   return UFFDGC_OK;
 }

@@ -24,11 +24,13 @@ namespace uffdgc::runtime {
 
 namespace {
 
-constexpr uint32_t kHeapOptionsV1 = sizeof(uffdgc_heap_options);
+// The first published options struct ended before old_generation_pct.
+constexpr uint32_t kHeapOptionsV1 = offsetof(uffdgc_heap_options, old_generation_pct);
 constexpr uint32_t kEmbedderV1 = sizeof(uffdgc_embedder);
 constexpr uint32_t kKnownHeapFlags =
     UFFDGC_HEAP_VERIFY | UFFDGC_HEAP_EXTERNAL_SIGNALS | UFFDGC_HEAP_NO_SWAP_PREFETCH |
-    UFFDGC_HEAP_MOVE_LARGE_REFERENCE_OBJECTS | UFFDGC_HEAP_NO_FORK_HANDLERS;
+    UFFDGC_HEAP_MOVE_LARGE_REFERENCE_OBJECTS | UFFDGC_HEAP_NO_FORK_HANDLERS |
+    UFFDGC_HEAP_GENERATIONAL;
 
 }  // namespace
 
@@ -48,33 +50,46 @@ bool is_owner(const uffdgc_mutator* m) {
   return m != nullptr && m->heap != nullptr && pthread_equal(m->owner, pthread_self());
 }
 
+namespace {
+
+// The options, validated into a configuration (defaults filled in later by create_heap).
+uffdgc_result read_options(const uffdgc_heap_options* options, gc::HeapConfig& c) {
+  if (options == nullptr) return UFFDGC_OK;
+  if (options->struct_size < kHeapOptionsV1) return UFFDGC_ESTRUCTSIZE;
+  if (options->mode > UFFDGC_MODE_STW || (options->flags & ~kKnownHeapFlags) != 0 ||
+      options->trigger_occupancy_pct > 100 || options->gc_threads > 256) {
+    return UFFDGC_EINVAL;
+  }
+  c.requested_mode = options->mode;
+  c.flags = options->flags;
+  if (options->gc_threads != 0) c.gc_threads = options->gc_threads;
+  if (options->heap_limit != 0) c.heap_limit = options->heap_limit;
+  c.nonmoving_limit = options->nonmoving_limit;
+  c.trigger_allocated = options->trigger_allocated;
+  if (options->trigger_occupancy_pct != 0) c.trigger_occupancy_pct = options->trigger_occupancy_pct;
+  if (options->tlab_size != 0) c.tlab_size = options->tlab_size;
+  if (options->large_object_threshold != 0) {
+    c.large_object_threshold = options->large_object_threshold;
+  }
+  if (options->struct_size >= sizeof(uffdgc_heap_options)) {
+    if (options->old_generation_pct > 100) return UFFDGC_EINVAL;
+    if (options->old_generation_pct != 0) c.old_generation_pct = options->old_generation_pct;
+  }
+  if (options->embedder != nullptr) {
+    if (options->embedder->struct_size < kEmbedderV1) return UFFDGC_ESTRUCTSIZE;
+    c.embedder = *options->embedder;
+    c.has_embedder = true;
+  }
+  return UFFDGC_OK;
+}
+
+}  // namespace
+
 uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out) {
   if (out == nullptr) return UFFDGC_EINVAL;
   *out = nullptr;
   gc::HeapConfig c;
-  if (options != nullptr) {
-    if (options->struct_size < kHeapOptionsV1) return UFFDGC_ESTRUCTSIZE;
-    if (options->mode > UFFDGC_MODE_STW || (options->flags & ~kKnownHeapFlags) != 0 ||
-        options->trigger_occupancy_pct > 100 || options->gc_threads > 256) {
-      return UFFDGC_EINVAL;
-    }
-    c.requested_mode = options->mode;
-    c.flags = options->flags;
-    if (options->gc_threads != 0) c.gc_threads = options->gc_threads;
-    if (options->heap_limit != 0) c.heap_limit = options->heap_limit;
-    c.nonmoving_limit = options->nonmoving_limit;
-    c.trigger_allocated = options->trigger_allocated;
-    if (options->trigger_occupancy_pct != 0) c.trigger_occupancy_pct = options->trigger_occupancy_pct;
-    if (options->tlab_size != 0) c.tlab_size = options->tlab_size;
-    if (options->large_object_threshold != 0) {
-      c.large_object_threshold = options->large_object_threshold;
-    }
-    if (options->embedder != nullptr) {
-      if (options->embedder->struct_size < kEmbedderV1) return UFFDGC_ESTRUCTSIZE;
-      c.embedder = *options->embedder;
-      c.has_embedder = true;
-    }
-  }
+  if (const uffdgc_result r = read_options(options, c); r != UFFDGC_OK) return r;
   if (c.heap_limit < (1u << 20) || c.heap_limit > (uint64_t{1} << 40) ||
       c.tlab_size < 4096 || c.tlab_size > (64u << 20) || c.tlab_size % 8 != 0) {
     return UFFDGC_EINVAL;
@@ -105,6 +120,12 @@ uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out)
   heap->stats.struct_size = sizeof(uffdgc_heap_stats);
   heap->mode = mode;
   heap->stats.mode = heap->mode;
+  // Young collections exist in the stw mode only so far (design: .cycle.young).
+  if ((c.flags & UFFDGC_HEAP_GENERATIONAL) != 0 && mode == UFFDGC_MODE_STW &&
+      !heap->enable_generations()) {
+    delete heap;
+    return UFFDGC_ENOMEM;
+  }
   if (heap->concurrent()) {
     if ((c.flags & UFFDGC_HEAP_EXTERNAL_SIGNALS) == 0 && install_sigbus_handler() != 0) {
       delete heap;

@@ -36,6 +36,8 @@ struct uffdgc_heap final : uffdgc::gc::Heap, uffdgc::gc::Mutators {
   void set_barrier_flags(uint32_t flag) override;
   void take_satb_logs(std::vector<std::vector<uffdgc_ref>>& logs) override;
   void append_logged_slots(std::vector<uffdgc_ref*>& slots) override;
+  void take_remembered_logs() override;
+  void set_young_range(uint64_t begin, uint64_t size) override;
   void hand_over_satb_logs() override;
 };
 

@@ -69,6 +69,18 @@ void uffdgc_heap::append_logged_slots(std::vector<uffdgc_ref*>& slots) {
   });
 }
 
+void uffdgc_heap::take_remembered_logs() {
+  threads.for_each_stopped(
+      [&](uffdgc_mutator* m) { uffdgc::gc::hand_over_remembered(*this, m->logs.remembered); });
+}
+
+void uffdgc_heap::set_young_range(uint64_t begin, uint64_t size) {
+  threads.for_each_stopped([&](uffdgc_mutator* m) {
+    m->fast.young_begin = begin;
+    m->fast.young_size = size;
+  });
+}
+
 void uffdgc_heap::hand_over_satb_logs() {
   threads.run_checkpoint(
       nullptr,

@@ -58,6 +58,13 @@
 //   barrier:2  as barrier:1 with the holder pinned during the cycle (barrier_flag =
 //              UFFDGC_BARRIER_SLOW): every store calls uffdgc_store_ref_slow(), which logs the
 //              overwritten reference and the slot (the flip rewrites the pinned island's slots).
+//   barrier:3  a generational stop-the-world heap (UFFDGC_HEAP_GENERATIONAL) whose holder is
+//              old (a full collection ran after it was allocated) and whose 64 nodes are young:
+//              every store is old-to-young and appends (holder, slot) to the thread's
+//              remembered-set log inline; every 2048 stores the slow path hands it to the
+//              heap's remembered set, which keeps each slot once (a bit test per entry).
+//   barrier:4  the same heap with a young holder: the barrier's generational test fails on the
+//              slot and nothing is logged (the cost every young-to-young store pays).
 // Check (untimed): after the loop the held cycle is released and must succeed, the flag seen in
 // the loop must be the case's, no other collection ran, and every slot must reach (by id) the
 // node last stored into it, before and after one more collection.
@@ -427,9 +434,14 @@ class HeldMarking {
 
 void BM_StoreRef(benchmark::State& state) {
   const int64_t mode = state.range(0);
+  const bool generational = mode >= 3;
   uffdgc_heap_options o = base_options();
   o.heap_limit = 64 * kMiB;
-  if (mode != 0) {
+  if (generational) {
+    o.mode = UFFDGC_MODE_STW;
+    o.flags |= UFFDGC_HEAP_GENERATIONAL;
+    o.trigger_allocated = uint64_t{1} << 40;
+  } else if (mode != 0) {
     o.mode = UFFDGC_MODE_MOVE;
     o.trigger_allocated = uint64_t{1} << 40;  // only the held collection
   }
@@ -450,6 +462,10 @@ void BM_StoreRef(benchmark::State& state) {
   }
   uffdgc_global* holder_root = s.global(holder);
   uffdgc_global* values_root = s.global(values_arr);
+  if (mode == 3 && (r = uffdgc_collect(s.m)) != UFFDGC_OK) {  // the holder becomes old
+    state.SkipWithError((std::string("uffdgc_collect: ") + uffdgc_result_name(r)).c_str());
+    return;
+  }
   std::array<uffdgc_ref, kStoreValues> values{};
   for (size_t i = 0; i < kStoreValues && r == UFFDGC_OK; ++i) {
     r = uffdgc_alloc_fast(s.m, s.node_type, kNodeSize, &values[i]);
@@ -473,9 +489,15 @@ void BM_StoreRef(benchmark::State& state) {
 
   HeldMarking marking;
   const uint64_t collections_before = s.stats().collections;
-  if (mode != 0 && !marking.start(s)) {
-    state.SkipWithError(s.error().c_str());
+  if (generational && s.stats().generational == 0) {
+    state.SkipWithError("UFFDGC_HEAP_GENERATIONAL is not in effect");
     return;
+  }
+  if (mode == 1 || mode == 2) {
+    if (!marking.start(s)) {
+      state.SkipWithError(s.error().c_str());
+      return;
+    }
   }
   if (mode == 2 && (r = uffdgc_pin(s.m, holder)) != UFFDGC_OK) {
     state.SkipWithError((std::string("uffdgc_pin: ") + uffdgc_result_name(r)).c_str());
@@ -484,8 +506,10 @@ void BM_StoreRef(benchmark::State& state) {
   }
   const uint32_t barrier = __atomic_load_n(
       &reinterpret_cast<const uffdgc_mutator_fast*>(s.m)->barrier_flag, __ATOMIC_RELAXED);
-  const uint32_t expected_barrier =
-      mode == 0 ? 0 : mode == 1 ? UFFDGC_BARRIER_LOG : UFFDGC_BARRIER_SLOW;
+  const uint32_t expected_barrier = mode == 1   ? UFFDGC_BARRIER_LOG
+                                    : mode == 2 ? UFFDGC_BARRIER_SLOW
+                                    : mode >= 3 ? UFFDGC_BARRIER_REMEMBER
+                                                : 0;
   uint64_t n = 0;
   for (auto _ : state) {
     for (int i = 0; i < kStoresPerIter; ++i, ++n) {
@@ -494,7 +518,7 @@ void BM_StoreRef(benchmark::State& state) {
     }
     benchmark::ClobberMemory();
   }
-  if (mode != 0 && (r = marking.release(s)) != UFFDGC_OK) {
+  if ((mode == 1 || mode == 2) && (r = marking.release(s)) != UFFDGC_OK) {
     state.SkipWithError((std::string("held uffdgc_collect: ") + uffdgc_result_name(r)).c_str());
     return;
   }
@@ -528,8 +552,18 @@ void BM_StoreRef(benchmark::State& state) {
     return true;
   };
   if (!check("after the loop")) return;
-  if (s.stats().collections != collections_before + (mode != 0 ? 1 : 0)) {
+  if (s.stats().collections != collections_before + (mode == 1 || mode == 2 ? 1 : 0)) {
     state.SkipWithError("a collection other than the held one ran during the store loop");
+    return;
+  }
+  // A generational heap collects young first: the remembered slots must carry the nodes.
+  if (generational && (r = uffdgc_collect_young(s.m)) != UFFDGC_OK) {
+    state.SkipWithError((std::string("uffdgc_collect_young: ") + uffdgc_result_name(r)).c_str());
+    return;
+  }
+  if (generational && !check("after a young collection")) return;
+  if (mode == 3 && s.stats().remembered_slots_last < kStoreSlots) {
+    state.SkipWithError("the young collection did not find every remembered slot");
     return;
   }
   if ((r = uffdgc_collect(s.m)) != UFFDGC_OK) {
@@ -546,6 +580,8 @@ void BM_StoreRef(benchmark::State& state) {
 BENCHMARK(BM_StoreRef)->ArgName("barrier")->Arg(0);
 BENCHMARK(BM_StoreRef)->ArgName("barrier")->Arg(1)->Iterations(16384);
 BENCHMARK(BM_StoreRef)->ArgName("barrier")->Arg(2)->Iterations(16384);
+BENCHMARK(BM_StoreRef)->ArgName("barrier")->Arg(3);
+BENCHMARK(BM_StoreRef)->ArgName("barrier")->Arg(4);
 
 // =========================================================================================
 // 2b. Handle scopes and the safepoint poll

@@ -64,6 +64,7 @@ Options parse_options(int argc, char** argv, const std::vector<std::string>& ext
     else if (a == "--mode" && extra) o.mode = v;
     else if (a == "--gc-threads" && extra) o.gc_threads = static_cast<int>(num());
     else if (a == "--mutate-rate" && extra) o.mutate_rate = num();
+    else if (a == "--generations" && extra) o.generations = num() != 0;
     else usage(argv[0], "unknown option " + a);
   }
   if (o.workload != "gcbench" && o.workload != "binary-trees" && o.workload != "churn" &&

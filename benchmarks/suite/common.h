@@ -38,6 +38,7 @@ struct Options {
   std::string mode = "auto";
   int gc_threads = 1;
   double mutate_rate = 0;  // <0: as fast as possible; 0 off
+  bool generations = false;  // UFFDGC_HEAP_GENERATIONAL (--generations 1)
   bool verify = false;
 };
 

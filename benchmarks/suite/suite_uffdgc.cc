@@ -256,6 +256,11 @@ std::string stats_json(const uffdgc_heap_stats& s) {
   suite::Json j;
   j.field("mode", uffdgc_mode_name(s.mode))
       .field("collections", s.collections)
+      .field("generational", static_cast<uint64_t>(s.generational))
+      .field("young_collections", s.young_collections)
+      .field("promoted_bytes", s.promoted_bytes)
+      .field("old_bytes", s.old_bytes)
+      .field("remembered_handovers", s.remembered_handovers)
       .field("pauses", s.pauses)
       .field("pause_ns_total", s.pause_ns_total)
       .field("pause_ns_max", s.pause_ns_max)
@@ -620,7 +625,7 @@ uint32_t register_type(const uffdgc_type_info& info) {
 
 int main(int argc, char** argv) {
   const suite::Options o =
-      suite::parse_options(argc, argv, {"--mode", "--gc-threads", "--mutate-rate"});
+      suite::parse_options(argc, argv, {"--mode", "--gc-threads", "--mutate-rate", "--generations"});
   uffdgc_heap_options ho;
   std::memset(&ho, 0, sizeof ho);
   ho.struct_size = sizeof ho;
@@ -635,6 +640,7 @@ int main(int argc, char** argv) {
   ho.gc_threads = static_cast<uint32_t>(o.gc_threads);
   ho.heap_limit = static_cast<size_t>(o.heap_mib * 1048576.0);
   if (o.verify) ho.flags |= UFFDGC_HEAP_VERIFY;
+  if (o.generations) ho.flags |= UFFDGC_HEAP_GENERATIONAL;
   // The churn table (a large reference array) moves with the heap rather than costing the flip
   // pause a rewrite of each of its slots (benchmarks/README.md, "What runs").
   ho.flags |= UFFDGC_HEAP_MOVE_LARGE_REFERENCE_OBJECTS;
@@ -683,7 +689,8 @@ int main(int argc, char** argv) {
 
   const uffdgc_heap_stats s0 = get_stats();
   suite::Result r;
-  r.collector = std::string("uffdgc-") + (s0.mode == UFFDGC_MODE_STW ? "stw" : uffdgc_mode_name(s0.mode));
+  r.collector = std::string("uffdgc-") + (s0.mode == UFFDGC_MODE_STW ? "stw" : uffdgc_mode_name(s0.mode)) +
+                (s0.generational != 0 ? "-gen" : "");
 
   // The probe: attached, parked while it sleeps.
   thread_local uffdgc_mutator* probe_m = nullptr;
@@ -768,14 +775,18 @@ int main(int argc, char** argv) {
                     ",\"gc_cpu_ns_mark\":%" PRIu64 ",\"gc_cpu_ns_reclaim\":%" PRIu64
                     ",\"gc_cpu_ns_compact\":%" PRIu64 ",\"gc_cpu_ns_free_fill\":%" PRIu64
                     ",\"alloc_stalls\":%" PRIu64 ",\"alloc_stall_ns\":%" PRIu64
-                    ",\"alloc_paced\":%" PRIu64 ",\"alloc_paced_ns\":%" PRIu64 "}",
+                    ",\"alloc_paced\":%" PRIu64 ",\"alloc_paced_ns\":%" PRIu64
+                    ",\"young\":%u,\"remembered_slots\":%" PRIu64
+                    ",\"remembered_pages\":%" PRIu64 ",\"remembered_scan_ns\":%" PRIu64 "}",
                     first ? "" : ",", s.collections, s.cycle_ns_last, s.pause_mark_start_ns_last,
                     s.pause_mark_end_ns_last, s.pause_flip_ns_last, s.mark_end_rounds_last,
                     s.rss_before_last, s.rss_peak_last, s.rss_after_last, s.live_bytes_last,
                     s.gc_cpu_ns_total, s.gc_minor_faults, s.install_ioctls,
                     s.pages_moved + s.pages_copied, sigbus_entries(s), s.gc_cpu_ns_mark,
                     s.gc_cpu_ns_reclaim, s.gc_cpu_ns_compact, s.gc_cpu_ns_free_fill,
-                    s.alloc_stalls, s.alloc_stall_ns, s.alloc_paced, s.alloc_paced_ns);
+                    s.alloc_stalls, s.alloc_stall_ns, s.alloc_paced, s.alloc_paced_ns,
+                    s.last_cycle_young, s.remembered_slots_last, s.remembered_pages_last,
+                    s.remembered_scan_ns_last);
       cyc += buf;
       first = false;
     }

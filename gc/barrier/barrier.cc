@@ -26,6 +26,25 @@ void log_store(Heap& heap, ThreadLogs& logs, uffdgc_ref* slot) {
   }
 }
 
+void remember_store(Heap& heap, ThreadLogs& logs, uffdgc_ref holder, uffdgc_ref* slot,
+                    uffdgc_ref value) {
+  const uffdgc_mutator_fast& fast = logs.remembered.fast();
+  const uint64_t young = fast.young_begin;
+  if (value - young >= fast.young_size || reinterpret_cast<uint64_t>(slot) - young < fast.young_size) {
+    return;  // not young, or a young slot: nothing to remember
+  }
+  if (logs.remembered.full()) hand_over_remembered(heap, logs.remembered, /*log_full=*/true);
+  logs.remembered.append(holder, slot);
+}
+
+void hand_over_remembered(Heap& heap, RememberedLog& log, bool log_full) {
+  if (log.pairs() == 0) return;
+  std::lock_guard<std::mutex> lock(heap.remembered.lock);
+  heap.remembered.add(log.begin(), log.pairs());
+  if (log_full) ++heap.remembered.handovers;
+  log.clear();
+}
+
 void hand_over(Heap& heap, SatbLog& log) noexcept {
   if (log.empty()) return;
   std::lock_guard<std::mutex> lock(heap.cycle.handover_lock);
@@ -72,6 +91,8 @@ void join_cycle(const Heap& heap, uint32_t* barrier_flag) {
 }
 
 void orphan_logs(Heap& heap, ThreadLogs& logs) {
+  // The remembered set outlives every cycle: a leaving thread's remembered stores are kept.
+  hand_over_remembered(heap, logs.remembered);
   // What the barrier logged must still reach the marker while a concurrent cycle marks;
   // outside marking the log means nothing and is dropped.
   if (heap.cycle.barrier_on()) {

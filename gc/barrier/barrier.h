@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "gc/barrier/remembered_log.h"
 #include "gc/barrier/satb_log.h"
 #include "uffdgc/inline.h"
 
@@ -17,11 +18,14 @@ namespace uffdgc::gc {
 class Heap;
 
 // A thread's barrier logs: the references its stores overwrote while marking (the SATB log,
-// appended inline) and the slots the flip must rewrite (logged by the slow path only).
+// appended inline), the slots the flip must rewrite (logged by the slow path only) and, in a
+// generational heap, the old slots its stores made refer to young objects (the remembered-set
+// log, appended inline).
 struct ThreadLogs {
-  explicit ThreadLogs(uffdgc_mutator_fast& fast) : satb(fast) {}
+  explicit ThreadLogs(uffdgc_mutator_fast& fast) : satb(fast), remembered(fast) {}
   SatbLog satb;
   std::vector<uffdgc_ref*> slots;
+  RememberedLog remembered;
 };
 
 // The slow path before a store to `slot` while the thread's barrier flag is set
@@ -30,6 +34,18 @@ struct ThreadLogs {
 // the slot if the flip must rewrite it. Throws std::bad_alloc: the caller ends the process (a
 // lost entry would free a live object or leave a slot pointing into the from-space).
 void log_store(Heap& heap, ThreadLogs& logs, uffdgc_ref* slot);
+
+// The remembered-set half of the slow path, before a store of `value` to `slot` of `holder`
+// (design: .barrier.remembered): in a generational heap, a young value stored outside the
+// young generation is logged, a full log handed over first. Throws std::bad_alloc (the caller
+// ends the process: a slot lost from the remembered set frees a live object).
+void remember_store(Heap& heap, ThreadLogs& logs, uffdgc_ref holder, uffdgc_ref* slot,
+                    uffdgc_ref value);
+
+// Adds a thread's remembered-set log to the heap's remembered set and empties it; log_full:
+// the barrier's hand-over of a full log (counted in the statistics). Throws std::bad_alloc
+// (the log is kept; the caller ends the process).
+void hand_over_remembered(Heap& heap, RememberedLog& log, bool log_full = false);
 
 // Moves a thread's SATB log to the cycle's handed-over logs, for the GC thread to trace
 // without a pause (design: .barrier.hand-over). Never throws: without memory the log stays.

@@ -31,12 +31,14 @@ bool MarkTables::allocate(uint64_t begin, uint64_t bytes) {
 
 MarkTables::~MarkTables() { os::unmap(chunk_bytes, chunk_map_bytes); }
 
-Marker::Marker(Heap& heap, MarkTables& tables)
+Marker::Marker(Heap& heap, MarkTables& tables, bool young)
     : heap_(heap),
       tables_(tables),
       objects_(heap.objects),
-      moving_begin_(heap.moving.begin()),
-      moving_bytes_(heap.moving.capacity()),
+      young_(young),
+      floor_(young ? heap.old_end.load(std::memory_order_relaxed) : heap.moving.begin()),
+      moving_begin_(floor_),
+      moving_bytes_(heap.moving.limit() - floor_),
       limit_(heap.moving.top()),
       checked_(kCheckedBuild || heap.verify()),
       known_sweeps_(heap.objects.sweeps()),
@@ -47,7 +49,7 @@ Marker::Marker(Heap& heap, MarkTables& tables)
 // A parse of [begin, limit_): every user object's start (fillers are not references).
 void Marker::learn_object_starts() {
   if (!checked_) return;
-  const uint64_t begin = heap_.moving.begin();
+  const uint64_t begin = floor_;
   if (!starts_.allocate(begin, std::max<uint64_t>(limit_ - begin, kPageSize))) {
     report_verification_failure("no memory for the checked marker's object starts", 0, 0);
   }
@@ -65,9 +67,9 @@ void Marker::learn_object_starts() {
 
 bool Marker::is_marked(uffdgc_ref ref) const {
   if (heap_.moving.in_reservation(ref)) {
-    return ref >= black_begin_ || (ref < limit_ && tables_.mark.test(ref));
+    return ref < floor_ || ref >= black_begin_ || (ref < limit_ && tables_.mark.test(ref));
   }
-  return ObjectSpace::is_marked(ref, epoch_);
+  return young_ || ObjectSpace::is_marked(ref, epoch_);
 }
 
 bool Marker::is_live_reference(uffdgc_ref ref) {
@@ -81,7 +83,7 @@ void Marker::check_reference(uffdgc_ref ref, const void* slot) {
   if (heap_.moving.in_reservation(ref)) {
     if ((ref & 7) != 0 || ref >= heap_.moving.top()) {
       reject(ref, slot, kNotAllocated);
-    } else if (ref < limit_ && !starts_.test(ref)) {
+    } else if (ref >= floor_ && ref < limit_ && !starts_.test(ref)) {
       reject(ref, slot, kNoObjectStart);
     }
   } else if (!in_object_space(ref)) {
@@ -113,6 +115,11 @@ bool Marker::in_object_space(uffdgc_ref ref) {
 void Marker::mark_slow(uffdgc_ref ref, const void* slot) {
   if (ref == 0) return;
   bool newly;
+  if (young_) {
+    // Old objects are live and not traced; a young marker checks only that the value lies in
+    // some space (the verifier checks old objects after the cycle).
+    if (heap_.moving.in_reservation(ref) ? ref < floor_ : in_object_space(ref)) return;
+  }
   if (heap_.moving.in_reservation(ref)) {
     if (ref >= black_begin_) {  // allocated during marking: live, never traced
       if (checked_ && ((ref & 7) != 0 || ref >= heap_.moving.top())) {
@@ -153,7 +160,7 @@ void Marker::recount_chunks() {
 void Marker::record_live(uffdgc_ref obj, uint64_t size) {
   marked_moving_bytes_ += size;
   tables_.live.set_range(obj, size);
-  const uint64_t begin = heap_.moving.begin();
+  const uint64_t begin = floor_;
   for (uint64_t a = obj, end = obj + size; a < end;) {
     const uint64_t chunk = (a - begin) / kChunkSize;
     const uint64_t chunk_end = begin + (chunk + 1) * kChunkSize;

@@ -51,8 +51,11 @@ inline constexpr bool kCheckedBuild = false;
 class Marker {
  public:
   // Marks the moving space below its current top (the marking limit): the stop-the-world
-  // collector's whole space, a concurrent cycle's space below the black block.
-  Marker(Heap& heap, MarkTables& tables);
+  // collector's whole space, a concurrent cycle's space below the black block. A young
+  // marker (design: .cycle.young) marks only from the heap's old_end up (the tables start
+  // there): the old generation below it and every object-space object are live and never
+  // traced, whatever refers to them.
+  Marker(Heap& heap, MarkTables& tables, bool young = false);
 
   // Greys ref if it is white; 0 is ignored, and so is a value that is not a reference (see
   // above; checked marking aborts). `slot` is where ref was read, for that report; nullptr
@@ -60,7 +63,7 @@ class Marker {
   // Inline: the common cases (an aligned moving-space value below the limit, an object-space
   // ref the cache knows) without a call.
   void mark(uffdgc_ref ref, const void* slot = nullptr) {
-    if (ref - moving_begin_ < moving_bytes_) {  // in the moving space's reservation
+    if (ref - moving_begin_ < moving_bytes_) {  // at or above floor_ in the reservation
       if (ref < limit_ && (ref & 7) == 0 && !checked_) {
         if (tables_.mark.set(ref)) stack_.push_back(ref);  // scan() checks what is there
         return;
@@ -77,6 +80,10 @@ class Marker {
   // space there parses (fillers flushed), before the first mark.
   void learn_object_starts();
   bool checked() const { return checked_; }
+  bool young() const { return young_; }
+  // Young marking: a weak container of the old generation or an object space whose slot the
+  // remembered set names; its slots are cleared or kept with the young ones' (not traced).
+  void add_weak_holder(uffdgc_ref holder) { weak_holders_.push_back(holder); }
   // Concurrent marking: objects at or above `black` in the moving space were allocated after
   // marking began and are live without being traced (design: .cycle.mark-start).
   void set_black_begin(uint64_t black) { black_begin_ = black; }
@@ -126,7 +133,9 @@ class Marker {
   Heap& heap_;
   MarkTables& tables_;
   const ObjectSpace& objects_;
-  const uint64_t moving_begin_, moving_bytes_;  // the moving space's reservation
+  const bool young_;
+  const uint64_t floor_;  // tables and marking start here: old_end when young, else begin
+  const uint64_t moving_begin_, moving_bytes_;  // [floor_, the reservation's end)
   const uint64_t limit_;  // the moving space's top when marking began: tables end there
   const bool checked_;
   SideBitmap starts_;     // checked marking: object starts below limit_

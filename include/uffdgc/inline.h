@@ -23,13 +23,20 @@ typedef struct uffdgc_mutator_fast {
   uintptr_t tlab_cursor;  /* next free byte of the thread's allocation buffer */
   uintptr_t tlab_limit;   /* end of the buffer */
   uint32_t poll_flag;     /* nonzero: the collector wants this thread at a safepoint */
-  uint32_t barrier_flag;  /* 0 or a UFFDGC_BARRIER_* value: a concurrent cycle runs */
+  uint32_t barrier_flag;  /* 0 or UFFDGC_BARRIER_* bits: a concurrent cycle runs, or the
+                             heap is generational */
   uffdgc_ref *handle_top;   /* next free slot of the thread's handle stack; NULL: no scope open */
   uffdgc_ref *handle_limit; /* end of the block of slots handle_top is in (NULL with it) */
   uffdgc_ref *satb_cursor;  /* next free entry of the thread's snapshot-barrier log */
   uffdgc_ref *satb_limit;   /* end of that log: cursor == limit, the slow path hands it over */
   uintptr_t moving_begin;   /* the moving space's reservation: slots in it need no slot log */
   uintptr_t moving_size;
+  /* Generational heaps (UFFDGC_HEAP_GENERATIONAL): [young_begin, young_begin + young_size) is
+   * the young generation; young_size 0 (other heaps): nothing is remembered. */
+  uintptr_t young_begin;
+  uintptr_t young_size;
+  uffdgc_ref *remembered_cursor; /* next free (holder, slot) pair of the remembered-set log */
+  uffdgc_ref *remembered_limit;  /* end of that log: cursor == limit, the slow path hands it over */
 } uffdgc_mutator_fast;
 
 /* barrier_flag values. Any nonzero value: stores may go through uffdgc_store_ref_slow.
@@ -40,6 +47,12 @@ typedef struct uffdgc_mutator_fast {
  *   cycle: the slots the flip must rewrite are logged, wherever they are). */
 #define UFFDGC_BARRIER_LOG 1u
 #define UFFDGC_BARRIER_SLOW 2u
+#define UFFDGC_BARRIER_CYCLE 3u /* the bits a concurrent cycle sets: LOG or SLOW */
+/* UFFDGC_BARRIER_REMEMBER: a generational heap (design: .barrier.remembered). A store of a
+ *   value in [young_begin, young_begin + young_size) into a slot outside that range appends
+ *   (holder, slot) at remembered_cursor, while remembered_cursor != remembered_limit, else
+ *   calls the slow path. Heaps without generations never set it: their stores pay one test. */
+#define UFFDGC_BARRIER_REMEMBER 4u
 
 #define UFFDGC_MUTATOR_TLAB_CURSOR_OFFSET 0
 #define UFFDGC_MUTATOR_TLAB_LIMIT_OFFSET 8
@@ -51,6 +64,10 @@ typedef struct uffdgc_mutator_fast {
 #define UFFDGC_MUTATOR_SATB_LIMIT_OFFSET 48
 #define UFFDGC_MUTATOR_MOVING_BEGIN_OFFSET 56
 #define UFFDGC_MUTATOR_MOVING_SIZE_OFFSET 64
+#define UFFDGC_MUTATOR_YOUNG_BEGIN_OFFSET 72
+#define UFFDGC_MUTATOR_YOUNG_SIZE_OFFSET 80
+#define UFFDGC_MUTATOR_REMEMBERED_CURSOR_OFFSET 88
+#define UFFDGC_MUTATOR_REMEMBERED_LIMIT_OFFSET 96
 
 /*
  * Allocates an object of a fixed-size type from the thread's TLAB: round, compare, bump, write
@@ -79,22 +96,41 @@ static inline uffdgc_result uffdgc_alloc_fast(uffdgc_mutator *mutator, uint32_t 
  * plain store. While a concurrent cycle marks, the value being overwritten is logged
  * (snapshot-at-the-beginning): appended inline to the thread's log for a slot in the moving
  * space, through the slow path when the log is full, the slot lies elsewhere (its object does
- * not slide: the flip must find the slot too) or pins exist. Mutator, running.
+ * not slide: the flip must find the slot too) or pins exist. In a generational heap a store of
+ * a young value into a slot outside the young generation (an old or non-moving object) appends
+ * (holder, slot) to the thread's remembered-set log, through the slow path when it is full
+ * (design: .barrier.remembered). Mutator, running.
  */
 static inline void uffdgc_store_ref(uffdgc_mutator *mutator, uffdgc_ref holder, uffdgc_ref *slot,
                                     uffdgc_ref value) {
   uffdgc_mutator_fast *f = (uffdgc_mutator_fast *)mutator;
   uint32_t barrier = __atomic_load_n(&f->barrier_flag, __ATOMIC_RELAXED);
   if (UFFDGC_UNLIKELY(barrier != 0)) {
-    uffdgc_ref *log = f->satb_cursor;
-    if (barrier != UFFDGC_BARRIER_LOG || log == f->satb_limit ||
-        (uintptr_t)slot - f->moving_begin >= f->moving_size) {
-      uffdgc_store_ref_slow(mutator, holder, slot, value);
-      return;
+    uint32_t cycle = barrier & UFFDGC_BARRIER_CYCLE;
+    if (cycle != 0) {
+      uffdgc_ref *log = f->satb_cursor;
+      if (cycle != UFFDGC_BARRIER_LOG || log == f->satb_limit ||
+          (uintptr_t)slot - f->moving_begin >= f->moving_size) {
+        uffdgc_store_ref_slow(mutator, holder, slot, value);
+        return;
+      }
+      uffdgc_ref old = __atomic_load_n(slot, __ATOMIC_RELAXED);
+      *log = old;
+      f->satb_cursor = log + (old != 0);
     }
-    uffdgc_ref old = __atomic_load_n(slot, __ATOMIC_RELAXED);
-    *log = old;
-    f->satb_cursor = log + (old != 0);
+    if (barrier & UFFDGC_BARRIER_REMEMBER) {
+      uintptr_t young = f->young_begin;
+      if (value - young < f->young_size && (uintptr_t)slot - young >= f->young_size) {
+        uffdgc_ref *remembered = f->remembered_cursor;
+        if (UFFDGC_UNLIKELY(remembered == f->remembered_limit)) {
+          uffdgc_store_ref_slow(mutator, holder, slot, value);
+          return;
+        }
+        remembered[0] = holder;
+        remembered[1] = (uffdgc_ref)slot;
+        f->remembered_cursor = remembered + 2;
+      }
+    }
   }
   __atomic_store_n(slot, value, __ATOMIC_RELEASE); /* publishes the new object (a plain mov) */
 }

@@ -293,6 +293,15 @@ typedef struct uffdgc_embedder {
  * the runtime takes that over and must call uffdgc_atfork_prepare/parent/child around every
  * fork() itself (e.g. to order them with its own atfork handlers). */
 #define UFFDGC_HEAP_NO_FORK_HANDLERS (1u << 4)
+/* Generational collection (design: .cycle.young): collections that allocation triggers are
+ * young (they mark, move and update only what was allocated since the previous collection,
+ * plus the slots the store barrier remembered) until the old generation fills
+ * old_generation_pct of heap_limit; then, and for uffdgc_collect, a full one. Survivors of a
+ * young collection join the old generation. Every reference store into a heap object must go
+ * through uffdgc_store_ref / uffdgc_store_refs (a store that bypasses them can free a live
+ * object: the verifier reports it). Honoured in the stw mode; move and copy do not collect
+ * young yet and run full cycles (uffdgc_heap_stats.generational says which). */
+#define UFFDGC_HEAP_GENERATIONAL (1u << 5)
 
 typedef struct uffdgc_heap_options {
   uint32_t struct_size;          /* sizeof(uffdgc_heap_options) */
@@ -314,6 +323,9 @@ typedef struct uffdgc_heap_options {
                                     (but see UFFDGC_HEAP_MOVE_LARGE_REFERENCE_OBJECTS);
                                     0 = 64 KiB */
   const uffdgc_embedder *embedder; /* copied; may be NULL */
+  uint32_t old_generation_pct;   /* UFFDGC_HEAP_GENERATIONAL: a triggered collection is full
+                                    once the old generation fills this share of heap_limit;
+                                    0 = 50 */
 } uffdgc_heap_options;
 
 /* Creates a heap. options may be NULL (defaults). Any thread. tlab_size larger than
@@ -472,6 +484,9 @@ UFFDGC_API uffdgc_result uffdgc_finalization_pop(uffdgc_mutator *mutator, uffdgc
 
 /* ---- Collection, introspection ---- */
 UFFDGC_API uffdgc_result uffdgc_collect(uffdgc_mutator *mutator);
+/* A young collection in a heap where UFFDGC_HEAP_GENERATIONAL is in effect, a full one
+ * elsewhere. Mutator, running. */
+UFFDGC_API uffdgc_result uffdgc_collect_young(uffdgc_mutator *mutator);
 
 /* Calls fn for every object (live or not yet collected) in every space with the world
  * stopped; fn must not allocate or store. Return nonzero from fn to stop. Mutator, running. */
@@ -555,6 +570,21 @@ typedef struct uffdgc_heap_stats {
   uint64_t folio_frames_moved_partly; /* frames a MOVE covered in part or from a source at
                                        another offset: a large folio there splits on any kernel
                                        (total). Both count request shapes, not folios */
+  /* Generational heaps (design: .cycle.young) */
+  uint32_t generational;            /* 1: UFFDGC_HEAP_GENERATIONAL is in effect */
+  uint32_t last_cycle_young;        /* 1: the last collection was young */
+  uint64_t young_collections;       /* of collections, young ones (total) */
+  uint64_t old_bytes;               /* the old generation: moving-space bytes below the young
+                                       one */
+  uint64_t promoted_bytes;          /* bytes young collections moved into the old generation
+                                       (total) */
+  uint64_t remembered_slots_last;   /* distinct slots the last young collection scanned from
+                                       the remembered set */
+  uint64_t remembered_pages_last;   /* distinct old moving-space pages holding them: the only
+                                       old pages a young collection reads or writes */
+  uint64_t remembered_scan_ns_last; /* the last young collection's time in those slots */
+  uint64_t remembered_handovers;    /* full per-thread remembered logs handed to the heap
+                                       (total) */
 } uffdgc_heap_stats;
 UFFDGC_API uffdgc_result uffdgc_heap_get_stats(uffdgc_heap *heap, uffdgc_heap_stats *out);
 
@@ -576,7 +606,10 @@ typedef struct uffdgc_event {
   const char *phase;
   uint64_t bytes_before, bytes_after;
   uint64_t pause_ns;     /* PAUSE_END */
+  uint32_t cycle_kind;   /* UFFDGC_CYCLE_FULL or UFFDGC_CYCLE_YOUNG */
 } uffdgc_event;
+#define UFFDGC_CYCLE_FULL 0u
+#define UFFDGC_CYCLE_YOUNG 1u
 typedef void (*uffdgc_event_fn)(const uffdgc_event *event, void *arg);
 /* Sets (or with fn NULL clears) the listener. Any thread; it waits for a collection in
  * progress, and once it returns the previous fn/arg are no longer used. */
@@ -606,7 +639,7 @@ typedef struct uffdgc_attrs {
   uint32_t tlab_cursor_offset;   /* offsets into uffdgc_mutator */
   uint32_t tlab_limit_offset;
   uint32_t poll_flag_offset;     /* uint32_t; nonzero: call uffdgc_safepoint_slow */
-  uint32_t barrier_flag_offset;  /* uint32_t; 0 or UFFDGC_BARRIER_LOG/_SLOW (inline.h) */
+  uint32_t barrier_flag_offset;  /* uint32_t; 0 or UFFDGC_BARRIER_* bits (inline.h) */
   uint32_t header_type_mask;
   uint32_t handle_top_offset;    /* uffdgc_ref *; inline.h uffdgc_handle_new_fast */
   uint32_t handle_limit_offset;  /* uffdgc_ref *; top == limit: call uffdgc_handle_new_slow */
@@ -614,6 +647,10 @@ typedef struct uffdgc_attrs {
   uint32_t satb_limit_offset;    /* uffdgc_ref *; cursor == limit: call uffdgc_store_ref_slow */
   uint32_t moving_begin_offset;  /* uintptr_t; with moving_size: slots the log may cover */
   uint32_t moving_size_offset;   /* uintptr_t */
+  uint32_t young_begin_offset;   /* uintptr_t; with young_size: the young generation */
+  uint32_t young_size_offset;    /* uintptr_t; 0: nothing is remembered */
+  uint32_t remembered_cursor_offset; /* uffdgc_ref *; (holder, slot) pairs, inline.h */
+  uint32_t remembered_limit_offset;  /* uffdgc_ref *; cursor == limit: uffdgc_store_ref_slow */
 } uffdgc_attrs;
 UFFDGC_API uffdgc_result uffdgc_get_attrs(uffdgc_heap *heap, uffdgc_attrs *out);
 

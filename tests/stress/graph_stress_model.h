@@ -112,6 +112,7 @@ struct Worker {
 
 struct Stress {
   uffdgc_heap* heap = nullptr;
+  bool generational = false;  // UFFDGC_HEAP_GENERATIONAL: explicit collections are young or full
   Types types;
   std::vector<uint32_t> our_types;
   int workers_n = 0;

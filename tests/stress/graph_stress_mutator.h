@@ -482,7 +482,8 @@ class Mutator {
     else if (big) Clear();
     else AllocAndAttach();
     if (R(2000) == 0) {
-      uffdgc_result r = uffdgc_collect(w_.m);
+      uffdgc_result r = s_.generational && R(2) == 0 ? uffdgc_collect_young(w_.m)
+                                                     : uffdgc_collect(w_.m);
       if (r != UFFDGC_OK) s_.Fail("collect failed: " + std::string(uffdgc_result_name(r)));
     }
     // Keep the live graph bounded.

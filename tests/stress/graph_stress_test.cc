@@ -160,6 +160,7 @@ struct StressConfig {
   int churn_threads = 0;
   bool park_across = false;
   bool heap_verifier = true;  // UFFDGC_HEAP_VERIFY after every cycle (the model checks either way)
+  bool generational = false;  // UFFDGC_HEAP_GENERATIONAL; explicit collections young or full
 };
 
 // Whether the run has shown every behaviour RunStress asserts it saw (the workers are parked at
@@ -172,6 +173,9 @@ bool Exercised(const Stress& s, const StressConfig& cfg, uint32_t mode) {
   }
   if (s.popped == 0 || weak_clears == 0) return false;
   if (cfg.collector_thread && s.collector_cycles.load() == 0) return false;
+  if (cfg.generational && mode == UFFDGC_MODE_STW && Stats(s.heap).young_collections == 0) {
+    return false;
+  }
   if (cfg.churn_threads > 0) {
     if (s.churn_sessions.load() == 0 || s.churn_parked_across.load() == 0) return false;
     if ((mode == UFFDGC_MODE_MOVE || mode == UFFDGC_MODE_COPY) &&
@@ -191,9 +195,11 @@ void RunStress(const StressConfig& cfg) {
   s.seed = SeedFromEnv();
   s.workers_n = workers_n;
   s.park_across = cfg.park_across;
-  std::printf("graph stress: %d thread(s)%s%s, %.0f s, UFFDGC_TEST_SEED=%" PRIu64 "\n",
+  s.generational = cfg.generational;
+  std::printf("graph stress: %d thread(s)%s%s%s, %.0f s, UFFDGC_TEST_SEED=%" PRIu64 "\n",
               workers_n, cfg.collector_thread ? " + back-to-back collector" : "",
-              cfg.churn_threads > 0 ? " + attach/detach churn" : "", seconds, s.seed);
+              cfg.churn_threads > 0 ? " + attach/detach churn" : "",
+              cfg.generational ? ", generational" : "", seconds, s.seed);
   std::fflush(stdout);
   ::testing::Test::RecordProperty("seed", std::to_string(s.seed));
 
@@ -207,6 +213,7 @@ void RunStress(const StressConfig& cfg) {
   uffdgc_heap_options o = Options(scale * (64u << 20));
   if (cfg.mode >= 0) o.mode = static_cast<uint32_t>(cfg.mode);
   if (!cfg.heap_verifier) o.flags &= ~UFFDGC_HEAP_VERIFY;
+  if (cfg.generational) o.flags |= UFFDGC_HEAP_GENERATIONAL;
   o.nonmoving_limit = scale * (48u << 20);
   o.trigger_allocated = 2u << 20;
   o.large_object_threshold = kLargeThreshold;
@@ -335,7 +342,8 @@ void RunStress(const StressConfig& cfg) {
       uint64_t my_round = 0;
       for (;;) {
         while (!round_over()) {
-          const uffdgc_result r = uffdgc_collect(m);
+          const bool young = cfg.generational && s.collector_cycles.load() % 3 != 0;
+          const uffdgc_result r = young ? uffdgc_collect_young(m) : uffdgc_collect(m);
           if (r != UFFDGC_OK) s.Fail(std::string("collector thread: ") + uffdgc_result_name(r));
           s.collector_cycles.fetch_add(1);
           uffdgc_poll(m);
@@ -382,6 +390,8 @@ void RunStress(const StressConfig& cfg) {
     }
     ++rounds;
     EXPECT_EQ(uffdgc_mutator_unpark(main_m), UFFDGC_OK);
+    // A full collection (generational heaps too): the verification below expects every
+    // unreachable object gone, which a young cycle leaves in the old generation.
     EXPECT_EQ(uffdgc_collect(main_m), UFFDGC_OK);
     if (!s.failed.load()) VerifyAll(s, main_m);
     EXPECT_EQ(uffdgc_mutator_park(main_m), UFFDGC_OK);
@@ -450,6 +460,20 @@ void RunStress(const StressConfig& cfg) {
   if (cfg.park_across) {
     EXPECT_GT(parked, 0u);
   }
+  if (cfg.generational) {
+    std::printf("graph stress: generational: %" PRIu64 " young collections of %" PRIu64
+                ", %" PRIu64 " bytes promoted, %" PRIu64 " remembered-log hand-overs\n",
+                st.young_collections, st.collections, st.promoted_bytes,
+                st.remembered_handovers);
+    if (o.mode == UFFDGC_MODE_STW) {
+      EXPECT_EQ(st.generational, 1u);
+      EXPECT_GT(st.young_collections, 0u);
+      EXPECT_GT(st.promoted_bytes, 0u);
+    } else {
+      EXPECT_EQ(st.generational, 0u) << "young collections exist in the stw mode only";
+      EXPECT_EQ(st.young_collections, 0u);
+    }
+  }
 
   EXPECT_EQ(uffdgc_global_destroy(s.heap, s.shared_global), UFFDGC_OK);
   EXPECT_EQ(uffdgc_mutator_detach(main_m), UFFDGC_OK);
@@ -495,6 +519,37 @@ TEST_P(GraphStressModes, BackToBackCyclesWithChurn) {
   RunStress(c);
 }
 
+// Generational (design: .cycle.young): young collections by allocation triggers, by workers
+// and by the back-to-back collector thread (two of three; the checker's are full), with the
+// old-to-young stores of every kind the workers make (slots, arrays, bulk copies, non-moving
+// and large objects, weak containers, traced objects, globals, pins) and attach/detach churn.
+// Move takes the flag and collects full (the summary checks it).
+class GraphStressGenerational : public ::testing::TestWithParam<ModeThreads> {};
+
+TEST_P(GraphStressGenerational, YoungAndFullCycles) {
+  Watchdog dog("GraphStressGenerational", 500);
+  StressConfig c;
+  c.workers = GetParam().workers;
+  c.mode = static_cast<int>(GetParam().mode);
+  c.seconds = SecondsFromEnv(7);
+  c.ops_per_round = 600;
+  c.collector_thread = true;
+  c.churn_threads = 2;
+  c.park_across = true;
+  c.generational = true;
+  RunStress(c);
+}
+
+TEST(GraphStress, GenerationalSingleThreadReplayable) {
+  StressConfig c;
+  c.workers = 1;
+  c.mode = UFFDGC_MODE_STW;
+  c.seconds = SecondsFromEnv(8);
+  c.ops_per_round = 2000;
+  c.generational = true;
+  RunStress(c);
+}
+
 // The same without the heap verifier: its stop-the-world walk after every cycle serialises the
 // cycles with the mutators; without it compaction overlaps the next cycle's allocation the way
 // it does in production. The model still checks every object.
@@ -530,6 +585,16 @@ INSTANTIATE_TEST_SUITE_P(
                       ModeThreads{UFFDGC_MODE_COPY, 4}, ModeThreads{UFFDGC_MODE_COPY, 8},
                       ModeThreads{UFFDGC_MODE_STW, 2}, ModeThreads{UFFDGC_MODE_STW, 4},
                       ModeThreads{UFFDGC_MODE_STW, 8}),
+    [](const ::testing::TestParamInfo<ModeThreads>& param_info) {
+      const uint32_t m = param_info.param.mode;
+      return std::string(m == UFFDGC_MODE_MOVE ? "Move" : m == UFFDGC_MODE_COPY ? "Copy" : "Stw") +
+             "_" + std::to_string(param_info.param.workers) + "Threads";
+    });
+
+INSTANTIATE_TEST_SUITE_P(
+    Modes, GraphStressGenerational,
+    ::testing::Values(ModeThreads{UFFDGC_MODE_STW, 2}, ModeThreads{UFFDGC_MODE_STW, 4},
+                      ModeThreads{UFFDGC_MODE_MOVE, 2}),
     [](const ::testing::TestParamInfo<ModeThreads>& param_info) {
       const uint32_t m = param_info.param.mode;
       return std::string(m == UFFDGC_MODE_MOVE ? "Move" : m == UFFDGC_MODE_COPY ? "Copy" : "Stw") +

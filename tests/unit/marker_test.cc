@@ -36,6 +36,8 @@ class NoMutators final : public Mutators {
   void set_barrier_flags(uint32_t) override {}
   void take_satb_logs(std::vector<std::vector<uffdgc_ref>>&) override {}
   void append_logged_slots(std::vector<uffdgc_ref*>&) override {}
+  void take_remembered_logs() override {}
+  void set_young_range(uint64_t, uint64_t) override {}
   void hand_over_satb_logs() override {}
 };
 
