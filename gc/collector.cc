@@ -405,20 +405,14 @@ uffdgc_result Cycle::compact_stop_the_world(const CompactionPlan& plan, const Ma
     return UFFDGC_EINTERNAL;
   }
   fill_segment_tails(plan);
-  // Parse points below the region (the old generation's, in a young cycle) stay.
-  std::vector<uint64_t> all_starts = heap_.starts.below(UINT64_MAX);
-  const auto region = std::lower_bound(all_starts.begin(), all_starts.end(), region_begin_);
-  std::deque<uint64_t> starts(all_starts.begin(), region);
-  for (const uint64_t start :
-       forward_starts({region, all_starts.end()}, plan, plan.block_src_begin())) {
-    starts.push_back(start);
-  }
+  // Parse points below the region (the old generation's, in a young cycle) stay as they are.
+  const std::deque<uint64_t> starts =
+      forward_starts(heap_.starts.from(region_begin_), plan, plan.block_src_begin());
   compact(plan);
   enter(Phase::kUpdate);
   update_references(plan, &marker);
   heap_.moving.set_top(plan.new_top());
-  heap_.starts.replace(std::move(starts), UINT64_MAX, 0);
-  if (heap_.generational) promote(plan.new_top());
+  heap_.starts.replace_from(region_begin_, starts);
   if (heap_.verify()) {
     enter(Phase::kVerify);
     VerifyExpectations expect;
@@ -429,6 +423,7 @@ uffdgc_result Cycle::compact_stop_the_world(const CompactionPlan& plan, const Ma
     expect.young_begin = young_ ? region_begin_ : 0;
     verify_heap(heap_, expect);
   }
+  if (heap_.generational) promote(plan.new_top());
   return UFFDGC_OK;
 }
 

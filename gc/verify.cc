@@ -37,6 +37,22 @@ namespace {
   report_verification_failure(what, where, value);
 }
 
+// fn(slot address, value) for every reference slot of the object at obj, which must have a
+// registered type.
+template <typename Fn>
+void for_each_slot_value(const Heap& heap, uint64_t obj, Fn&& fn) {
+  const auto* p = reinterpret_cast<const uint8_t*>(obj);
+  uint64_t header;
+  __builtin_memcpy(&header, p, sizeof(header));
+  const TypeDesc* t = heap.types.of_header(header);
+  if (t == nullptr) fail("object with an unregistered type", obj, header);
+  heap.types.for_each_ref_offset(p, *t, [&](size_t off) {
+    uint64_t v;
+    __builtin_memcpy(&v, p + off, sizeof(v));
+    fn(obj + off, v);
+  });
+}
+
 // One verification: the moving space parses, its live bytes match marking, and every
 // reference (objects' and the library's roots) leads to an object start.
 class HeapVerifier {
@@ -137,16 +153,7 @@ class HeapVerifier {
   }
 
   void check_object(uint64_t obj) const {
-    const auto* p = reinterpret_cast<const uint8_t*>(obj);
-    uint64_t header;
-    __builtin_memcpy(&header, p, sizeof(header));
-    const TypeDesc* t = heap_.types.of_header(header);
-    if (t == nullptr) fail("object with an unregistered type", obj, header);
-    heap_.types.for_each_ref_offset(p, *t, [&](size_t off) {
-      uint64_t v;
-      __builtin_memcpy(&v, p + off, sizeof(v));
-      check_ref(obj + off, v);
-    });
+    for_each_slot_value(heap_, obj, [&](uint64_t at, uint64_t v) { check_ref(at, v); });
   }
 
   Heap& heap_;
@@ -163,20 +170,13 @@ uint64_t verify_remembered_set(Heap& heap) {
   const uint64_t top = heap.moving.top();
   uint64_t found = 0;
   auto check_object = [&](uint64_t obj) {
-    const auto* p = reinterpret_cast<const uint8_t*>(obj);
-    uint64_t header;
-    __builtin_memcpy(&header, p, sizeof(header));
-    const TypeDesc* t = heap.types.of_header(header);
-    if (t == nullptr) fail("object with an unregistered type", obj, header);
-    heap.types.for_each_ref_offset(p, *t, [&](size_t off) {
-      uint64_t v;
-      __builtin_memcpy(&v, p + off, sizeof(v));
+    for_each_slot_value(heap, obj, [&](uint64_t at, uint64_t v) {
       if (v < young || v >= top) return;
       ++found;
-      if (!heap.remembered.contains(reinterpret_cast<const uffdgc_ref*>(p + off))) {
+      if (!heap.remembered.contains(reinterpret_cast<const uffdgc_ref*>(at))) {
         fail("an old object refers to a young one through a slot the remembered set lacks (a "
              "store that bypassed uffdgc_store_ref?)",
-             obj + off, v);
+             at, v);
       }
     });
   };

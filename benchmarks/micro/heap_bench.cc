@@ -94,6 +94,8 @@
 // compact_ms (mremap flip, page compaction with gc_threads, from-space release), update_ms
 // (roots and non-moving objects, up to the cycle end).
 // Iterations: 5 for 256 MiB, 3 for 1 GiB (a fresh heap each; about 2 minutes for the eight).
+//
+// ---- 4. Young collections: BM_YoungGC/old_MiB:O (manual time): see above BM_YoungGC.
 #include <benchmark/benchmark.h>
 #include <jemalloc/jemalloc.h>
 #include <sys/resource.h>
@@ -921,6 +923,100 @@ BENCHMARK(BM_FullGC)->Apply(full_gc_args)->ArgsProduct({{256}, {10, 50}, {1, 2}}
     ->Iterations(5)->Repetitions(1);
 BENCHMARK(BM_FullGC)->Apply(full_gc_args)->ArgsProduct({{1024}, {10, 50}, {1, 2}})
     ->Iterations(3)->Repetitions(1);
+
+
+// ---- 4. Young collections: BM_YoungGC/old_MiB:O (manual time; design: .cycle.young) -------
+// One generational stw heap per case (heap_limit = O + O/16 + 320 MiB, triggers off): O MiB of
+// objects built as in BM_FullGC with every object live, plus a 4096-slot holder array, made old
+// by one full collection (untimed). Per iteration, untimed: 4096 young nodes stored into the
+// holder (remembered, old-to-young) with 32 MiB of young garbage nodes around them; timed: one
+// uffdgc_collect_young(). Counters (per iteration): young_ms (timed wall), gc_cpu_ms
+// (gc_cpu_ns_total), pause_ms, remembered_slots, remembered_pages, promoted_KiB, old_MiB.
+// Check: every collection is young, the holder's slots reach the nodes last stored (by id),
+// and the old chains are intact (walked once after the last iteration). The claim it tests: a
+// young collection's cost follows survivors and remembered slots, not the old generation's
+// size; the same young work is done for 256 MiB, 1 GiB and 4 GiB of old data.
+void BM_YoungGC(benchmark::State& state) {
+  const size_t old_bytes = static_cast<size_t>(state.range(0)) * kMiB;
+  constexpr size_t kHolderSlots = 4096;
+  constexpr size_t kGarbageBytes = 32 * kMiB;
+  uffdgc_heap_options o = base_options();
+  o.flags |= UFFDGC_HEAP_GENERATIONAL;
+  o.heap_limit = old_bytes + old_bytes / 16 + 320 * kMiB;
+  o.trigger_allocated = SIZE_MAX;
+  o.trigger_occupancy_pct = 100;
+  Session s(o);
+  Expected e;
+  std::array<uffdgc_global*, kChains + 1> roots{};
+  uffdgc_ref holder = 0;
+  if (!s.ok() || !build_heap(s, old_bytes, 100, 42, &e, &roots) ||
+      uffdgc_alloc(s.m, s.array_type, kHolderSlots, UFFDGC_ALLOC_DEFAULT, &holder) != UFFDGC_OK) {
+    state.SkipWithError(s.ok() ? "no holder" : s.error().c_str());
+    return;
+  }
+  uffdgc_global* holder_root = s.global(holder);
+  if (uffdgc_collect(s.m) != UFFDGC_OK || s.stats().generational == 0) {
+    state.SkipWithError("the full collection failed or generations are not in effect");
+    return;
+  }
+  double young_ms = 0, cpu_ms = 0, pause_ms = 0, slots = 0, pages = 0, promoted_kib = 0;
+  uint64_t next_id = 1ull << 40;
+  for (auto _ : state) {
+    holder = uffdgc_global_get(holder_root);
+    const uint64_t first_id = next_id;
+    for (size_t i = 0; i < kHolderSlots; ++i) {
+      for (size_t g = 0; g < kGarbageBytes / kHolderSlots / kNodeSize; ++g) {
+        uffdgc_ref garbage = 0;
+        uffdgc_alloc_fast(s.m, s.node_type, kNodeSize, &garbage);
+      }
+      uffdgc_ref n = 0;
+      if (uffdgc_alloc_fast(s.m, s.node_type, kNodeSize, &n) != UFFDGC_OK) {
+        state.SkipWithError("young allocation failed");
+        return;
+      }
+      wr(n, kId, next_id++);
+      uffdgc_store_ref(s.m, holder, slot_at(holder, kArrElems + 8 * i), n);
+    }
+    const uffdgc_heap_stats before = s.stats();
+    const uint64_t t0 = now_ns();
+    const uffdgc_result r = uffdgc_collect_young(s.m);
+    const uint64_t t1 = now_ns();
+    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
+    const uffdgc_heap_stats st = s.stats();
+    if (r != UFFDGC_OK || st.last_cycle_young == 0) {
+      state.SkipWithError("the collection failed or was not young");
+      return;
+    }
+    holder = uffdgc_global_get(holder_root);
+    for (size_t i = 0; i < kHolderSlots; ++i) {
+      const uffdgc_ref n = rd(holder, kArrElems + 8 * i);
+      if (n == 0 || rd(n, kId) != first_id + i) {
+        state.SkipWithError("a holder slot does not reach the node stored last");
+        return;
+      }
+    }
+    young_ms += static_cast<double>(t1 - t0) * 1e-6;
+    cpu_ms += static_cast<double>(st.gc_cpu_ns_total - before.gc_cpu_ns_total) * 1e-6;
+    pause_ms += static_cast<double>(st.pause_ns_last) * 1e-6;
+    slots += static_cast<double>(st.remembered_slots_last);
+    pages += static_cast<double>(st.remembered_pages_last);
+    promoted_kib += static_cast<double>(st.promoted_bytes - before.promoted_bytes) / 1024;
+  }
+  if (const std::string bad = verify_heap(s, e, roots); !bad.empty()) {
+    state.SkipWithError(("the old data after the young collections: " + bad).c_str());
+    return;
+  }
+  const auto avg = benchmark::Counter::kAvgIterations;
+  state.counters["young_ms"] = benchmark::Counter(young_ms, avg);
+  state.counters["gc_cpu_ms"] = benchmark::Counter(cpu_ms, avg);
+  state.counters["pause_ms"] = benchmark::Counter(pause_ms, avg);
+  state.counters["remembered_slots"] = benchmark::Counter(slots, avg);
+  state.counters["remembered_pages"] = benchmark::Counter(pages, avg);
+  state.counters["promoted_KiB"] = benchmark::Counter(promoted_kib, avg);
+  state.counters["old_MiB"] = static_cast<double>(s.stats().old_bytes) / kMiB;
+}
+BENCHMARK(BM_YoungGC)->ArgName("old_MiB")->Arg(256)->Arg(1024)->Arg(4096)
+    ->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(10)->Repetitions(1);
 
 }  // namespace
 

@@ -43,6 +43,17 @@ class ObjectStarts {
   std::vector<uint64_t> below(uint64_t end) const {
     return {starts_.begin(), std::lower_bound(starts_.begin(), starts_.end(), end)};
   }
+  // The starts at or above `begin`, in order: what a stop-the-world compaction of the region
+  // from `begin` up forwards (a young cycle's: the old generation's starts are not copied).
+  std::vector<uint64_t> from(uint64_t begin) const {
+    return {std::lower_bound(starts_.begin(), starts_.end(), begin), starts_.end()};
+  }
+  // After that compaction: the starts at or above `begin` become `forwarded` (ascending, none
+  // below begin); those below stay.
+  void replace_from(uint64_t begin, const std::deque<uint64_t>& forwarded) {
+    starts_.erase(std::lower_bound(starts_.begin(), starts_.end(), begin), starts_.end());
+    starts_.insert(starts_.end(), forwarded.begin(), forwarded.end());
+  }
   // After a compaction: `forwarded` (where the survivors below the black block went, ascending)
   // followed by the starts at or above block_begin, moved down by block_delta with the block.
   // Returns the old starts, for the caller to free outside a pause.

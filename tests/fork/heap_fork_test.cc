@@ -297,5 +297,70 @@ TEST_F(ForkTest, ForkFromAnUnattachedThread) {
   StopOther();
 }
 
+// A generational heap (design: .cycle.young): another thread's old-to-young stores sit in its
+// remembered-set log, not yet handed over, when the process forks. The child has lost that
+// thread, and with it the log: its first collection must be full (a young one would free the
+// nodes the old array holds). Asked for a young collection, the child runs a full one, then
+// young ones again; the parent's young collection finds the log as usual.
+class GenerationalForkTest : public ForkTest {
+ protected:
+  uffdgc_heap_options MakeOptions() override {
+    uffdgc_heap_options o = ForkTest::MakeOptions();
+    o.flags |= UFFDGC_HEAP_GENERATIONAL;
+    return o;
+  }
+};
+
+TEST_F(GenerationalForkTest, ChildCollectsFullFirstWithoutTheOtherThreadsLog) {
+  Watchdog dog("ChildCollectsFullFirstWithoutTheOtherThreadsLog", 90);
+  constexpr uint64_t kNodes = 100;  // well below a log's 2048 pairs: nothing is handed over
+  uffdgc_ref* arr = H(AllocId(types_.ref_array, 1, kNodes));
+  Collect();  // the array is old
+  const uffdgc_ref old_arr = *arr;
+  std::atomic<bool> stored{false}, stop{false};
+  MutatorThread other(heap_, [&](uffdgc_mutator* m) {
+    for (uint64_t i = 0; i < kNodes; ++i) {
+      uffdgc_ref n = 0;
+      if (uffdgc_alloc(m, types_.node, 0, 0, &n) != UFFDGC_OK) return;
+      Word(n, kIdOffset) = 100 + i;
+      Word(n, kNodeScalar) = ScalarFor(100 + i);
+      uffdgc_store_ref(m, old_arr, Elem(old_arr, i), n);
+    }
+    stored.store(true);
+    ParkedWait(m, stop);
+  });
+  PollUntil(mut_, stored);
+  const bool young = HeapStats().generational != 0;
+  fflush(nullptr);
+  uffdgc_atfork_prepare(heap_);
+  pid_t pid = fork();
+  if (pid == 0) {
+    uffdgc_atfork_child(heap_);
+    alarm(30);
+    for (int round = 0; round < 2; ++round) {
+      Garbage(20000);
+      CHILD_CHECK(uffdgc_collect_young(mut_) == UFFDGC_OK);
+      if (young) CHILD_CHECK(HeapStats().last_cycle_young == (round == 0 ? 0u : 1u));
+      for (uint64_t i = 0; i < kNodes; ++i) {
+        const uffdgc_ref n = *Elem(*arr, i);
+        CHILD_CHECK(n != 0 && Id(n) == 100 + i && Word(n, kNodeScalar) == ScalarFor(100 + i));
+      }
+    }
+    _exit(0);
+  }
+  uffdgc_atfork_parent(heap_);
+  ExpectChildOk(pid, "generational child");
+  Garbage(20000);
+  CollectYoung();
+  if (young) {
+    EXPECT_EQ(HeapStats().last_cycle_young, 1u);
+  }
+  for (uint64_t i = 0; i < kNodes; ++i) ExpectIntact(*Elem(*arr, i), 100 + i);
+  stop.store(true);
+  ASSERT_EQ(uffdgc_mutator_park(mut_), UFFDGC_OK);
+  other.Join();
+  ASSERT_EQ(uffdgc_mutator_unpark(mut_), UFFDGC_OK);
+}
+
 }  // namespace
 }  // namespace heaptest

@@ -24,7 +24,6 @@ class GenerationalTest : public HeapFixture {
     return o;
   }
   bool Young() { return HeapStats().generational != 0; }
-  void CollectYoung() { ASSERT_EQ(uffdgc_collect_young(mut_), UFFDGC_OK); }
   // A rooted RefArray of n slots, made old by a full collection.
   uffdgc_ref* OldArray(uint64_t n, uint64_t id) {
     uffdgc_ref* a = H(AllocId(types_.ref_array, id, n));
@@ -190,6 +189,27 @@ TEST_F(GenerationalTest, PinnedYoungObjectStays) {
   ExpectIntact(pinned, 10);
   ExpectIntact(*Elem(*arr, 1), 11);
   ASSERT_EQ(uffdgc_unpin(mut_, pinned), UFFDGC_OK);
+}
+
+// The last object of the young generation is pinned: its page stays, the region's top is an
+// island, and the next young generation still starts on a page boundary.
+TEST_F(GenerationalTest, PinnedObjectAtTheTopOfTheYoungGeneration) {
+  uffdgc_ref* arr = OldArray(4, 1);
+  for (int round = 0; round < 3; ++round) {
+    Garbage(30000);
+    const uffdgc_ref pinned = YoungNode(10 + round);
+    uffdgc_store_ref(mut_, *arr, Elem(*arr, round), pinned);
+    ASSERT_EQ(uffdgc_pin(mut_, pinned), UFFDGC_OK);
+    CollectYoung();
+    EXPECT_EQ(*Elem(*arr, round), pinned);
+    ASSERT_EQ(uffdgc_unpin(mut_, pinned), UFFDGC_OK);
+    const uffdgc_heap_stats s = HeapStats();
+    if (s.generational != 0) {
+      EXPECT_EQ(s.old_bytes % 4096, 0u);
+      EXPECT_EQ(s.old_bytes, s.moving_bytes_used);
+    }
+  }
+  for (int round = 0; round < 3; ++round) ExpectIntact(*Elem(*arr, round), 10 + round);
 }
 
 // More old-to-young stores than a thread's log holds: the full logs are handed over, nothing

@@ -267,6 +267,7 @@ class HeapFixture : public ::testing::Test {
     return h;
   }
   void Collect() { ASSERT_EQ(uffdgc_collect(mut_), UFFDGC_OK); }
+  void CollectYoung() { ASSERT_EQ(uffdgc_collect_young(mut_), UFFDGC_OK); }
   void Store(uffdgc_ref holder, size_t offset, uffdgc_ref value) {
     uffdgc_store_ref(mut_, holder, Slot(holder, offset), value);
   }
