@@ -71,7 +71,8 @@ class Marker {
     } else if (ref == 0) {
       return;
     } else if (known(ref) && known_sweeps_ == objects_.sweeps()) {
-      if (ObjectSpace::mark(ref, epoch_)) stack_.push_back(ref);
+      // A young marker leaves object-space objects alone: they are old.
+      if (!young_ && ObjectSpace::mark(ref, epoch_)) stack_.push_back(ref);
       return;
     }
     mark_slow(ref, slot);

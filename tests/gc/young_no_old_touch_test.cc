@@ -2,9 +2,10 @@
 // slots (design: .cycle.young), shown with the old generation in zram.
 //
 // The old generation (~48 MiB: a chain of nodes with payloads, made old by a full collection)
-// is pushed out with MADV_PAGEOUT; then the mutator allocates young garbage and young nodes,
-// and stores some of them into a small old holder (the remembered slots: the mutator's stores
-// bring that holder's page back itself). The young collection must then take no major fault
+// and a large object of the object space (old by definition) are pushed out with
+// MADV_PAGEOUT; then the mutator allocates young garbage and young nodes that all refer to
+// the large object, and stores some of them into a small old holder (the remembered slots:
+// the mutator's stores bring that holder's page back itself). The young collection must then take no major fault
 // (uffdgc_heap_stats.pause_major_faults: the stw mode runs it on the requesting thread) and
 // leave the old range's residency as it was (mincore before and after), while keeping every
 // young node the holder refers to and every old node intact. The old range must really have
@@ -65,11 +66,13 @@ class YoungNoOldTouch : public ::testing::Test {
     ASSERT_EQ(uffdgc_mutator_attach(heap_, nullptr, &m_), UFFDGC_OK);
     ASSERT_EQ(uffdgc_global_create(heap_, 0, &chain_), UFFDGC_OK);
     ASSERT_EQ(uffdgc_global_create(heap_, 0, &holder_), UFFDGC_OK);
+    ASSERT_EQ(uffdgc_global_create(heap_, 0, &large_), UFFDGC_OK);
   }
   void TearDown() override {
     if (m_ != nullptr) {
       uffdgc_global_destroy(heap_, chain_);
       uffdgc_global_destroy(heap_, holder_);
+      uffdgc_global_destroy(heap_, large_);
       uffdgc_mutator_detach(m_);
     }
     if (heap_ != nullptr) uffdgc_heap_destroy(heap_);
@@ -122,14 +125,22 @@ class YoungNoOldTouch : public ::testing::Test {
   uint32_t node_ = 0, bytes_ = 0, refs_ = 0;
   uffdgc_global* chain_ = nullptr;
   uffdgc_global* holder_ = nullptr;
+  uffdgc_global* large_ = nullptr;
 };
 
 TEST_F(YoungNoOldTouch, YoungCollectionsLeaveTheSwappedOutOldGenerationAlone) {
   ASSERT_EQ(Stats().generational, 1u);
   uffdgc_global_set(holder_, Alloc(refs_, kHolderSlots));
+  uffdgc_ref large = 0;  // 4 MiB of references (to old nodes) in the large-object space
+  ASSERT_EQ(uffdgc_alloc(m_, refs_, 1 << 19, UFFDGC_ALLOC_LARGE, &large), UFFDGC_OK);
+  uffdgc_global_set(large_, large);
   for (uint64_t id = kOldNodes; id > 0; --id) {
     Alloc(bytes_, 96);  // garbage the full collection removes
     uffdgc_global_set(chain_, Node(id, uffdgc_global_get(chain_)));
+  }
+  for (uint64_t i = 0; i < (1 << 19); i += 64) {
+    uffdgc_store_ref(m_, large, reinterpret_cast<uffdgc_ref*>(large + 24 + 8 * i),
+                     uffdgc_global_get(chain_));
   }
   ASSERT_EQ(uffdgc_collect(m_), UFFDGC_OK);  // everything old
   uint64_t next_young = 1ull << 40;
@@ -138,6 +149,8 @@ TEST_F(YoungNoOldTouch, YoungCollectionsLeaveTheSwappedOutOldGenerationAlone) {
     const uint64_t old_end = heap_->old_end.load();
     ASSERT_GT(old_end - old_begin, 40ull << 20);
     ASSERT_EQ(madvise(reinterpret_cast<void*>(old_begin), old_end - old_begin, MADV_PAGEOUT), 0);
+    const uint64_t large_page = uffdgc_global_get(large_) & ~uint64_t{4095};
+    ASSERT_EQ(madvise(reinterpret_cast<void*>(large_page), 4u << 20, MADV_PAGEOUT), 0);
     // Young work: garbage, and young nodes stored into the old holder.
     const uffdgc_ref holder = uffdgc_global_get(holder_);
     std::vector<uint64_t> ids(kHolderSlots);
@@ -145,15 +158,17 @@ TEST_F(YoungNoOldTouch, YoungCollectionsLeaveTheSwappedOutOldGenerationAlone) {
       for (int g = 0; g < 20; ++g) Alloc(bytes_, 400);
       ids[i] = next_young++;
       uffdgc_store_ref(m_, holder, reinterpret_cast<uffdgc_ref*>(holder + 24 + 8 * i),
-                       Node(ids[i], 0));
+                       Node(ids[i], uffdgc_global_get(large_)));
     }
     const uint64_t pages = (old_end - old_begin) / 4096;
     const uint64_t resident_before = Resident(old_begin, old_end);
+    const uint64_t large_before = Resident(large_page, large_page + (4u << 20));
     ASSERT_LT(resident_before, pages / 10) << "the old generation did not reach swap";
     const uffdgc_heap_stats before = Stats();
     ASSERT_EQ(uffdgc_collect_young(m_), UFFDGC_OK);
     const uffdgc_heap_stats after = Stats();
     const uint64_t resident_after = Resident(old_begin, old_end);
+    const uint64_t large_after = Resident(large_page, large_page + (4u << 20));
     std::printf("young cycle %d: old generation %.0f MiB, %" PRIu64 " of %" PRIu64
                 " pages resident before the cycle, %" PRIu64 " after; pause %.1f us, %" PRIu64
                 " major faults in it; %" PRIu64 " remembered slots on %" PRIu64
@@ -168,6 +183,8 @@ TEST_F(YoungNoOldTouch, YoungCollectionsLeaveTheSwappedOutOldGenerationAlone) {
     EXPECT_EQ(after.pause_major_faults, before.pause_major_faults)
         << "the young collection read a swapped-out old page";
     EXPECT_EQ(resident_after, resident_before) << "the young collection touched old pages";
+    EXPECT_LT(large_before, 16u) << "the large object did not reach swap";
+    EXPECT_EQ(large_after, large_before) << "the young collection read the large object";
     for (uint64_t i = 0; i < kHolderSlots; ++i) {
       ASSERT_EQ(CheckNode(*reinterpret_cast<uffdgc_ref*>(holder + 24 + 8 * i), ids[i]), "");
     }
