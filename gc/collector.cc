@@ -460,6 +460,7 @@ void Cycle::update_roots(const CompactionPlan& plan, const Marker* marker) {
 // young cycle, instead of the object spaces and the old generation, the remembered slots).
 void Cycle::update_references(const CompactionPlan& plan, const Marker* marker) {
   update_roots(plan, marker);
+  if (plan.segments().empty()) return;  // nothing moved (stop-the-world: no black block)
   auto update = [&](uffdgc_ref* slot) { *slot = plan.forward(*slot); };
   for (const AddressRange& r : plan.islands()) {
     const uint64_t end = std::min(r.end, plan.block_src_begin());
@@ -527,8 +528,12 @@ void Cycle::reclaim(Marker& marker, bool lock_held) {
 // The plan for sliding all of the moving space below `top` in this pause, pinned islands kept:
 // the stop-the-world cycle's and the flip pause's when it finishes the cycle itself.
 // A generational heap's plan ends on a page boundary: the young generation starts on one.
-CompactionPlan Cycle::plan_whole_space(uint64_t top) {
-  const std::vector<AddressRange> islands = pinned_islands(pinned_refs(), top);
+// in_place: the whole region is one island (a dense young generation, design:
+// .cycle.young.dense): nothing slides, the dead objects become fillers.
+CompactionPlan Cycle::plan_whole_space(uint64_t top, bool in_place) {
+  const std::vector<AddressRange> islands =
+      in_place ? std::vector<AddressRange>{{region_begin_, align_up(top, kPageSize)}}
+               : pinned_islands(pinned_refs(), top);
   fill_dead_in_islands(islands, top);
   return CompactionPlan(heap_.types, *tables_, region_begin_, top, islands,
                         heap_.moving.from_space_delta(), /*pad_last=*/heap_.generational);
@@ -553,7 +558,9 @@ uffdgc_result Cycle::collect_stop_the_world() {
   process_embedder_weak(marker);
   reclaim(marker, /*lock_held=*/true);
   enter(Phase::kPlan);
-  const CompactionPlan plan = plan_whole_space(top);
+  const bool in_place = young_ && young_generation_dense(marker, top);
+  if (in_place) ++heap_.stats.young_promoted_in_place;
+  const CompactionPlan plan = plan_whole_space(top, in_place);
   const uint64_t cpu_planned = os::thread_cpu_ns();
   heap_.stats.gc_cpu_ns_reclaim += cpu_planned - cpu_marked;
   const uffdgc_result result = compact_stop_the_world(plan, marker);

@@ -67,6 +67,9 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   // weak holder instead. Records the remembered set's figures.
   void mark_remembered(Marker& marker, uint64_t top);
   bool holder_is_weak(uffdgc_ref holder, const uffdgc_ref* slot) const;
+  // Whether the young generation below `top` is live enough to be promoted where it lies
+  // (design: .cycle.young.dense).
+  bool young_generation_dense(const Marker& marker, uint64_t top) const;
   // Every remembered slot rewritten with where its referent went (each slot once).
   void update_remembered(const CompactionPlan& plan);
   // The survivors are old: the young generation starts at the new top (page-aligned), the
@@ -93,7 +96,7 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   [[noreturn]] void abort_on_remap_failure(const char* which, uint64_t begin, uint64_t end,
                                            int err, size_t remapped, size_t ranges,
                                            const char* consequence);
-  CompactionPlan plan_whole_space(uint64_t top);
+  CompactionPlan plan_whole_space(uint64_t top, bool in_place = false);
   void fill_segment_tails(const CompactionPlan& plan);
   void compact(const CompactionPlan& plan);
   // allocated_meanwhile: the flip-stw fallback of a concurrent cycle, which cannot give up.

@@ -65,6 +65,12 @@ void Cycle::mark_remembered(Marker& marker, uint64_t top) {
   heap_.stats.remembered_scan_ns_last = os::monotonic_ns() - start;
 }
 
+bool Cycle::young_generation_dense(const Marker& marker, uint64_t top) const {
+  constexpr uint64_t kDensePct = 90;
+  const uint64_t bytes = top - region_begin_;
+  return bytes != 0 && marker.marked_moving_bytes() >= bytes / 100 * kDensePct;
+}
+
 void Cycle::update_remembered(const CompactionPlan& plan) {
   const uint64_t start = os::monotonic_ns();
   for (const RememberedSlot& r : heap_.remembered.slots()) *r.slot = plan.forward(*r.slot);

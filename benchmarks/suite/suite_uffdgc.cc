@@ -258,6 +258,7 @@ std::string stats_json(const uffdgc_heap_stats& s) {
       .field("collections", s.collections)
       .field("generational", static_cast<uint64_t>(s.generational))
       .field("young_collections", s.young_collections)
+      .field("young_promoted_in_place", s.young_promoted_in_place)
       .field("promoted_bytes", s.promoted_bytes)
       .field("old_bytes", s.old_bytes)
       .field("remembered_handovers", s.remembered_handovers)

@@ -585,6 +585,9 @@ typedef struct uffdgc_heap_stats {
   uint64_t remembered_scan_ns_last; /* the last young collection's time in those slots */
   uint64_t remembered_handovers;    /* full per-thread remembered logs handed to the heap
                                        (total) */
+  uint64_t young_promoted_in_place; /* of young_collections, those that found the young
+                                       generation at least 90 % live and promoted it where it
+                                       lay (its dead objects wait for a full collection) */
 } uffdgc_heap_stats;
 UFFDGC_API uffdgc_result uffdgc_heap_get_stats(uffdgc_heap *heap, uffdgc_heap_stats *out);
 

@@ -212,6 +212,50 @@ TEST_F(GenerationalTest, PinnedObjectAtTheTopOfTheYoungGeneration) {
   for (int round = 0; round < 3; ++round) ExpectIntact(*Elem(*arr, round), 10 + round);
 }
 
+// A young generation that is nearly all live is promoted where it lies (design:
+// .cycle.young.dense): nothing moves, its dead objects become fillers (a weak slot to one is
+// cleared, a dead finalizable one is queued); a sparse one slides as usual.
+TEST_F(GenerationalTest, DenseYoungGenerationIsPromotedInPlace) {
+  constexpr uint64_t kN = 2000;
+  uffdgc_ref* arr = OldArray(kN, 1);
+  uffdgc_ref* w = H(AllocId(types_.weak, 2));
+  Collect();  // the weak container is old too
+  const uffdgc_ref dead = YoungNode(5);  // under 1 % of the young bytes
+  Store(*w, kWeakRefs[0], dead);
+  AllocId(types_.final_leaf, 6);
+  std::vector<uffdgc_ref> before(kN);
+  for (uint64_t i = 0; i < kN; ++i) {
+    before[i] = YoungNode(100 + i);
+    uffdgc_store_ref(mut_, *arr, Elem(*arr, i), before[i]);
+  }
+  const uffdgc_heap_stats s0 = HeapStats();
+  CollectYoung();
+  const uffdgc_heap_stats s1 = HeapStats();
+  for (uint64_t i = 0; i < kN; ++i) ExpectIntact(*Elem(*arr, i), 100 + i);
+  EXPECT_EQ(uffdgc_load_weak(mut_, *w, Slot(*w, kWeakRefs[0])), 0u);
+  uffdgc_ref f = 0;
+  ASSERT_EQ(uffdgc_finalization_pop(mut_, &f), UFFDGC_OK);
+  EXPECT_EQ(Id(f), 6u);
+  if (s1.generational == 0) return;
+  EXPECT_EQ(s1.young_promoted_in_place, s0.young_promoted_in_place + 1);
+  for (uint64_t i = 0; i < kN; ++i) ASSERT_EQ(*Elem(*arr, i), before[i]) << "a dense young object moved";
+  // Sparse: mostly garbage around the survivors, which slide.
+  for (uint64_t i = 0; i < kN; ++i) {
+    Garbage(400);
+    uffdgc_store_ref(mut_, *arr, Elem(*arr, i), YoungNode(10000 + i));
+    before[i] = *Elem(*arr, i);
+  }
+  CollectYoung();
+  const uffdgc_heap_stats s2 = HeapStats();
+  EXPECT_EQ(s2.young_promoted_in_place, s1.young_promoted_in_place);
+  uint64_t moved = 0;
+  for (uint64_t i = 0; i < kN; ++i) {
+    ExpectIntact(*Elem(*arr, i), 10000 + i);
+    moved += *Elem(*arr, i) != before[i];
+  }
+  EXPECT_GT(moved, kN / 2);
+}
+
 // More old-to-young stores than a thread's log holds: the full logs are handed over, nothing
 // is lost; stores into the same slot are remembered once.
 TEST_F(GenerationalTest, FullLogsAreHandedOverAndSlotsKeptOnce) {

@@ -462,9 +462,10 @@ void RunStress(const StressConfig& cfg) {
   }
   if (cfg.generational) {
     std::printf("graph stress: generational: %" PRIu64 " young collections of %" PRIu64
-                ", %" PRIu64 " bytes promoted, %" PRIu64 " remembered-log hand-overs\n",
-                st.young_collections, st.collections, st.promoted_bytes,
-                st.remembered_handovers);
+                " (%" PRIu64 " promoted in place), %" PRIu64 " bytes promoted, %" PRIu64
+                " remembered-log hand-overs\n",
+                st.young_collections, st.collections, st.young_promoted_in_place,
+                st.promoted_bytes, st.remembered_handovers);
     if (o.mode == UFFDGC_MODE_STW) {
       EXPECT_EQ(st.generational, 1u);
       EXPECT_GT(st.young_collections, 0u);
