@@ -18,7 +18,6 @@ bool RememberedSet::allocate(uint64_t begin, uint64_t bytes) {
 }
 
 void RememberedSet::add(const uffdgc_ref* pairs, size_t count) {
-  slots_.reserve(slots_.size() + count);
   for (size_t i = 0; i < count; ++i) {
     const uffdgc_ref holder = pairs[2 * i];
     const uint64_t slot = pairs[2 * i + 1];

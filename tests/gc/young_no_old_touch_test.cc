@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "runtime/heap.h"
+#include "tests/heap/heap_test_support.h"
 #include "tests/support/require.h"
 #include "tests/support/system_state.h"
 #include "uffdgc/inline.h"
@@ -113,12 +114,7 @@ class YoungNoOldTouch : public ::testing::Test {
     for (unsigned char c : v) n += c & 1;
     return n;
   }
-  uffdgc_heap_stats Stats() {
-    uffdgc_heap_stats s{};
-    s.struct_size = sizeof(s);
-    EXPECT_EQ(uffdgc_heap_get_stats(heap_, &s), UFFDGC_OK);
-    return s;
-  }
+  uffdgc_heap_stats Stats() { return heaptest::Stats(heap_); }
 
   uffdgc_heap* heap_ = nullptr;
   uffdgc_mutator* m_ = nullptr;
