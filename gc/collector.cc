@@ -550,7 +550,7 @@ uffdgc_result Cycle::collect_stop_the_world() {
   if (heap_.generational) gather_remembered();
   marker.learn_object_starts();
   mark_roots(marker);
-  if (young_) mark_remembered(marker, top);
+  if (young_) mark_remembered(marker, top, /*lock_held=*/true);
   marker.drain();
   const uint64_t cpu_marked = os::thread_cpu_ns();
   heap_.stats.gc_cpu_ns_mark += cpu_marked - cpu_start;
@@ -642,10 +642,10 @@ uffdgc_result Cycle::collect_in_one_pause(Pause& pause) {
   const uint64_t faults_start = os::thread_minor_faults();
   heap_.mutators.retire_tlabs();
   const uffdgc_result result = collect_stop_the_world();
+  if (heap_.generational) heap_.remembered.clear_retired();  // the pause is the whole cycle
   heap_.bytes_since_gc = 0;
   ++heap_.stats.collections;
-  heap_.stats.young_collections += young_ ? 1 : 0;
-  heap_.stats.last_cycle_young = young_ ? 1 : 0;
+  count_cycle_kind();
   heap_.stats.pause_mark_start_ns_last = heap_.stats.pause_mark_end_ns_last = 0;
   heap_.stats.pause_flip_ns_last = 0;
   heap_.stats.mark_end_rounds_last = 0;

@@ -73,7 +73,12 @@ bool Cycle::start_marking(const Pause& pause) {
   enter(Phase::kMarkStart);
   black_begin_ = heap_.mutators.cut_allocation();
   indexed_to_ = parsable_to_ = black_begin_;
-  marker_ = std::make_unique<Marker>(heap_, *tables_);
+  if (heap_.generational) {
+    if (heap_.verify()) heap_.flush_pending_fillers();  // the check parses the heap
+    gather_remembered();
+  }
+  if (young_) tables_->rebase(region_begin_);
+  marker_ = std::make_unique<Marker>(heap_, *tables_, young_);
   marker_->set_black_begin(black_begin_);
   // The roots' values, not their objects: the GC thread greys them.
   for_each_root([&](uffdgc_ref* slot) {
@@ -116,6 +121,9 @@ void Cycle::run_concurrent_phases() {
   const uint64_t cpu_marked = os::thread_cpu_ns();
   reclaim_concurrently();
   const bool concurrent_compaction = plan_and_flip();
+  // The flip promoted everything: the remembered set's old tables are cleared here, not in
+  // the pause (RememberedSet::retire).
+  if (heap_.generational) heap_.remembered.clear_retired();
   const uint64_t cpu_flipped = os::thread_cpu_ns();
   {
     std::lock_guard<std::mutex> flipped(heap_.cycle.flip_lock);
@@ -125,6 +133,8 @@ void Cycle::run_concurrent_phases() {
   if (concurrent_compaction) {
     if (auto* hook = heap_.after_flip_hook.load()) hook(heap_.after_flip_hook_arg.load());
     compact_concurrently();
+  } else if (flipped_in_place_) {
+    finish_in_place();
   }
   const uint64_t cpu_end = os::thread_cpu_ns();
   const uint64_t kernel_end = os::thread_kernel_ns();
@@ -151,6 +161,7 @@ void Cycle::mark_concurrently() {
   marker.learn_object_starts();  // the space below the black block parses from here on
   for (const RootValue& r : root_values_) marker.mark(r.value, r.slot);
   std::vector<RootValue>().swap(root_values_);
+  if (young_) mark_remembered(marker, black_begin_, /*lock_held=*/false);
   marker.drain();
   for (;;) {
     enter(Phase::kConcurrentMark);
@@ -263,8 +274,11 @@ std::vector<SlotUpdate> Cycle::scan_non_sliding_slots(const CompactionPlan& plan
     if (!heap_.moving.in_reservation(v) || !plan.moves(v)) return;
     slots.push_back({slot, v, v >= black_begin_ ? v - block_delta : plan.forward(v)});
   };
+  // A young cycle reads no old object: the remembered set names the old and object-space
+  // slots that refer into the young generation, and the flip forwards them
+  // (forward_remembered_at_flip).
   std::vector<uint64_t> objects;
-  {
+  if (!young_) {
     std::lock_guard<std::mutex> lock(heap_.lock);
     objects = heap_.objects.list();
   }
@@ -284,7 +298,7 @@ std::vector<SlotUpdate> Cycle::scan_non_sliding_slots(const CompactionPlan& plan
 // planning again. Returns true when the concurrent compaction is to run, false when the flip
 // pause finished the cycle itself.
 bool Cycle::plan_and_flip() {
-  const uint64_t begin = heap_.moving.begin();
+  const uint64_t begin = region_begin_;
   for (int attempt = 0;; ++attempt) {
     enter(Phase::kPlan);
     std::vector<uffdgc_ref> pins;
@@ -293,7 +307,12 @@ bool Cycle::plan_and_flip() {
       pins = pinned_refs();
       planned_pin_epoch_ = heap_.pin_epoch;
     }
-    const std::vector<AddressRange> islands = pinned_islands(pins, black_begin_);
+    // A dense young generation is promoted where it lies: one island, nothing slides
+    // (design: .cycle.young.dense).
+    in_place_ = young_ && young_generation_dense(*marker_, black_begin_);
+    const std::vector<AddressRange> islands =
+        in_place_ ? std::vector<AddressRange>{{region_begin_, black_begin_}}
+                  : pinned_islands(pins, black_begin_);
     {
       std::lock_guard<std::mutex> lock(heap_.lock);  // heap walks parse the islands
       fill_dead_in_islands(islands, black_begin_);
@@ -308,7 +327,7 @@ bool Cycle::plan_and_flip() {
     std::vector<uint64_t> starts;
     {
       std::lock_guard<std::mutex> lock(heap_.lock);  // mutators record theirs above the block
-      starts = heap_.starts.below(black_begin_);
+      starts = heap_.starts.between(region_begin_, black_begin_);  // a young cycle's only
     }
     forwarded_starts_ = forward_starts(starts, *plan_, black_begin_);
     prepare_compaction();
@@ -342,7 +361,7 @@ void Cycle::end_barrier() {
   heap_.cycle.marker.store(nullptr, std::memory_order_release);
   heap_.cycle.log_all_slots.store(false, std::memory_order_seq_cst);
   heap_.cycle.objects_black.store(false, std::memory_order_relaxed);
-  heap_.mutators.set_barrier_flags(0);  // and the threads' logs emptied
+  heap_.mutators.set_barrier_flags(heap_.cycle.remember_flag);  // and the threads' logs emptied
   heap_.cycle.orphan_satb.clear();
   heap_.cycle.orphan_slots.clear();
   {
@@ -364,10 +383,12 @@ void Cycle::finish_in_flip_pause() {
   const uint64_t top = heap_.moving.top();
   marker_->recount_chunks();
   marker_->blacken(black_begin_, top);
+  if (young_) heap_.mutators.take_remembered_logs();  // update_references forwards the set
   const CompactionPlan plan = plan_whole_space(top);
   compact_stop_the_world(plan, *marker_, /*allocated_meanwhile=*/true);  // aborts if mremap fails
   heap_.bytes_since_gc = 0;
   ++heap_.stats.collections;
+  count_cycle_kind();
   finished_in_pause_ = true;
 }
 
@@ -463,11 +484,17 @@ void Cycle::flip_pause() {
   // Everything allocated up to now joins the black block; fillers owed inside it are written
   // into the from-space after the flip.
   const uint64_t flip_top = heap_.mutators.cut_allocation();
-  block_fillers_.swap(heap_.pending_fillers);
   plan.set_block(flip_top, block_index_);
+  if (plan.segments().empty() && plan.block().delta() == 0) {
+    flip_in_place(plan, flip_top);
+    return;
+  }
+  block_fillers_.swap(heap_.pending_fillers);
   forwarded_starts_ =  // the old starts, freed after the pause
-      heap_.starts.replace(std::move(forwarded_starts_), black_begin_, plan.block().delta());
+      heap_.starts.replace(region_begin_, std::move(forwarded_starts_), black_begin_,
+                           plan.block().delta());
   forward_slots_at_flip(plan);
+  if (young_) forward_remembered_at_flip(plan, flip_top);
   update_roots(plan, marker_.get());
   end_barrier();
 
@@ -496,7 +523,37 @@ void Cycle::flip_pause() {
       plan.pages() + (plan.block().dst_end() - plan.block().dst_begin) / kPageSize;
   heap_.bytes_since_gc = 0;
   ++heap_.stats.collections;
+  count_cycle_kind();
+  // Everything below the new top is old, the black block included (design: .cycle.young.concurrent).
+  if (heap_.generational) promote(plan.block().dst_end());
   if (!registered) produce_everything_in_flip_pause(plan, flip_top);
+}
+
+// Nothing slides (a young generation promoted in place, or everything below the black block
+// pinned): every reference keeps its value, so nothing is remapped, registered or produced.
+// The fillers owed stay pending: the GC thread writes them after the pause (finish_in_place).
+// update_roots still runs: the embedder's weak tables learn which entries died.
+void Cycle::flip_in_place(const CompactionPlan& plan, uint64_t flip_top) {
+  forwarded_starts_ =
+      heap_.starts.replace(region_begin_, std::move(forwarded_starts_), black_begin_, 0);
+  update_roots(plan, marker_.get());
+  end_barrier();
+  heap_.stats.pages_compacted_last = 0;
+  heap_.bytes_since_gc = 0;
+  ++heap_.stats.collections;
+  count_cycle_kind();
+  if (in_place_) ++heap_.stats.young_promoted_in_place;
+  if (heap_.generational) promote(flip_top);
+  finished_in_pause_ = flipped_in_place_ = true;
+}
+
+// After flip_in_place, on the GC thread: the fillers, then (test builds) the verifier.
+void Cycle::finish_in_place() {
+  {
+    std::lock_guard<std::mutex> lock(heap_.lock);
+    heap_.flush_pending_fillers();
+  }
+  verify_after_cycle();
 }
 
 // The slots the scan found and the ones stored since (logged by the barrier), each forwarded
@@ -507,9 +564,11 @@ void Cycle::forward_slots_at_flip(const CompactionPlan& plan) {
   logged.insert(logged.end(), heap_.cycle.orphan_slots.begin(), heap_.cycle.orphan_slots.end());
   std::sort(logged.begin(), logged.end());
   logged.erase(std::unique(logged.begin(), logged.end()), logged.end());
+  // In a young cycle an object-space slot holding a young value is remembered too: the
+  // remembered set forwards it (forward_remembered_at_flip), and old slots do not slide.
   auto non_sliding = [&](uffdgc_ref* slot) {
     const auto where = reinterpret_cast<uint64_t>(slot);
-    return !heap_.moving.in_reservation(where) || plan.in_island(where);
+    return heap_.moving.in_reservation(where) ? plan.in_island(where) : !young_;
   };
   // A scanned slot still holding what the scan saw gets the precomputed value; one stored to
   // since is in the log and forwarded from its current value (exactly once either way).
@@ -673,21 +732,24 @@ void Cycle::compact_concurrently() {
       heap_.stats.stalls_log2_us[i] += compaction_->stall_count(i);
     }
   }
-  if (heap_.verify()) {
-    enter(Phase::kVerify);
-    {
-      Pause world_stopped(*this, nullptr);  // not a pause of the cycle: test builds only
-      world_stopped.lock_heap();
-      heap_.flush_pending_fillers();
-      heap_.mutators.retire_tlabs();
-      VerifyExpectations expect;
-      expect.plan = &plan;
-      expect.marked_moving_bytes = marker_->marked_moving_bytes();
-      expect.concurrent = true;
-      verify_heap(heap_, expect);
-    }
-  }
+  verify_after_cycle();
   compaction_.reset();
+}
+
+// Test builds: the whole heap, with the world stopped, against what marking found.
+void Cycle::verify_after_cycle() {
+  if (!heap_.verify()) return;
+  enter(Phase::kVerify);
+  Pause world_stopped(*this, nullptr);  // not a pause of the cycle: test builds only
+  world_stopped.lock_heap();
+  heap_.flush_pending_fillers();
+  heap_.mutators.retire_tlabs();
+  VerifyExpectations expect;
+  expect.plan = plan_.get();
+  expect.marked_moving_bytes = marker_->marked_moving_bytes();
+  expect.concurrent = true;
+  expect.young_begin = young_ ? region_begin_ : 0;
+  verify_heap(heap_, expect);
 }
 
 }  // namespace uffdgc::gc

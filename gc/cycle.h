@@ -64,14 +64,20 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   // Whether this cycle is young; decided in pause 1 (heap lock held).
   bool choose_young() const;
   // Greys the young objects the remembered slots refer to; a weak container's slots make it a
-  // weak holder instead. Records the remembered set's figures.
-  void mark_remembered(Marker& marker, uint64_t top);
+  // weak holder instead. Records the remembered set's figures (under the heap lock, which
+  // lock_held says the caller has).
+  void mark_remembered(Marker& marker, uint64_t top, bool lock_held);
   bool holder_is_weak(uffdgc_ref holder, const uffdgc_ref* slot) const;
   // Whether the young generation below `top` is live enough to be promoted where it lies
   // (design: .cycle.young.dense).
   bool young_generation_dense(const Marker& marker, uint64_t top) const;
   // Every remembered slot rewritten with where its referent went (each slot once).
   void update_remembered(const CompactionPlan& plan);
+  // Pause 3 of a concurrent young cycle: the threads' remembered logs join the set and every
+  // remembered slot referring below flip_top gets its referent's new address.
+  void forward_remembered_at_flip(const CompactionPlan& plan, uint64_t flip_top);
+  // The statistics of the cycle's kind, when it counts as a collection.
+  void count_cycle_kind();
   // The survivors are old: the young generation starts at the new top (page-aligned), the
   // remembered set empties, every thread learns the new range.
   void promote(uint64_t new_top);
@@ -166,6 +172,9 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   void give_compaction_the_free_space(const CompactionPlan& plan, std::vector<AddressRange> moved,
                                       uint64_t flip_top);
   void produce_everything_in_flip_pause(CompactionPlan& plan, uint64_t flip_top);
+  void flip_in_place(const CompactionPlan& plan, uint64_t flip_top);
+  void finish_in_place();
+  void verify_after_cycle();
   bool register_to_space(const CompactionPlan& plan);
   void finish_in_flip_pause();
   void end_barrier();
@@ -175,7 +184,7 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   Heap& heap_;
   uffdgc_mutator* requester_;
   const CycleKind kind_;
-  bool young_ = false;           // a young cycle (stw mode so far)
+  bool young_ = false;           // a young cycle
   uint64_t region_begin_ = 0;    // what the cycle marks and moves starts here: old_end if young
   std::unique_ptr<MarkTables> tables_ = std::make_unique<MarkTables>();
   std::unique_ptr<Marker> marker_;
@@ -197,7 +206,8 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
     const void* slot;  // where it was read (checked marking reports it); nullptr for pins
   };
   std::vector<RootValue> root_values_;
-  // heap_.starts below the block as the plan moves them; after the flip, the old starts
+  // heap_.starts of the region below the block as the plan moves them; after the flip, what
+  // ObjectStarts::replace no longer needs (freed outside the pause)
   std::deque<uint64_t> forwarded_starts_;
   std::unique_ptr<CompactionPlan> plan_;
   uint64_t planned_pin_epoch_ = 0;
@@ -208,6 +218,8 @@ class Cycle : public std::enable_shared_from_this<Cycle> {
   std::vector<std::pair<uint64_t, uint64_t>> block_fillers_;  // owed in the from-space
   std::unique_ptr<ConcurrentCompaction> compaction_;
   bool finished_in_pause_ = false;
+  bool in_place_ = false;  // a young generation promoted in place: nothing slides
+  bool flipped_in_place_ = false;  // nothing slid: the flip was all (flip_in_place)
   uint64_t mark_end_rounds_ = 0;
 
  public:

@@ -66,6 +66,7 @@ void Heap::set_event_listener(uffdgc_event_fn fn, void* arg) {
 bool Heap::enable_generations() {
   if (!remembered.allocate(moving.begin(), moving.limit() - moving.begin())) return false;
   generational = true;
+  cycle.remember_flag = UFFDGC_BARRIER_REMEMBER;
   old_end.store(moving.begin(), std::memory_order_relaxed);
   stats.generational = 1;
   return true;

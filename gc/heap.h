@@ -79,9 +79,13 @@ struct CycleState {
   // The barrier_flag of a thread while the cycle runs (include/uffdgc/inline.h): every store
   // through the slow path once pins exist in the cycle, else the inline log.
   uint32_t barrier_flag() const {
-    return log_all_slots.load(std::memory_order_seq_cst) ? UFFDGC_BARRIER_SLOW
-                                                         : UFFDGC_BARRIER_LOG;
+    return (log_all_slots.load(std::memory_order_seq_cst) ? UFFDGC_BARRIER_SLOW
+                                                          : UFFDGC_BARRIER_LOG) |
+           remember_flag;
   }
+  // The flag of every thread outside cycles: UFFDGC_BARRIER_REMEMBER in a generational heap
+  // (design: .barrier.remembered), which keeps it through cycles too; else 0.
+  uint32_t remember_flag = 0;
   // In a fork child, where only the forking thread exists: locks other threads held, and a
   // condition variable that may carry a waiter of the parent, are rebuilt.
   void reset_in_child();

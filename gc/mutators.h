@@ -51,7 +51,8 @@ class Mutators {
   virtual uint64_t cut_allocation() = 0;
   // Empties every thread's TLAB, writing a filler over its unused end. Heap lock held.
   virtual void retire_tlabs() = 0;
-  // Sets every thread's barrier_flag (include/uffdgc/inline.h); 0 also empties their logs.
+  // Sets every thread's barrier_flag (include/uffdgc/inline.h); a flag without the cycle's
+  // bits (UFFDGC_BARRIER_CYCLE) also empties their SATB and slot logs.
   virtual void set_barrier_flags(uint32_t flag) = 0;
   // Appends every thread's SATB log (emptying it) to `logs` and empties their slot logs.
   virtual void take_satb_logs(std::vector<std::vector<uffdgc_ref>>& logs) = 0;

@@ -47,7 +47,8 @@ bool phase_may_follow(Phase from, Phase to) {
     // A flip whose to-space could not be registered produces every page in the pause; one
     // without a userfaultfd or with faults not routed to us finishes stop-the-world.
     case Phase::kFlip:
-      return to == Phase::kConcurrentCompact || to == Phase::kIdle || to == Phase::kFlipStw;
+      return to == Phase::kConcurrentCompact || to == Phase::kIdle || to == Phase::kFlipStw ||
+             to == Phase::kVerify;  // nothing slid (flip_in_place): test builds verify
     case Phase::kFlipStw: return to == Phase::kCompact;
     case Phase::kConcurrentCompact: return to == Phase::kVerify || to == Phase::kIdle;
   }

@@ -13,7 +13,7 @@
 namespace uffdgc::gc {
 
 bool Cycle::choose_young() const {
-  if (!heap_.generational || heap_.concurrent() || heap_.full_collection_due) return false;
+  if (!heap_.generational || heap_.full_collection_due) return false;
   switch (kind_) {
     case CycleKind::kYoung:
       return true;
@@ -39,8 +39,9 @@ bool Cycle::holder_is_weak(uffdgc_ref holder, const uffdgc_ref* slot) const {
   const uint64_t old_end = region_begin_;
   const bool old_moving = holder >= heap_.moving.begin() && holder < old_end && (holder & 7) == 0;
   if (!old_moving && !heap_.objects.contains(holder)) return false;
-  uint64_t header;
-  __builtin_memcpy(&header, reinterpret_cast<const void*>(holder), sizeof(header));
+  // Atomic: in a concurrent cycle the runtime may update its header bits meanwhile.
+  const uint64_t header =
+      __atomic_load_n(reinterpret_cast<const uint64_t*>(holder), __ATOMIC_RELAXED);
   const TypeDesc* t = heap_.types.of_header(header);
   if (t == nullptr || !t->weak()) return false;
   const auto addr = reinterpret_cast<uint64_t>(slot);
@@ -48,10 +49,20 @@ bool Cycle::holder_is_weak(uffdgc_ref holder, const uffdgc_ref* slot) const {
                                               reinterpret_cast<const void*>(holder), *t);
 }
 
-void Cycle::mark_remembered(Marker& marker, uint64_t top) {
+// In a concurrent cycle the GC thread reads the slots while mutators run: a value overwritten
+// since pause 1 is in an SATB log, and a slot stored to since (remembered meanwhile, so the
+// set grows: its slots are copied first) holds what the snapshot reaches or the black block.
+void Cycle::mark_remembered(Marker& marker, uint64_t top, bool lock_held) {
   const uint64_t start = os::monotonic_ns();
+  std::vector<RememberedSlot> slots;
+  uint64_t pages;
+  {
+    std::lock_guard<std::mutex> lock(heap_.remembered.lock);
+    slots = heap_.remembered.slots();
+    pages = heap_.remembered.moving_pages();
+  }
   std::unordered_set<uffdgc_ref> weak_holders;
-  for (const RememberedSlot& r : heap_.remembered.slots()) {
+  for (const RememberedSlot& r : slots) {
     const uffdgc_ref v = __atomic_load_n(r.slot, __ATOMIC_RELAXED);
     if (v - region_begin_ >= top - region_begin_) continue;  // holds no young reference now
     if (holder_is_weak(r.holder, r.slot)) {
@@ -60,8 +71,10 @@ void Cycle::mark_remembered(Marker& marker, uint64_t top) {
       marker.mark(v, r.slot);
     }
   }
-  heap_.stats.remembered_slots_last = heap_.remembered.slots().size();
-  heap_.stats.remembered_pages_last = heap_.remembered.moving_pages();
+  std::unique_lock<std::mutex> lock(heap_.lock, std::defer_lock);
+  if (!lock_held) lock.lock();
+  heap_.stats.remembered_slots_last = slots.size();
+  heap_.stats.remembered_pages_last = pages;
   heap_.stats.remembered_scan_ns_last = os::monotonic_ns() - start;
 }
 
@@ -77,6 +90,27 @@ void Cycle::update_remembered(const CompactionPlan& plan) {
   heap_.stats.remembered_scan_ns_last += os::monotonic_ns() - start;
 }
 
+// Pause 3 of a concurrent young cycle (design: .cycle.young.concurrent). The set is complete:
+// the barrier remembered every store of a young or black-block value into an old or
+// object-space slot during the cycle too. The only old heap words the cycle writes, in slots
+// mutators wrote since the last cycle.
+void Cycle::forward_remembered_at_flip(const CompactionPlan& plan, uint64_t flip_top) {
+  const uint64_t start = os::monotonic_ns();
+  heap_.mutators.take_remembered_logs();
+  std::lock_guard<std::mutex> lock(heap_.remembered.lock);
+  for (const RememberedSlot& r : heap_.remembered.slots()) {
+    const uffdgc_ref v = *r.slot;
+    if (v - region_begin_ < flip_top - region_begin_) *r.slot = plan.forward(v);
+  }
+  heap_.stats.remembered_slots_last = heap_.remembered.slots().size();
+  heap_.stats.remembered_scan_ns_last += os::monotonic_ns() - start;
+}
+
+void Cycle::count_cycle_kind() {
+  heap_.stats.young_collections += young_ ? 1 : 0;
+  heap_.stats.last_cycle_young = young_ ? 1 : 0;
+}
+
 void Cycle::promote(uint64_t new_top) {
   const uint64_t old_end = align_up(new_top, kPageSize);
   if (old_end > new_top) {
@@ -85,7 +119,9 @@ void Cycle::promote(uint64_t new_top) {
   }
   if (young_) heap_.stats.promoted_bytes += old_end - region_begin_;
   heap_.old_end.store(old_end, std::memory_order_release);
-  heap_.remembered.clear();
+  // What threads logged during a concurrent cycle refers below the new old_end too.
+  heap_.mutators.take_remembered_logs();
+  heap_.remembered.retire();  // its bits are cleared after the pause (clear_retired)
   heap_.full_collection_due = false;
   heap_.mutators.set_young_range(old_end, heap_.young_size());
 }

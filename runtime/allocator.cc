@@ -134,8 +134,9 @@ uffdgc_result allocate(uffdgc_mutator* m, uint32_t type_index, size_t bytes, uin
     }
     p = allocate_once(heap, m, bytes, kind, /*allow_trigger=*/false, &seen, type_index, t,
                         length);
-    // A young collection did not free enough: a full one (design: .cycle.young).
-    if (p == 0 && heap.generational && last_collection_young(heap)) {
+    // A young collection did not free enough: a full one (design: .cycle.young.policy). A
+    // concurrent heap waits for the running cycle's flip first, below.
+    if (p == 0 && heap.generational && !heap.concurrent() && last_collection_young(heap)) {
       if (const uffdgc_result r = gc::collect(&heap, m); r != UFFDGC_OK && r != UFFDGC_ENOMEM) {
         return r;
       }

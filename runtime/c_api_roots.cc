@@ -81,8 +81,9 @@ uffdgc_result uffdgc_pin(uffdgc_mutator* m, uffdgc_ref ref) {
       case uffdgc::gc::PinResult::kNotAnObject:
         return UFFDGC_EINVAL;
       case uffdgc::gc::PinResult::kPinnedThreadsMustLogSlots:
-        heap.threads.for_each_attached([](uffdgc_mutator* t) {
-          __atomic_store_n(&t->fast.barrier_flag, UFFDGC_BARRIER_SLOW, __ATOMIC_SEQ_CST);
+        heap.threads.for_each_attached([&heap](uffdgc_mutator* t) {
+          __atomic_store_n(&t->fast.barrier_flag, UFFDGC_BARRIER_SLOW | heap.cycle.remember_flag,
+                           __ATOMIC_SEQ_CST);
         });
         return UFFDGC_OK;
       case uffdgc::gc::PinResult::kPinned:

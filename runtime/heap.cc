@@ -120,9 +120,7 @@ uffdgc_result create_heap(const uffdgc_heap_options* options, uffdgc_heap** out)
   heap->stats.struct_size = sizeof(uffdgc_heap_stats);
   heap->mode = mode;
   heap->stats.mode = heap->mode;
-  // Young collections exist in the stw mode only so far (design: .cycle.young).
-  if ((c.flags & UFFDGC_HEAP_GENERATIONAL) != 0 && mode == UFFDGC_MODE_STW &&
-      !heap->enable_generations()) {
+  if ((c.flags & UFFDGC_HEAP_GENERATIONAL) != 0 && !heap->enable_generations()) {
     delete heap;
     return UFFDGC_ENOMEM;
   }

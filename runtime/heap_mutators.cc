@@ -49,7 +49,7 @@ void uffdgc_heap::retire_tlabs() {
 void uffdgc_heap::set_barrier_flags(uint32_t flag) {
   threads.for_each_stopped([flag](uffdgc_mutator* m) {
     __atomic_store_n(&m->fast.barrier_flag, flag, __ATOMIC_SEQ_CST);
-    if (flag == 0) {
+    if ((flag & UFFDGC_BARRIER_CYCLE) == 0) {
       m->logs.satb.clear();
       m->logs.slots.clear();
     }

@@ -32,12 +32,13 @@ uffdgc_result attach_mutator(uffdgc_heap& heap, void* vm_thread, uffdgc_mutator*
   m->owner = pthread_self();
   m->vm_thread = vm_thread;
   if (heap.generational && !m->logs.remembered.allocate()) return UFFDGC_ENOMEM;
+  // Before the thread is visible: a pin sets every attached thread's flag (uffdgc_pin).
+  m->fast.barrier_flag = heap.cycle.remember_flag;
   if (!heap.threads.attach(m.get())) return UFFDGC_ESTATE;
   // Attached and running: no collection moves the young generation's start before this
   // thread's next safepoint (design: .barrier.remembered).
   m->fast.young_begin = heap.old_end.load(std::memory_order_acquire);
   m->fast.young_size = heap.young_size();
-  if (heap.generational) m->fast.barrier_flag = UFFDGC_BARRIER_REMEMBER;
   gc::join_cycle(heap, &m->fast.barrier_flag);  // joining while a cycle runs: barrier on
   *out = m.release();
   return UFFDGC_OK;

@@ -95,7 +95,7 @@
 // (roots and non-moving objects, up to the cycle end).
 // Iterations: 5 for 256 MiB, 3 for 1 GiB (a fresh heap each; about 2 minutes for the eight).
 //
-// ---- 4. Young collections: BM_YoungGC/old_MiB:O (manual time): see above BM_YoungGC.
+// ---- 4. Young collections: BM_YoungGC/old_MiB:O/mode:M (manual time): see above BM_YoungGC.
 #include <benchmark/benchmark.h>
 #include <jemalloc/jemalloc.h>
 #include <sys/resource.h>
@@ -925,13 +925,21 @@ BENCHMARK(BM_FullGC)->Apply(full_gc_args)->ArgsProduct({{1024}, {10, 50}, {1, 2}
     ->Iterations(3)->Repetitions(1);
 
 
-// ---- 4. Young collections: BM_YoungGC/old_MiB:O (manual time; design: .cycle.young) -------
-// One generational stw heap per case (heap_limit = O + O/16 + 320 MiB, triggers off): O MiB of
+// ---- 4. Young collections: BM_YoungGC/old_MiB:O/mode:M (manual time; design: .cycle.young) --
+// One generational heap per case, mode M (3 stw, 1 move: the young cycle is concurrent and the
+// timed span runs to the end of its compaction, found by polling the statistics until the
+// cycle's duration, cycle_ns_last, is written, which happens last) (heap_limit = O + O/16 + 320 MiB,
+// triggers off): O MiB of
 // objects built as in BM_FullGC with every object live, plus a 4096-slot holder array, made old
 // by one full collection (untimed). Per iteration, untimed: 4096 young nodes stored into the
 // holder (remembered, old-to-young) with 32 MiB of young garbage nodes around them; timed: one
 // uffdgc_collect_young(). Counters (per iteration): young_ms (timed wall), gc_cpu_ms
-// (gc_cpu_ns_total), pause_ms, remembered_slots, remembered_pages, promoted_KiB, old_MiB.
+// (gc_cpu_ns_total; split into mark_cpu_ms, reclaim_cpu_ms (weak references to the flip),
+// compact_cpu_ms), free_pages (move: free pages above the compacted end the cycle produced),
+// pause_ms (the cycle's pauses, summed: one in stw, three in move),
+// flip_ms (move: the flip pause, which rewrites the remembered slots), mark_start_ms (move:
+// pause 1, which takes the remembered logs), remembered_slots,
+// remembered_pages, promoted_KiB, old_MiB.
 // Check: every collection is young, the holder's slots reach the nodes last stored (by id),
 // and the old chains are intact (walked once after the last iteration). The claim it tests: a
 // young collection's cost follows survivors and remembered slots, not the old generation's
@@ -941,6 +949,7 @@ void BM_YoungGC(benchmark::State& state) {
   constexpr size_t kHolderSlots = 4096;
   constexpr size_t kGarbageBytes = 32 * kMiB;
   uffdgc_heap_options o = base_options();
+  o.mode = static_cast<uint32_t>(state.range(1));
   o.flags |= UFFDGC_HEAP_GENERATIONAL;
   o.heap_limit = old_bytes + old_bytes / 16 + 320 * kMiB;
   o.trigger_allocated = SIZE_MAX;
@@ -959,7 +968,17 @@ void BM_YoungGC(benchmark::State& state) {
     state.SkipWithError("the full collection failed or generations are not in effect");
     return;
   }
-  double young_ms = 0, cpu_ms = 0, pause_ms = 0, slots = 0, pages = 0, promoted_kib = 0;
+  // A concurrent cycle has ended when its duration is in the statistics.
+  auto wait_for_cycle_end = [&](uint64_t cycle_ns_before) {
+    while (o.mode != UFFDGC_MODE_STW && s.stats().cycle_ns_last == cycle_ns_before) {
+      uffdgc_poll(s.m);
+      std::this_thread::yield();
+    }
+  };
+  wait_for_cycle_end(0);
+  double young_ms = 0, cpu_ms = 0, pause_ms = 0, flip_ms = 0, slots = 0, pages = 0,
+         promoted_kib = 0, mark_ms = 0, reclaim_ms = 0, compact_ms = 0, free_pages = 0,
+         mark_start_ms = 0;
   uint64_t next_id = 1ull << 40;
   for (auto _ : state) {
     holder = uffdgc_global_get(holder_root);
@@ -980,6 +999,7 @@ void BM_YoungGC(benchmark::State& state) {
     const uffdgc_heap_stats before = s.stats();
     const uint64_t t0 = now_ns();
     const uffdgc_result r = uffdgc_collect_young(s.m);
+    if (r == UFFDGC_OK) wait_for_cycle_end(before.cycle_ns_last);
     const uint64_t t1 = now_ns();
     state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
     const uffdgc_heap_stats st = s.stats();
@@ -997,7 +1017,14 @@ void BM_YoungGC(benchmark::State& state) {
     }
     young_ms += static_cast<double>(t1 - t0) * 1e-6;
     cpu_ms += static_cast<double>(st.gc_cpu_ns_total - before.gc_cpu_ns_total) * 1e-6;
-    pause_ms += static_cast<double>(st.pause_ns_last) * 1e-6;
+    pause_ms += static_cast<double>(st.pause_ns_total - before.pause_ns_total) * 1e-6;
+    flip_ms += static_cast<double>(st.pause_flip_ns_last) * 1e-6;
+    mark_start_ms += static_cast<double>(st.pause_mark_start_ns_last) * 1e-6;
+    mark_ms += static_cast<double>(st.gc_cpu_ns_mark - before.gc_cpu_ns_mark) * 1e-6;
+    reclaim_ms += static_cast<double>(st.gc_cpu_ns_reclaim - before.gc_cpu_ns_reclaim) * 1e-6;
+    compact_ms += static_cast<double>(st.gc_cpu_ns_compact - before.gc_cpu_ns_compact) * 1e-6;
+    free_pages += static_cast<double>(st.free_pages_prefilled - before.free_pages_prefilled +
+                                      st.free_pages_by_mutators - before.free_pages_by_mutators);
     slots += static_cast<double>(st.remembered_slots_last);
     pages += static_cast<double>(st.remembered_pages_last);
     promoted_kib += static_cast<double>(st.promoted_bytes - before.promoted_bytes) / 1024;
@@ -1010,12 +1037,19 @@ void BM_YoungGC(benchmark::State& state) {
   state.counters["young_ms"] = benchmark::Counter(young_ms, avg);
   state.counters["gc_cpu_ms"] = benchmark::Counter(cpu_ms, avg);
   state.counters["pause_ms"] = benchmark::Counter(pause_ms, avg);
+  state.counters["flip_ms"] = benchmark::Counter(flip_ms, avg);
+  state.counters["mark_start_ms"] = benchmark::Counter(mark_start_ms, avg);
+  state.counters["mark_cpu_ms"] = benchmark::Counter(mark_ms, avg);
+  state.counters["reclaim_cpu_ms"] = benchmark::Counter(reclaim_ms, avg);
+  state.counters["compact_cpu_ms"] = benchmark::Counter(compact_ms, avg);
+  state.counters["free_pages"] = benchmark::Counter(free_pages, avg);
   state.counters["remembered_slots"] = benchmark::Counter(slots, avg);
   state.counters["remembered_pages"] = benchmark::Counter(pages, avg);
   state.counters["promoted_KiB"] = benchmark::Counter(promoted_kib, avg);
   state.counters["old_MiB"] = static_cast<double>(s.stats().old_bytes) / kMiB;
 }
-BENCHMARK(BM_YoungGC)->ArgName("old_MiB")->Arg(256)->Arg(1024)->Arg(4096)
+BENCHMARK(BM_YoungGC)->ArgNames({"old_MiB", "mode"})
+    ->ArgsProduct({{256, 1024, 4096}, {UFFDGC_MODE_STW, UFFDGC_MODE_MOVE}})
     ->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(10)->Repetitions(1);
 
 }  // namespace

@@ -86,7 +86,8 @@ void join_cycle(const Heap& heap, uint32_t* barrier_flag) {
   const uint32_t flag = heap.cycle.barrier_flag();
   __atomic_store_n(barrier_flag, flag, __ATOMIC_SEQ_CST);
   if (flag != heap.cycle.barrier_flag()) {
-    __atomic_store_n(barrier_flag, UFFDGC_BARRIER_SLOW, __ATOMIC_SEQ_CST);
+    __atomic_store_n(barrier_flag, UFFDGC_BARRIER_SLOW | heap.cycle.remember_flag,
+                     __ATOMIC_SEQ_CST);
   }
 }
 

@@ -5,7 +5,8 @@
 // slot is kept once (a bit per word of the moving space's reservation, a hash set for the
 // object spaces), so the set grows with the slots written, not with the stores. A young
 // collection marks from these slots (weak containers' slots are weak), then rewrites them
-// with the survivors' new addresses, and the set empties: survivors are old.
+// with the survivors' new addresses, and the set empties: survivors are old (retire: the
+// bits are cleared later, outside the pause).
 #pragma once
 
 #include <cstdint>
@@ -39,21 +40,36 @@ class RememberedSet {
   bool contains(const uffdgc_ref* slot) const;
   // Distinct moving-space pages holding remembered slots.
   uint64_t moving_pages() const { return moving_pages_; }
-  // Forgets every slot. Caller holds lock (or the world is stopped).
-  void clear();
+  // Forgets every slot at once (a collection promoted their referents): the set continues
+  // empty on its second pair of tables while the first keeps the forgotten slots' bits until
+  // clear_retired() clears them, so a pause pays nothing per slot. A retire while the other
+  // tables were not cleared yet clears them first. Caller holds lock (or the world is stopped).
+  void retire();
+  // Clears the tables the last retire() left, bit by forgotten slot. Any time between retires
+  // (the GC thread after the flip pause; add() and contains() do not look at them). Takes
+  // nothing: the caller serialises it with retire() (one collection at a time).
+  void clear_retired();
 
   std::mutex lock;              // mutators' slow paths add while others run
   uint64_t handovers = 0;       // full thread logs the barrier handed over (lock)
 
  private:
+  // Which slots are in the set: a bit per word of the reservation, a bit per page, a hash set
+  // for slots outside the moving space.
+  struct Tables {
+    SideBitmap moving_slots;
+    uint64_t* page_bits = nullptr;
+    std::unordered_set<uint64_t> other_slots;
+  };
   bool in_moving(uint64_t addr) const { return addr - begin_ < bytes_; }
   uint64_t begin_ = 0, bytes_ = 0;
-  SideBitmap moving_slots_;                  // a bit per word of the reservation
-  uint64_t* page_bits_ = nullptr;            // a bit per page of the reservation
   size_t page_bits_bytes_ = 0;
+  Tables tables_[2];
+  Tables* current_ = &tables_[0];
+  Tables* retired_ = &tables_[1];
   uint64_t moving_pages_ = 0;
-  std::unordered_set<uint64_t> other_slots_;  // slots outside the moving space
   std::vector<RememberedSlot> slots_;
+  std::vector<RememberedSlot> retired_slots_;  // whose bits retired_ still holds
 };
 
 }  // namespace uffdgc::gc

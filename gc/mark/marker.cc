@@ -19,17 +19,27 @@ constexpr const char* kOutside = "an address outside every space of the heap";
 
 }  // namespace
 
-bool MarkTables::allocate(uint64_t begin, uint64_t bytes) {
-  if (!mark.allocate(begin, bytes) || !live.allocate(begin, bytes)) return false;
-  os::unmap(chunk_bytes, chunk_map_bytes);  // a second allocate
+bool MarkTables::allocate(uint64_t space_begin, uint64_t bytes) {
+  if (!mark.allocate(space_begin, bytes) || !live.allocate(space_begin, bytes)) return false;
+  os::unmap(chunk_map, chunk_map_bytes);  // a second allocate
+  begin = space_begin;
   chunks = align_up(bytes, kChunkSize) / kChunkSize + 1;
   chunk_map_bytes = align_up(chunks * sizeof(uint64_t), kPageSize);
-  chunk_bytes = static_cast<uint64_t*>(os::map_zeroed(chunk_map_bytes));
+  chunk_bytes = chunk_map = static_cast<uint64_t*>(os::map_zeroed(chunk_map_bytes));
   if (chunk_bytes == nullptr) chunk_map_bytes = 0;
   return chunk_bytes != nullptr;
 }
 
-MarkTables::~MarkTables() { os::unmap(chunk_bytes, chunk_map_bytes); }
+void MarkTables::rebase(uint64_t new_begin) {
+  mark.rebase(new_begin);
+  live.rebase(new_begin);
+  const uint64_t skipped = (new_begin - begin) / kChunkSize;
+  chunk_bytes += skipped;
+  chunks -= skipped;
+  begin = new_begin;
+}
+
+MarkTables::~MarkTables() { os::unmap(chunk_map, chunk_map_bytes); }
 
 Marker::Marker(Heap& heap, MarkTables& tables, bool young)
     : heap_(heap),

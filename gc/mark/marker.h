@@ -36,9 +36,14 @@ struct MarkTables {
   SideBitmap live;          // every word of every marked moving-space object
   uint64_t* chunk_bytes = nullptr;  // live bytes per chunk; later exclusive prefix sums
   uint64_t chunks = 0;
+  uint64_t* chunk_map = nullptr;  // the mapping chunk_bytes lies in, for `begin`
   size_t chunk_map_bytes = 0;
+  uint64_t begin = 0;
 
   bool allocate(uint64_t begin, uint64_t bytes);
+  // The tables start at new_begin (page-aligned, above the allocated begin): a concurrent
+  // young cycle's, in pause 1 (no system call; SideBitmap::rebase).
+  void rebase(uint64_t new_begin);
   ~MarkTables();
 };
 

@@ -9,17 +9,22 @@ SideBitmap::~SideBitmap() { release(); }
 
 bool SideBitmap::allocate(uint64_t base, uint64_t bytes) {
   release();
-  base_ = base;
+  base_ = mapped_base_ = base;
   map_bytes_ = align_up(align_up(bytes, 64 * kWordSize) / (64 * kWordSize) * 8, kPageSize);
-  words_ = static_cast<uint64_t*>(os::map_zeroed(map_bytes_));
+  words_ = mapping_ = static_cast<uint64_t*>(os::map_zeroed(map_bytes_));
   if (words_ == nullptr) map_bytes_ = 0;
   return words_ != nullptr;
 }
 
 void SideBitmap::release() {
-  os::unmap(words_, map_bytes_);
-  words_ = nullptr;
+  os::unmap(mapping_, map_bytes_);
+  words_ = mapping_ = nullptr;
   map_bytes_ = 0;
+}
+
+void SideBitmap::rebase(uint64_t base) {
+  words_ = mapping_ + (base - mapped_base_) / (64 * kWordSize);
+  base_ = base;
 }
 
 void SideBitmap::set_range(uint64_t addr, uint64_t bytes) {

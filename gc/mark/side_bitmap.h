@@ -21,6 +21,10 @@ class SideBitmap {
   // Covers [base, base + bytes). Returns false if the mapping fails.
   bool allocate(uint64_t base, uint64_t bytes);
   void release();
+  // Makes the bitmap start at base (at or above the allocated base, a multiple of 64 words
+  // above it), with no system call: a concurrent young cycle's tables, mapped for the whole
+  // space before pause 1, cover the young generation only (design: .cycle.young.concurrent).
+  void rebase(uint64_t base);
 
   uint64_t bit_of(uint64_t addr) const { return (addr - base_) >> 3; }
   uint64_t addr_of(uint64_t bit) const { return base_ + (bit << 3); }
@@ -55,6 +59,8 @@ class SideBitmap {
  private:
   uint64_t* words_ = nullptr;
   uint64_t base_ = 0;
+  uint64_t* mapping_ = nullptr;  // the mapping and the base it was allocated for
+  uint64_t mapped_base_ = 0;
   size_t map_bytes_ = 0;
 };
 

@@ -39,9 +39,11 @@ class ObjectStarts {
     auto it = std::upper_bound(starts_.begin(), starts_.end(), addr);
     return it == starts_.begin() ? floor : std::max(*(it - 1), floor);
   }
-  // The starts below `end`, in order (a copy the GC thread forwards without the lock).
-  std::vector<uint64_t> below(uint64_t end) const {
-    return {starts_.begin(), std::lower_bound(starts_.begin(), starts_.end(), end)};
+  // The starts in [begin, end), in order (a copy the GC thread forwards without the lock; a
+  // young cycle's begins at the old generation's end and copies none of its starts).
+  std::vector<uint64_t> between(uint64_t begin, uint64_t end) const {
+    return {std::lower_bound(starts_.begin(), starts_.end(), begin),
+            std::lower_bound(starts_.begin(), starts_.end(), end)};
   }
   // The starts at or above `begin`, in order: what a stop-the-world compaction of the region
   // from `begin` up forwards (a young cycle's: the old generation's starts are not copied).
@@ -54,18 +56,26 @@ class ObjectStarts {
     starts_.erase(std::lower_bound(starts_.begin(), starts_.end(), begin), starts_.end());
     starts_.insert(starts_.end(), forwarded.begin(), forwarded.end());
   }
-  // After a compaction: `forwarded` (where the survivors below the black block went, ascending)
-  // followed by the starts at or above block_begin, moved down by block_delta with the block.
-  // Returns the old starts, for the caller to free outside a pause.
-  std::deque<uint64_t> replace(std::deque<uint64_t> forwarded, uint64_t block_begin,
-                               uint64_t block_delta) {
+  // After a compaction of the region from `begin` up: its starts become `forwarded` (where
+  // the survivors below the black block went, ascending, none below begin) followed by the
+  // starts at or above block_begin, moved down by block_delta with the block; those below
+  // begin stay. Returns what it no longer needs, for the caller to free outside a pause (the
+  // old starts when begin is the space's: then it swaps rather than copies).
+  std::deque<uint64_t> replace(uint64_t begin, std::deque<uint64_t> forwarded,
+                               uint64_t block_begin, uint64_t block_delta) {
     for (auto it = std::lower_bound(starts_.begin(), starts_.end(), block_begin);
          it != starts_.end(); ++it) {
       if (forwarded.empty() || forwarded.back() < *it - block_delta) {
         forwarded.push_back(*it - block_delta);
       }
     }
-    starts_.swap(forwarded);
+    const auto first = std::lower_bound(starts_.begin(), starts_.end(), begin);
+    if (first == starts_.begin()) {
+      starts_.swap(forwarded);
+      return forwarded;
+    }
+    starts_.erase(first, starts_.end());
+    starts_.insert(starts_.end(), forwarded.begin(), forwarded.end());
     return forwarded;
   }
   size_t size() const { return starts_.size(); }

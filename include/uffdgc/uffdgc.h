@@ -295,12 +295,12 @@ typedef struct uffdgc_embedder {
 #define UFFDGC_HEAP_NO_FORK_HANDLERS (1u << 4)
 /* Generational collection (design: .cycle.young): collections that allocation triggers are
  * young (they mark, move and update only what was allocated since the previous collection,
- * plus the slots the store barrier remembered) until the old generation fills
- * old_generation_pct of heap_limit; then, and for uffdgc_collect, a full one. Survivors of a
- * young collection join the old generation. Every reference store into a heap object must go
- * through uffdgc_store_ref / uffdgc_store_refs (a store that bypasses them can free a live
- * object: the verifier reports it). Honoured in the stw mode; move and copy do not collect
- * young yet and run full cycles (uffdgc_heap_stats.generational says which). */
+ * plus the slots the store barrier remembered; in move and copy concurrently, with the same
+ * three pauses) until the old generation fills old_generation_pct of heap_limit; then, and
+ * for uffdgc_collect, a full one. Survivors of a young collection join the old generation.
+ * Every reference store into a heap object must go through uffdgc_store_ref /
+ * uffdgc_store_refs (a store that bypasses them can free a live object: the verifier reports
+ * it). Every mode (uffdgc_heap_stats.generational says it is in effect). */
 #define UFFDGC_HEAP_GENERATIONAL (1u << 5)
 
 typedef struct uffdgc_heap_options {
