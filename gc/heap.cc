@@ -73,9 +73,8 @@ bool Heap::enable_generations() {
 }
 
 bool Heap::young_collection_fits() const {
-  return generational &&
-         old_end.load(std::memory_order_relaxed) - moving.begin() <
-             moving.capacity() / 100 * config.old_generation_pct;
+  const uint64_t old = old_end.load(std::memory_order_relaxed) - moving.begin();
+  return generational && old != 0 && old < moving.capacity() / 100 * config.old_generation_pct;
 }
 
 void Heap::reset_in_child() {

@@ -122,8 +122,9 @@ class Heap {
   // The young generation's size as the barrier sees it (inline.h young_size): from old_end to
   // the end of the moving space's reservation; 0 in other heaps.
   uint64_t young_size() const { return generational ? moving.limit() - old_end : 0; }
-  // Whether a collection a trigger asks for may be young: the old generation is below
-  // old_generation_pct of the capacity.
+  // Whether a collection a trigger asks for may be young: there is an old generation (with
+  // none, a young collection marks everything a full one does and sweeps nothing) and it is
+  // below old_generation_pct of the capacity (design: .cycle.young.policy).
   bool young_collection_fits() const;
   // The heap's locks and per-process resources, rebuilt in a fork child (the GC thread and the
   // userfaultfd belong to the parent; both are recreated on demand).

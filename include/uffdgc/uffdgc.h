@@ -297,7 +297,7 @@ typedef struct uffdgc_embedder {
  * young (they mark, move and update only what was allocated since the previous collection,
  * plus the slots the store barrier remembered; in move and copy concurrently, with the same
  * three pauses) until the old generation fills old_generation_pct of heap_limit; then, and
- * for uffdgc_collect, a full one. Survivors of a young collection join the old generation.
+ * for uffdgc_collect, a full one (and while there is no old generation yet). Survivors of a young collection join the old generation.
  * Every reference store into a heap object must go through uffdgc_store_ref /
  * uffdgc_store_refs (a store that bypasses them can free a live object: the verifier reports
  * it). Every mode (uffdgc_heap_stats.generational says it is in effect). */
